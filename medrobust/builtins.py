@@ -1,0 +1,46 @@
+"""medrobust's own noises, metrics, identity calibrator and embedded dataset.
+
+Loaded through the ``medrobust`` entry-point group, exactly like a third-party plugin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import medrobust
+
+
+@medrobust.hookimpl
+def medrobust_register_noises(register: medrobust.Register) -> None:
+    from .noise.image import IMAGE_NOISES
+    from .noise.text import TEXT_NOISES
+
+    for noise in IMAGE_NOISES + TEXT_NOISES:
+        register(noise.name, noise)
+
+
+@medrobust.hookimpl
+def medrobust_register_metrics(register: medrobust.Register) -> None:
+    from .metrics import METRICS
+
+    for metric in METRICS:
+        register(metric.name, metric)
+
+
+@medrobust.hookimpl
+def medrobust_register_calibrators(register: medrobust.Register) -> None:
+    from .calibration import NoCalibrator
+
+    register("none", NoCalibrator)
+
+
+def phantom_vqa(options: dict[str, Any]) -> Any:
+    """The embedded, procedurally generated dataset (imported on first use)."""
+    from .data.phantom import PhantomVQA
+
+    return PhantomVQA(options)
+
+
+@medrobust.hookimpl
+def medrobust_register_datasets(register: medrobust.Register) -> None:
+    register("phantom-vqa", phantom_vqa)

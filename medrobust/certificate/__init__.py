@@ -1,0 +1,29 @@
+"""Robustness certificates: a typed record, canonical JSON with a digest, an HTML view."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import time
+from pathlib import Path
+from typing import Any
+
+from .record import Certificate, build_certificate, canonical_json, compute_digest
+from .render import render_html
+
+__all__ = ["Certificate", "build_certificate", "canonical_json", "compute_digest", "render_html",
+           "write_certificate"]
+
+
+def write_certificate(ctx: Any, base: str) -> tuple[Path, Path]:
+    """Write ``base.json`` and ``base.html`` for a finished run; returns both paths."""
+    timing = {"finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+              "process_seconds": round(time.process_time(), 2)}
+    data = build_certificate(ctx, timing).to_json()
+    stem = Path(base)
+    if stem.suffix in (".json", ".html"):
+        stem = stem.with_suffix("")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    json_path, html_path = stem.with_suffix(".json"), stem.with_suffix(".html")
+    json_path.write_text(canonical_json(data) + "\n", encoding="utf-8")
+    html_path.write_text(render_html(data), encoding="utf-8")
+    return json_path, html_path

@@ -1,0 +1,211 @@
+"""The certificate as data: a typed record, canonical JSON and its sha256 digest."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+from ..sample import image_digest
+
+__all__ = ["SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certificate", "canonical_json",
+           "compute_digest", "DIGEST_EXCLUDES"]
+
+SCHEMA = "medrobust.certificate/1"
+DIGEST_EXCLUDES = ("digest", "timing")
+"""Top-level fields the digest does not cover: itself and wall-clock times."""
+
+
+def canonical_json(data: Any) -> str:
+    """Sorted keys, no insignificant whitespace, UTF-8 text, NaN as null."""
+    return json.dumps(_finite(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def compute_digest(data: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON of ``data`` without :data:`DIGEST_EXCLUDES`."""
+    covered = {k: v for k, v in data.items() if k not in DIGEST_EXCLUDES}
+    return hashlib.sha256(canonical_json(covered).encode("utf-8")).hexdigest()
+
+
+@dataclasses.dataclass
+class CheckResult:
+    """One threshold check of one metric under one composition."""
+
+    composition: list[dict[str, Any]]
+    composition_key: str
+    metric: str
+    clean: dict[str, Any]
+    noisy: dict[str, Any]
+    drop: Optional[float]
+    threshold: dict[str, float]
+    passed: bool
+    model_errors: int
+
+
+@dataclasses.dataclass
+class SpecResult:
+    """A spec with its verdict, checks, and minimal failing composition if any."""
+
+    id: str
+    name: str
+    kind: str
+    verdict: str
+    message: str
+    checks: list[CheckResult]
+    minimal_failure: Optional[CheckResult]
+
+
+@dataclasses.dataclass
+class Certificate:
+    """Everything a certificate states. ``timing`` and ``digest`` are outside the digest."""
+
+    schema: str
+    verdict: str
+    summary: dict[str, int]
+    harness: dict[str, Any]
+    run: dict[str, Any]
+    model: dict[str, Any]
+    calibrator: dict[str, Any]
+    dataset: dict[str, Any]
+    noises: dict[str, Any]
+    specs: list[SpecResult]
+    sample_errors: list[dict[str, str]]
+    timing: dict[str, Any]
+    digest: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (digest filled in)."""
+        data = dataclasses.asdict(self)
+        data["digest"] = compute_digest(data)
+        return data
+
+
+def _git_revision() -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if out.returncode != 0:
+        return "unknown"
+    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("torch", "transformers", "hypothesis", "pluggy", "numpy", "PIL"):
+        module = sys.modules.get(name)
+        if module is not None:
+            versions[name] = str(getattr(module, "__version__", "?"))
+    return versions
+
+
+def _check(record: Any) -> CheckResult:
+    clean, noisy = record.clean, record.noisy
+    drop = None if math.isnan(clean.value) or math.isnan(noisy.value) else round(clean.value - noisy.value, 6)
+    return CheckResult(record.composition.to_json(), record.composition.key, record.metric,
+                       clean.to_json(), noisy.to_json(), drop, dict(record.threshold), record.passed,
+                       record.errors)
+
+
+def _spec(record: Any) -> SpecResult:
+    checks = [_check(c) for c in record.checks]
+    failed = [c for c in checks if not c.passed]
+    # hypothesis replays the shrunk example last, so the last failing check is the minimal one
+    minimal = failed[-1] if failed and record.outcome == "failed" else None
+    verdict = {"passed": "pass", "failed": "fail", "error": "error", "skipped": "skipped"}.get(
+        record.outcome, "not run")
+    return SpecResult(record.nodeid, record.name, record.kind, verdict, record.message, checks, minimal)
+
+
+def build_certificate(ctx: Any, timing: dict[str, Any]) -> Certificate:
+    """Assemble the certificate of a finished run from its :class:`RunContext`."""
+    from ..model import model_identity
+
+    specs = [_spec(r) for r in ctx.specs.values()]
+    summary = {v: sum(1 for s in specs if s.verdict == v) for v in ("pass", "fail", "error", "skipped")}
+    summary["specs"] = len(specs)
+    summary["checks"] = sum(len(s.checks) for s in specs)
+    if summary["error"]:
+        verdict = "ERROR"
+    elif summary["fail"]:
+        verdict = "FAIL"
+    elif summary["pass"]:
+        verdict = "PASS"
+    else:
+        verdict = "NOT RUN"
+    model: dict[str, Any] = {"name": ctx.options.model}
+    calibrator: dict[str, Any] = {"name": ctx.options.calibrator,
+                                  "options": dict(ctx.options.calibrator_options)}
+    dataset: dict[str, Any] = {"name": ctx.options.dataset, "path": ctx.options.dataset_path,
+                               "split": ctx.options.split}
+    noise_names: set[str] = set()
+    sample_errors: list[dict[str, str]] = []
+    if ctx.loaded:
+        model = model_identity(ctx.options.model, ctx.raw_model)
+        describe = getattr(ctx.calibrator, "describe", None)
+        if callable(describe):
+            calibrator.update(describe())
+        describe = getattr(ctx.dataset, "describe", None)
+        if callable(describe):
+            dataset["description"] = describe()
+        dataset["n_samples"] = len(ctx.samples)
+        dataset["samples_digest"] = _samples_digest(ctx.samples)
+        for evaluation in ctx.evaluator.evaluations.values():
+            noise_names.update(step.name for step in evaluation.composition.steps)
+            for sample_id, message in sorted(evaluation.errors.items()):
+                sample_errors.append({"composition": evaluation.composition.key, "sample": sample_id,
+                                      "error": message})
+    noises = {}
+    for name in sorted(noise_names):
+        noise = ctx.host.noises[name]
+        noises[name] = {"modality": noise.modality, "family": noise.family, "version": noise.version,
+                        "description": noise.description, "random": noise.random,
+                        "severities": [dict(row) for row in noise.table],
+                        "plugin": ctx.host.noises.provider(name)}
+    from .. import __version__
+
+    harness = {"version": __version__, "git_revision": _git_revision(), "versions": _versions(),
+               "platform": platform.platform(terse=True)}
+    run = {"options": ctx.options.to_json(), "seed": ctx.options.seed,
+           "hypothesis_profile": _hypothesis_profile(),
+           "plugins": {kind: ctx.host.registry(kind).providers() for kind in
+                       ("models", "calibrators", "noises", "datasets", "metrics")}}
+    return Certificate(SCHEMA, verdict, summary, harness, run, model, calibrator, dataset, noises, specs,
+                       sample_errors, timing)
+
+
+def _hypothesis_profile() -> str:
+    try:
+        from hypothesis import settings
+
+        return str(settings._current_profile)  # type: ignore[attr-defined]
+    except Exception:  # pragma: no cover - hypothesis internals changed
+        return "unknown"
+
+
+def _samples_digest(samples: list[Any]) -> str:
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(canonical_json([s.id, image_digest(s.image), s.question, s.answer, s.answer_type]).encode())
+    return h.hexdigest()

@@ -1,0 +1,100 @@
+"""The ``medrobust`` command: list plugins, evaluate one composition outside pytest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Optional, Sequence
+
+from .manager import KINDS, load_plugins
+from .registry import PluginError
+
+__all__ = ["main"]
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    host = load_plugins()
+    if args.json:
+        print(json.dumps({kind: host.registry(kind).providers() for kind, _, _ in KINDS}, indent=2))
+        return 0
+    for kind, _, _ in KINDS:
+        registry = host.registry(kind)
+        print(f"{kind} ({len(registry)}):")
+        width = max((len(n) for n in registry), default=0)
+        for name, plugin in registry.providers().items():
+            print(f"  {name.ljust(width)}  from {plugin}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .bench import as_composition
+    from .noise.composition import Composition
+    from .session import RunContext, RunOptions, parse_dataset, parse_key_values
+
+    dataset, dataset_path = parse_dataset(args.dataset)
+    options = RunOptions(
+        model=args.model, model_path=args.model_path,
+        model_options=parse_key_values(args.model_option, "--model-option"),
+        calibrator=args.calibrator,
+        calibrator_options=parse_key_values(args.calibrator_option, "--calibrator-option"),
+        dataset=dataset, dataset_path=dataset_path, samples=args.samples, seed=args.seed,
+        certificate=None, device=args.device, batch_size=args.batch_size)
+    ctx = RunContext(options, load_plugins())
+    ctx.validate_names()
+    text = args.composition.strip()
+    composition = Composition.from_json(text) if text.startswith("[") else as_composition(text)
+    metrics = args.metric or ["closed_accuracy", "open_recall", "answer_consistency"]
+    rows = {}
+    for metric in metrics:
+        result = ctx.evaluator.compare(composition, ctx.host.metrics[metric])
+        rows[metric] = {"clean": result.clean.to_json(), "noisy": result.noisy.to_json()}
+    if args.json:
+        print(json.dumps({"composition": composition.to_json(), "metrics": rows}, indent=2))
+    else:
+        print(f"composition: {composition}   ({len(ctx.samples)} samples, seed {args.seed})")
+        for metric, row in rows.items():
+            c, n = row["clean"], row["noisy"]
+            print(f"  {metric:20s} clean {c['value']:.3f} [{c['low']:.3f}, {c['high']:.3f}]   "
+                  f"noisy {n['value']:.3f} [{n['low']:.3f}, {n['high']:.3f}]   n={n['n']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``medrobust`` command."""
+    parser = argparse.ArgumentParser(prog="medrobust", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("plugins", help="list every registered model, calibrator, noise, dataset and metric")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_plugins)
+    p = sub.add_parser("evaluate", help="evaluate one noise composition (the replay of a failing spec)")
+    p.add_argument("--model", default="reference")
+    p.add_argument("--model-path")
+    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--calibrator", default="none")
+    p.add_argument("--calibrator-option", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--dataset", default="phantom-vqa", metavar="NAME[:PATH]")
+    p.add_argument("--samples", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--metric", action="append", help="metric to report (repeatable)")
+    p.add_argument("--composition", required=True,
+                   help="JSON as printed by a failing spec, or 'noise@3+other@1'; 'clean' for none")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_evaluate)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``medrobust`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (PluginError, ValueError, KeyError) as exc:
+        print(f"medrobust: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The one plugin manager: built-ins and third parties load the same way."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Iterable
+
+import pluggy
+
+from . import hookspecs
+from .registry import PluginError, Registry
+
+__all__ = ["PluginHost", "load_plugins", "KINDS", "activate", "deactivate", "active_host"]
+
+# (registry attribute, hook name, singular noun)
+KINDS = (
+    ("models", "medrobust_register_models", "model"),
+    ("calibrators", "medrobust_register_calibrators", "calibrator"),
+    ("noises", "medrobust_register_noises", "noise"),
+    ("datasets", "medrobust_register_datasets", "dataset"),
+    ("metrics", "medrobust_register_metrics", "metric"),
+)
+
+
+@dataclasses.dataclass
+class PluginHost:
+    """The plugin manager and the registries it filled."""
+
+    pm: pluggy.PluginManager
+    models: Registry[Any]
+    calibrators: Registry[Any]
+    noises: Registry[Any]
+    datasets: Registry[Any]
+    metrics: Registry[Any]
+
+    def registry(self, kind: str) -> Registry[Any]:
+        """The registry for ``kind`` ("models", "noises", ...)."""
+        return getattr(self, kind)
+
+    def plugin_versions(self) -> dict[str, str]:
+        """Plugin name -> distribution version, for the certificate."""
+        versions = {}
+        for plugin, dist in self.pm.list_plugin_distinfo():
+            versions[self.pm.get_name(plugin) or repr(plugin)] = f"{dist.project_name} {dist.version}"
+        return versions
+
+
+def load_plugins(extra: Iterable[Any] = (), entry_points: bool = True) -> PluginHost:
+    """Build the plugin manager and fill the registries.
+
+    Args:
+        extra: Plugin objects (modules, instances) to register besides the
+            entry points, e.g. a ``conftest.py`` implementing medrobust hooks.
+        entry_points: Load the ``medrobust`` entry-point group (built-ins and
+            installed third-party plugins).
+    """
+    pm = pluggy.PluginManager("medrobust")
+    pm.add_hookspecs(hookspecs)
+    if entry_points:
+        pm.load_setuptools_entrypoints("medrobust")
+    for plugin in extra:
+        if not pm.is_registered(plugin):
+            pm.register(plugin)
+    pm.check_pending()
+    registries = {}
+    for attr, hook_name, singular in KINDS:
+        registry: Registry[Any] = Registry(attr, singular)
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            def register(name: str, obj: Any, _plugin: str = impl.plugin_name) -> None:
+                registry.add(name, obj, _plugin)
+            try:
+                impl.function(register)
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name}: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+        registries[attr] = registry
+    return PluginHost(pm=pm, **registries)
+
+
+_active: list[PluginHost] = []
+
+
+def activate(host: PluginHost) -> None:
+    """Make ``host`` the one strategies resolve noise names against (the pytest plugin does this)."""
+    _active[:] = [host]
+
+
+def deactivate() -> None:
+    """Forget the active host."""
+    _active.clear()
+
+
+def active_host() -> PluginHost:
+    """The host of the running session, or the installed plugins when none is active."""
+    if not _active:
+        _active.append(load_plugins())
+    return _active[0]

@@ -1,0 +1,122 @@
+"""Metrics: per-sample scores, aggregated with a 95 % confidence interval."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Callable, Optional, Sequence
+
+import textdistance
+
+from .sample import Sample
+
+__all__ = ["Metric", "Estimate", "estimate", "normalize_answer", "METRICS"]
+
+Score = Callable[[Sample, Optional[str], Optional[str]], Optional[float]]
+
+_PUNCT = re.compile(r"[^\w\s]")
+_Z95 = 1.959963984540054
+
+
+def normalize_answer(text: Optional[str]) -> str:
+    """Lower case, punctuation removed, whitespace collapsed."""
+    if text is None:
+        return ""
+    return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """A named score of one answer.
+
+    ``score(sample, answer, clean_answer)`` returns a number in [0, 1] or
+    ``None`` when the metric does not apply to the sample (an open question
+    for closed accuracy). ``answer`` is ``None`` when the model failed on the
+    sample; the metric then scores it as wrong.
+    """
+
+    name: str
+    description: str
+    score: Score = dataclasses.field(repr=False)
+    needs_clean_answer: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """A mean with its 95 % interval over ``n`` applicable samples."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+    method: str
+
+    def to_json(self) -> dict:
+        return {"value": round(self.value, 6), "low": round(self.low, 6),
+                "high": round(self.high, 6), "n": self.n, "method": self.method}
+
+    def __str__(self) -> str:
+        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
+
+
+def estimate(scores: Sequence[Optional[float]]) -> Estimate:
+    """Mean of the applicable scores with a 95 % interval.
+
+    Binary scores get the Wilson score interval; graded scores a normal
+    interval on the mean (clipped to [0, 1]).
+    """
+    values = [float(s) for s in scores if s is not None]
+    n = len(values)
+    if n == 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0, "none")
+    mean = sum(values) / n
+    if all(v in (0.0, 1.0) for v in values):
+        z2 = _Z95 ** 2
+        centre = (mean + z2 / (2 * n)) / (1 + z2 / n)
+        half = _Z95 * math.sqrt(mean * (1 - mean) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+        return Estimate(mean, max(0.0, centre - half), min(1.0, centre + half), n, "wilson")
+    var = sum((v - mean) ** 2 for v in values) / max(1, n - 1)
+    half = _Z95 * math.sqrt(var / n)
+    return Estimate(mean, max(0.0, mean - half), min(1.0, mean + half), n, "normal")
+
+
+def _closed_accuracy(sample: Sample, answer: Optional[str], _clean: Optional[str]) -> Optional[float]:
+    if sample.answer_type != "closed":
+        return None
+    return float(answer is not None and normalize_answer(answer) == normalize_answer(sample.answer))
+
+
+def _open_recall(sample: Sample, answer: Optional[str], _clean: Optional[str]) -> Optional[float]:
+    if sample.answer_type != "open":
+        return None
+    reference = normalize_answer(sample.answer).split()
+    if not reference:
+        return None
+    predicted = set(normalize_answer(answer).split())
+    return sum(token in predicted for token in reference) / len(reference)
+
+
+def _answer_consistency(_sample: Sample, answer: Optional[str], clean: Optional[str]) -> Optional[float]:
+    if clean is None:
+        return None
+    return float(answer is not None and normalize_answer(answer) == normalize_answer(clean))
+
+
+def _answer_similarity(_sample: Sample, answer: Optional[str], clean: Optional[str]) -> Optional[float]:
+    if clean is None:
+        return None
+    return float(textdistance.levenshtein.normalized_similarity(
+        normalize_answer(answer), normalize_answer(clean)))
+
+
+METRICS = (
+    Metric("closed_accuracy", "Exact-match accuracy on closed (yes/no, left/right) questions.",
+           _closed_accuracy),
+    Metric("open_recall", "Fraction of reference-answer tokens present in the answer, on open questions.",
+           _open_recall),
+    Metric("answer_consistency", "Fraction of samples whose noisy answer equals the clean answer.",
+           _answer_consistency, needs_clean_answer=True),
+    Metric("answer_similarity", "Normalised Levenshtein similarity of the noisy to the clean answer.",
+           _answer_similarity, needs_clean_answer=True),
+)

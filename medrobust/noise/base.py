@@ -1,0 +1,85 @@
+"""Noise definitions: a declared severity table, seeded parameter resolution, a pure apply."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any, Callable, Literal, Mapping, Sequence
+
+Modality = Literal["image", "text"]
+
+SEVERITY_LEVELS = (1, 2, 3, 4, 5)
+
+__all__ = ["Modality", "Noise", "ImageNoise", "TextNoise", "SEVERITY_LEVELS", "derive_seed"]
+
+
+def derive_seed(*parts: Any) -> int:
+    """A 63-bit seed derived from any printable parts (run seed, sample id, step...)."""
+    text = "\x1f".join(str(p) for p in parts)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Noise:
+    """A named perturbation of one modality.
+
+    Attributes:
+        name: Registry name, e.g. ``"gaussian_noise"``.
+        family: Grouping for reports and strategies (``"noise"``, ``"blur"``, ``"typo"``...).
+        description: One sentence a certificate reader understands.
+        table: The declared severity table: five parameter mappings, level 1 to 5.
+        random: Whether the noise draws random numbers (uses its seed).
+        version: Bumped whenever the output for the same parameters changes.
+    """
+
+    name: str
+    family: str
+    description: str
+    table: Sequence[Mapping[str, Any]]
+    random: bool = True
+    version: str = "1"
+    modality: Modality = dataclasses.field(init=False, default="image")
+
+    def __post_init__(self) -> None:
+        if len(self.table) != len(SEVERITY_LEVELS):
+            raise ValueError(
+                f"noise {self.name!r} declares {len(self.table)} severities; "
+                f"a severity table needs exactly {len(SEVERITY_LEVELS)} (levels 1-5)")
+
+    def params(self, severity: int, seed: int) -> dict[str, Any]:
+        """Resolved, JSON-serialisable parameters for one application."""
+        if severity not in SEVERITY_LEVELS:
+            raise ValueError(f"severity of {self.name!r} must be one of 1-5, got {severity!r}")
+        resolved = dict(self.table[severity - 1])
+        if self.random:
+            resolved["seed"] = int(seed)
+        return resolved
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageNoise(Noise):
+    """An image noise: ``fn(images, params) -> images`` on float tensors.
+
+    ``images`` is ``[batch, channels, height, width]`` in ``[0, 1]`` on any
+    device; ``fn`` must be pure (randomness only from ``params["seed"]``
+    through a local ``torch.Generator``) and keep shape, dtype and range.
+    """
+
+    fn: Callable[[Any, Mapping[str, Any]], Any] = dataclasses.field(default=None, repr=False)  # type: ignore[assignment]
+    modality: Modality = dataclasses.field(init=False, default="image")
+
+    def apply(self, images: Any, params: Mapping[str, Any]) -> Any:
+        """Apply to a batch of float images with resolved parameters."""
+        return self.fn(images, params)
+
+
+@dataclasses.dataclass(frozen=True)
+class TextNoise(Noise):
+    """A text noise: ``fn(text, params) -> text``, pure, seeded by ``params["seed"]``."""
+
+    fn: Callable[[str, Mapping[str, Any]], str] = dataclasses.field(default=None, repr=False)  # type: ignore[assignment]
+    modality: Modality = dataclasses.field(init=False, default="text")
+
+    def apply(self, text: str, params: Mapping[str, Any]) -> str:
+        """Apply to one string with resolved parameters."""
+        return self.fn(text, params)

@@ -1,0 +1,90 @@
+"""The first image noises: additive Gaussian noise, Gaussian blur, JPEG compression."""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .base import ImageNoise
+
+__all__ = ["GAUSSIAN_NOISE", "GAUSSIAN_BLUR", "JPEG", "IMAGE_NOISES"]
+
+
+def _generator(params: Mapping[str, Any], device: torch.device) -> torch.Generator:
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(params["seed"]))
+    return gen
+
+
+def gaussian_noise(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+    """Additive zero-mean Gaussian noise of standard deviation ``sigma``, clipped to [0, 1]."""
+    gen = _generator(params, images.device)
+    noise = torch.randn(images.shape, generator=gen, device=images.device, dtype=images.dtype)
+    return (images + float(params["sigma"]) * noise).clamp_(0.0, 1.0)
+
+
+def _gaussian_kernel(sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    radius = max(1, int(math.ceil(3.0 * sigma)))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
+    return (kernel / kernel.sum()).to(dtype=dtype, device=device)
+
+
+def gaussian_blur(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+    """Separable Gaussian blur of standard deviation ``sigma`` pixels, reflect padding."""
+    sigma = float(params["sigma"])
+    b, c, h, w = images.shape
+    kernel = _gaussian_kernel(sigma, images.dtype, images.device)
+    radius = kernel.numel() // 2
+    flat = images.reshape(b * c, 1, h, w)
+    pad_mode = "reflect" if radius < min(h, w) else "replicate"
+    flat = F.pad(flat, (radius, radius, 0, 0), mode=pad_mode)
+    flat = F.conv2d(flat, kernel.view(1, 1, 1, -1))
+    flat = F.pad(flat, (0, 0, radius, radius), mode=pad_mode)
+    flat = F.conv2d(flat, kernel.view(1, 1, -1, 1))
+    return flat.reshape(b, c, h, w).clamp_(0.0, 1.0)
+
+
+def jpeg(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+    """Lossy JPEG round trip at ``quality`` (Pillow's encoder, 4:2:0 for colour)."""
+    quality = int(params["quality"])
+    out = torch.empty_like(images)
+    for i, image in enumerate(images):
+        arr = (image.detach().float().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8)
+        arr = arr.permute(1, 2, 0).numpy()
+        pil = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
+        buf = io.BytesIO()
+        pil.save(buf, format="JPEG", quality=quality)
+        decoded = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(pil.mode))
+        if decoded.ndim == 2:
+            decoded = decoded[..., None]
+        out[i] = torch.from_numpy(decoded.copy()).permute(2, 0, 1).to(images.dtype) / 255.0
+    return out.to(images.device)
+
+
+GAUSSIAN_NOISE = ImageNoise(
+    name="gaussian_noise", family="noise",
+    description="Additive Gaussian sensor noise (electronic read-out noise, low signal).",
+    table=[{"sigma": s} for s in (0.02, 0.05, 0.1, 0.2, 0.35)],
+    fn=gaussian_noise,
+)
+GAUSSIAN_BLUR = ImageNoise(
+    name="gaussian_blur", family="blur",
+    description="Gaussian blur (defocus, patient motion smearing, low-resolution reconstruction).",
+    table=[{"sigma": s} for s in (0.5, 0.75, 1.0, 1.5, 2.5)],
+    random=False, fn=gaussian_blur,
+)
+JPEG = ImageNoise(
+    name="jpeg", family="compression",
+    description="Lossy JPEG compression (images exported from PACS, messaging, screenshots).",
+    table=[{"quality": q} for q in (80, 50, 30, 15, 7)],
+    random=False, fn=jpeg,
+)
+
+IMAGE_NOISES = (GAUSSIAN_NOISE, GAUSSIAN_BLUR, JPEG)

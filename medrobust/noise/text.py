@@ -1,0 +1,99 @@
+"""The first text noises: character typos and word dropout, sparing protected tokens.
+
+Protected tokens carry clinical meaning that a typo must not change silently:
+negation ("no", "not", "without"), laterality ("left", "right") and numbers
+with their units. Noises here never alter them.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+from typing import Any, Mapping
+
+from .base import TextNoise
+
+__all__ = ["CHAR_TYPOS", "WORD_DROPOUT", "TEXT_NOISES", "is_protected", "tokenize"]
+
+NEGATIONS = frozenset({"no", "not", "without", "absent", "negative", "none", "never", "nor"})
+LATERALITY = frozenset({"left", "right", "bilateral", "unilateral"})
+UNITS = frozenset({"mm", "cm", "m", "ml", "mg", "kg", "g", "hu", "%"})
+_NUMBER = re.compile(r"^\d+([.,]\d+)?(mm|cm|ml|mg|kg|g|%)?$")
+_TOKEN = re.compile(r"\s+|[^\s]+")
+_WORD_CORE = re.compile(r"^(\W*)(.*?)(\W*)$")
+
+
+def tokenize(text: str) -> list[str]:
+    """Split into alternating whitespace and non-whitespace runs (joins back exactly)."""
+    return _TOKEN.findall(text)
+
+
+def is_protected(token: str) -> bool:
+    """True for negation, laterality, numbers and units (punctuation ignored)."""
+    core = token.strip(string.punctuation).lower()
+    return (core in NEGATIONS or core in LATERALITY or core in UNITS
+            or bool(_NUMBER.match(core)) or any(ch.isdigit() for ch in core))
+
+
+def _typo(word: str, rng: random.Random) -> str:
+    letters = string.ascii_lowercase
+    op = rng.choice(("insert", "delete", "substitute", "transpose"))
+    i = rng.randrange(len(word))
+    if op == "insert":
+        return word[:i] + rng.choice(letters) + word[i:]
+    if op == "delete" and len(word) > 1:
+        return word[:i] + word[i + 1:]
+    if op == "transpose" and len(word) > 1:
+        i = min(i, len(word) - 2)
+        if word[i] != word[i + 1]:
+            return word[:i] + word[i + 1] + word[i] + word[i + 2:]
+    replacement = rng.choice([c for c in letters if c != word[i].lower()])
+    return word[:i] + replacement + word[i + 1:]
+
+
+def char_typos(text: str, params: Mapping[str, Any]) -> str:
+    """Each unprotected word is hit by a typo (insert, delete, substitute, transpose) with probability ``rate``."""
+    rng = random.Random(int(params["seed"]))
+    rate = float(params["rate"])
+    out = []
+    for token in tokenize(text):
+        if token.isspace() or is_protected(token):
+            out.append(token)
+            continue
+        lead, core, trail = _WORD_CORE.match(token).groups()  # type: ignore[union-attr]
+        if core and rng.random() < rate:
+            core = _typo(core, rng)
+        out.append(lead + core + trail)
+    return "".join(out)
+
+
+def word_dropout(text: str, params: Mapping[str, Any]) -> str:
+    """Each unprotected word is dropped with probability ``rate``; at least one word stays."""
+    rng = random.Random(int(params["seed"]))
+    rate = float(params["rate"])
+    words = text.split()
+    draws = [rng.random() for _ in words]
+    kept = [w for w, d in zip(words, draws) if is_protected(w) or d >= rate]
+    if not kept and words:
+        kept = [words[max(range(len(words)), key=lambda i: draws[i])]]
+    # keep a trailing question mark if its word was dropped
+    if words and words[-1].endswith("?") and kept and not kept[-1].endswith("?"):
+        kept[-1] = kept[-1] + "?"
+    return " ".join(kept)
+
+
+CHAR_TYPOS = TextNoise(
+    name="char_typos", family="typo",
+    description="Character typos (insert, delete, substitute, transpose) as from hurried typing.",
+    table=[{"rate": r} for r in (0.05, 0.1, 0.2, 0.35, 0.5)],
+    fn=char_typos,
+)
+WORD_DROPOUT = TextNoise(
+    name="word_dropout", family="omission",
+    description="Words dropped, as in terse or truncated clinical queries.",
+    table=[{"rate": r} for r in (0.05, 0.1, 0.2, 0.3, 0.45)],
+    fn=word_dropout,
+)
+
+TEXT_NOISES = (CHAR_TYPOS, WORD_DROPOUT)

@@ -1,0 +1,47 @@
+"""The unit of evaluation: one image, one question, one reference answer."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+from typing import Any, Literal
+
+from PIL import Image
+
+AnswerType = Literal["closed", "open"]
+
+__all__ = ["AnswerType", "Sample", "image_digest"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    """One visual question with its reference answer.
+
+    Attributes:
+        id: Stable identifier, unique within a dataset; seeds derive from it.
+        image: The image as a PIL image (mode ``L`` or ``RGB``).
+        question: The question in natural language.
+        answer: The reference answer, lower case.
+        answer_type: ``"closed"`` (yes/no, left/right) or ``"open"``.
+        metadata: Free descriptive fields (modality, organ, question kind...).
+    """
+
+    id: str
+    image: Image.Image
+    question: str
+    answer: str
+    answer_type: AnswerType
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def replace(self, **changes: Any) -> "Sample":
+        """A copy of this sample with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def image_digest(image: Image.Image) -> str:
+    """sha256 of an image's mode, size and pixel bytes (format independent)."""
+    h = hashlib.sha256()
+    h.update(f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode())
+    h.update(image.tobytes())
+    return h.hexdigest()

@@ -1,0 +1,62 @@
+"""pytest collectors for ``*.robust.yaml`` specs: one item per composition."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import pytest
+
+from .yaml_spec import SpecError, YamlSpec, load_yaml_spec
+
+__all__ = ["RobustYamlFile", "RobustYamlItem"]
+
+
+class RobustYamlFile(pytest.File):
+    """A declarative spec file."""
+
+    def collect(self) -> Iterable[pytest.Item]:
+        from .pytest_plugin import run_context
+
+        host = run_context(self.config).host
+        try:
+            spec = load_yaml_spec(self.path, host.noises, host.metrics)
+        except SpecError as exc:
+            raise self.CollectError(str(exc)) from None
+        for composition in spec.compositions:
+            yield RobustYamlItem.from_parent(self, name=composition.key, spec=spec,
+                                             composition=composition)
+
+
+class RobustYamlItem(pytest.Item):
+    """One composition of a declarative spec, checked against every expectation."""
+
+    medrobust_spec = True
+
+    def __init__(self, *, spec: YamlSpec, composition: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.composition = composition
+
+    def runtest(self) -> None:
+        from .bench import Bench, RobustnessFailure
+        from .pytest_plugin import run_context
+
+        bench = Bench(run_context(self.config))
+        failures = []
+        for metric, threshold in self.spec.expect.items():
+            try:
+                bench.expect(self.composition, metric, **threshold)
+            except RobustnessFailure as exc:
+                failures.append(str(exc))
+        if failures:
+            raise RobustnessFailure("\n\n".join(failures))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        from .bench import RobustnessFailure
+
+        if isinstance(excinfo.value, RobustnessFailure):
+            return f"{self.spec.suite} ({self.path.name}) under {self.composition}:\n{excinfo.value}"
+        return str(super().repr_failure(excinfo, style=style))
+
+    def reportinfo(self) -> tuple[Any, int, str]:
+        return self.path, 0, f"{self.spec.suite}: {self.composition}"
