@@ -81,6 +81,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = ctx
     activate(host)
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_XdistController(ctx), "medrobust-xdist-controller")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -136,14 +138,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if record is None:
         return report
     if report.when == "call" or (report.when == "setup" and not report.passed):
-        if report.passed:
+        exc = call.excinfo.value if call.excinfo else None
+        if hasattr(report, "wasxfail") and report.skipped:
+            record.outcome = "xfailed"
+            record.message = str(exc) if exc is not None else ""
+        elif report.passed:
             record.outcome = "passed"
         elif report.skipped:
             record.outcome = "skipped"
             record.message = str(call.excinfo.value) if call.excinfo else ""
         else:
             record.outcome = "failed" if report.when == "call" else "error"
-            exc = call.excinfo.value if call.excinfo else None
             from .bench import RobustnessFailure
 
             if isinstance(exc, RobustnessFailure):
@@ -151,14 +156,45 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             elif exc is not None:
                 record.outcome = "error" if not isinstance(exc, AssertionError) else "failed"
                 record.message = f"{type(exc).__name__}: {exc}"
+        if hasattr(item.config, "workerinput"):  # under xdist: the controller writes the certificate
+            report.user_properties.append((_SPEC_PROPERTY, record.to_json()))
     return report
+
+
+_SPEC_PROPERTY = "medrobust_spec"
+_FACTS_KEY = "medrobust_facts"
+
+
+class _XdistController:
+    """Registered on the controller of a run: gathers what xdist workers send."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Collect the spec records the workers attached to their reports."""
+        from .session import SpecRecord
+
+        for name, value in getattr(report, "user_properties", ()):
+            if name == _SPEC_PROPERTY and isinstance(value, dict):
+                self.ctx.specs[value["nodeid"]] = SpecRecord.from_json(value)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """Receive what a worker learnt about the model and the data."""
+        facts = getattr(node, "workeroutput", {}).get(_FACTS_KEY)
+        if facts:
+            self.ctx.remote_facts.append(facts)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    if run_key not in config.stash or hasattr(config, "workerinput"):
+    if run_key not in config.stash:
         return
     ctx = run_context(config)
+    if hasattr(config, "workerinput"):
+        config.workeroutput[_FACTS_KEY] = ctx.facts()  # type: ignore[attr-defined]
+        return
     if not ctx.specs or not ctx.options.certificate:
         return
     from .certificate import write_certificate

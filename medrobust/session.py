@@ -65,6 +65,20 @@ class CheckRecord:
     passed: bool
     errors: int
 
+    def to_json(self) -> dict[str, Any]:
+        return {"composition": self.composition.to_json(), "metric": self.metric,
+                "clean": self.clean.to_json(), "noisy": self.noisy.to_json(),
+                "threshold": dict(self.threshold), "passed": self.passed, "errors": self.errors}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CheckRecord":
+        from .metrics import Estimate
+        from .noise.composition import Composition
+
+        return cls(Composition.from_json(data["composition"]), data["metric"], Estimate(**data["clean"]),
+                   Estimate(**data["noisy"]), dict(data["threshold"]), bool(data["passed"]),
+                   int(data["errors"]))
+
 
 @dataclasses.dataclass
 class SpecRecord:
@@ -76,6 +90,15 @@ class SpecRecord:
     checks: list[CheckRecord] = dataclasses.field(default_factory=list)
     outcome: str = "not run"
     message: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"nodeid": self.nodeid, "name": self.name, "kind": self.kind, "outcome": self.outcome,
+                "message": self.message, "checks": [c.to_json() for c in self.checks]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "SpecRecord":
+        return cls(data["nodeid"], data["name"], data["kind"],
+                   [CheckRecord.from_json(c) for c in data["checks"]], data["outcome"], data["message"])
 
 
 class RunContext:
@@ -92,6 +115,7 @@ class RunContext:
         self._dataset: Any = None
         self._samples: Optional[list[Sample]] = None
         self._evaluator: Any = None
+        self.remote_facts: list[dict[str, Any]] = []
 
     # -- plugins -----------------------------------------------------------
     def validate_names(self) -> None:
@@ -164,6 +188,52 @@ class RunContext:
     def loaded(self) -> bool:
         """Whether any spec made the model answer."""
         return self._evaluator is not None
+
+    def facts(self) -> dict[str, Any]:
+        """What this process learnt about the run (identities, digests, errors), JSON-ready.
+
+        Under pytest-xdist each worker loads the model; the controller merges
+        the workers' facts with :attr:`remote_facts`.
+        """
+        from .certificate.record import samples_digest
+        from .model import model_identity
+
+        facts: dict[str, Any] = {"model": {"name": self.options.model},
+                                 "calibrator": {"name": self.options.calibrator,
+                                                "options": dict(self.options.calibrator_options)},
+                                 "dataset": {"name": self.options.dataset, "path": self.options.dataset_path,
+                                             "split": self.options.split},
+                                 "noise_names": [], "sample_errors": []}
+        if not self.loaded:
+            return facts
+        facts["model"] = model_identity(self.options.model, self.raw_model)
+        describe = getattr(self.calibrator, "describe", None)
+        if callable(describe):
+            facts["calibrator"].update(describe())
+        describe = getattr(self.dataset, "describe", None)
+        if callable(describe):
+            facts["dataset"]["description"] = describe()
+        facts["dataset"]["n_samples"] = len(self.samples)
+        facts["dataset"]["samples_digest"] = samples_digest(self.samples)
+        names: set[str] = set()
+        for evaluation in self.evaluator.evaluations.values():
+            names.update(step.name for step in evaluation.composition.steps)
+            facts["sample_errors"] += [{"composition": evaluation.composition.key, "sample": sample_id,
+                                        "error": message} for sample_id, message in sorted(evaluation.errors.items())]
+        facts["noise_names"] = sorted(names)
+        return facts
+
+    def merged_facts(self) -> dict[str, Any]:
+        """Local facts merged with those sent by xdist workers."""
+        merged = self.facts()
+        for remote in self.remote_facts:
+            if "samples_digest" in remote["dataset"] and "samples_digest" not in merged["dataset"]:
+                merged.update(model=remote["model"], calibrator=remote["calibrator"], dataset=remote["dataset"])
+            merged["noise_names"] = sorted(set(merged["noise_names"]) | set(remote["noise_names"]))
+            merged["sample_errors"] += remote["sample_errors"]
+        unique = {(e["composition"], e["sample"]): e for e in merged["sample_errors"]}
+        merged["sample_errors"] = [unique[k] for k in sorted(unique)]
+        return merged
 
     # -- records -----------------------------------------------------------
     def begin_spec(self, nodeid: str, name: str, kind: str) -> SpecRecord:

@@ -8,14 +8,13 @@ import json
 import math
 import platform
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Optional
 
 from ..sample import image_digest
 
 __all__ = ["SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certificate", "canonical_json",
-           "compute_digest", "DIGEST_EXCLUDES"]
+           "compute_digest", "DIGEST_EXCLUDES", "samples_digest"]
 
 SCHEMA = "medrobust.certificate/1"
 DIGEST_EXCLUDES = ("digest", "timing")
@@ -112,11 +111,14 @@ def _git_revision() -> str:
 
 
 def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
     versions = {"python": platform.python_version()}
-    for name in ("torch", "transformers", "hypothesis", "pluggy", "numpy", "PIL"):
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = str(getattr(module, "__version__", "?"))
+    for name in ("torch", "transformers", "hypothesis", "pluggy", "numpy", "pillow", "jinja2"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = "not installed"
     return versions
 
 
@@ -132,18 +134,17 @@ def _spec(record: Any) -> SpecResult:
     checks = [_check(c) for c in record.checks]
     failed = [c for c in checks if not c.passed]
     # hypothesis replays the shrunk example last, so the last failing check is the minimal one
-    minimal = failed[-1] if failed and record.outcome == "failed" else None
-    verdict = {"passed": "pass", "failed": "fail", "error": "error", "skipped": "skipped"}.get(
+    minimal = failed[-1] if failed and record.outcome in ("failed", "xfailed") else None
+    verdict = {"passed": "pass", "failed": "fail", "error": "error", "skipped": "skipped",
+               "xfailed": "known failure"}.get(
         record.outcome, "not run")
     return SpecResult(record.nodeid, record.name, record.kind, verdict, record.message, checks, minimal)
 
 
 def build_certificate(ctx: Any, timing: dict[str, Any]) -> Certificate:
     """Assemble the certificate of a finished run from its :class:`RunContext`."""
-    from ..model import model_identity
-
-    specs = [_spec(r) for r in ctx.specs.values()]
-    summary = {v: sum(1 for s in specs if s.verdict == v) for v in ("pass", "fail", "error", "skipped")}
+    specs = [_spec(ctx.specs[nodeid]) for nodeid in sorted(ctx.specs)]
+    summary = {v: sum(1 for s in specs if s.verdict == v) for v in ("pass", "fail", "error", "skipped", "known failure")}
     summary["specs"] = len(specs)
     summary["checks"] = sum(len(s.checks) for s in specs)
     if summary["error"]:
@@ -154,28 +155,8 @@ def build_certificate(ctx: Any, timing: dict[str, Any]) -> Certificate:
         verdict = "PASS"
     else:
         verdict = "NOT RUN"
-    model: dict[str, Any] = {"name": ctx.options.model}
-    calibrator: dict[str, Any] = {"name": ctx.options.calibrator,
-                                  "options": dict(ctx.options.calibrator_options)}
-    dataset: dict[str, Any] = {"name": ctx.options.dataset, "path": ctx.options.dataset_path,
-                               "split": ctx.options.split}
-    noise_names: set[str] = set()
-    sample_errors: list[dict[str, str]] = []
-    if ctx.loaded:
-        model = model_identity(ctx.options.model, ctx.raw_model)
-        describe = getattr(ctx.calibrator, "describe", None)
-        if callable(describe):
-            calibrator.update(describe())
-        describe = getattr(ctx.dataset, "describe", None)
-        if callable(describe):
-            dataset["description"] = describe()
-        dataset["n_samples"] = len(ctx.samples)
-        dataset["samples_digest"] = _samples_digest(ctx.samples)
-        for evaluation in ctx.evaluator.evaluations.values():
-            noise_names.update(step.name for step in evaluation.composition.steps)
-            for sample_id, message in sorted(evaluation.errors.items()):
-                sample_errors.append({"composition": evaluation.composition.key, "sample": sample_id,
-                                      "error": message})
+    facts = ctx.merged_facts()
+    noise_names = facts["noise_names"]
     noises = {}
     for name in sorted(noise_names):
         noise = ctx.host.noises[name]
@@ -191,8 +172,8 @@ def build_certificate(ctx: Any, timing: dict[str, Any]) -> Certificate:
            "hypothesis_profile": _hypothesis_profile(),
            "plugins": {kind: ctx.host.registry(kind).providers() for kind in
                        ("models", "calibrators", "noises", "datasets", "metrics")}}
-    return Certificate(SCHEMA, verdict, summary, harness, run, model, calibrator, dataset, noises, specs,
-                       sample_errors, timing)
+    return Certificate(SCHEMA, verdict, summary, harness, run, facts["model"], facts["calibrator"],
+                       facts["dataset"], noises, specs, facts["sample_errors"], timing)
 
 
 def _hypothesis_profile() -> str:
@@ -204,7 +185,8 @@ def _hypothesis_profile() -> str:
         return "unknown"
 
 
-def _samples_digest(samples: list[Any]) -> str:
+def samples_digest(samples: list[Any]) -> str:
+    """sha256 over every sample's id, image pixels, question, answer and answer type."""
     h = hashlib.sha256()
     for s in samples:
         h.update(canonical_json([s.id, image_digest(s.image), s.question, s.answer, s.answer_type]).encode())

@@ -52,6 +52,15 @@ def _typo(word: str, rng: random.Random) -> str:
     return word[:i] + replacement + word[i + 1:]
 
 
+def _typo_unprotected(word: str, rng: random.Random) -> str:
+    """A typo that does not turn the word into a protected token ("nod" -> "no")."""
+    for _ in range(8):
+        changed = _typo(word, rng)
+        if not is_protected(changed):
+            return changed
+    return word
+
+
 def char_typos(text: str, params: Mapping[str, Any]) -> str:
     """Each unprotected word is hit by a typo (insert, delete, substitute, transpose) with probability ``rate``."""
     rng = random.Random(int(params["seed"]))
@@ -63,7 +72,7 @@ def char_typos(text: str, params: Mapping[str, Any]) -> str:
             continue
         lead, core, trail = _WORD_CORE.match(token).groups()  # type: ignore[union-attr]
         if core and rng.random() < rate:
-            core = _typo(core, rng)
+            core = _typo_unprotected(core, rng)
         out.append(lead + core + trail)
     return "".join(out)
 

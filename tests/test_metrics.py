@@ -1,0 +1,52 @@
+"""Metrics and their confidence intervals."""
+
+import math
+
+import pytest
+from PIL import Image
+
+from medrobust import Sample
+from medrobust.metrics import METRICS, estimate, normalize_answer
+
+M = {m.name: m for m in METRICS}
+IMG = Image.new("L", (4, 4))
+CLOSED = Sample("a", IMG, "Is there a lesion?", "yes", "closed")
+OPEN = Sample("b", IMG, "Which organ?", "fundus photograph", "open")
+
+
+def test_closed_accuracy_exact_match_after_normalisation():
+    assert M["closed_accuracy"].score(CLOSED, " Yes.", None) == 1.0
+    assert M["closed_accuracy"].score(CLOSED, "no", None) == 0.0
+    assert M["closed_accuracy"].score(CLOSED, None, None) == 0.0
+    assert M["closed_accuracy"].score(OPEN, "yes", None) is None
+
+
+def test_open_recall_counts_reference_tokens():
+    assert M["open_recall"].score(OPEN, "a fundus photograph", None) == 1.0
+    assert M["open_recall"].score(OPEN, "fundus", None) == 0.5
+    assert M["open_recall"].score(CLOSED, "yes", None) is None
+
+
+def test_consistency_and_similarity_compare_with_the_clean_answer():
+    assert M["answer_consistency"].score(OPEN, "CT", "ct") == 1.0
+    assert M["answer_consistency"].score(OPEN, "mri", "ct") == 0.0
+    assert 0 < M["answer_similarity"].score(OPEN, "chest", "chests") < 1
+
+
+def test_wilson_interval_for_binary_scores():
+    est = estimate([1.0] * 8 + [0.0] * 2)
+    assert est.value == 0.8 and est.method == "wilson" and est.n == 10
+    assert est.low == pytest.approx(0.4902, abs=1e-3) and est.high == pytest.approx(0.9433, abs=1e-3)
+    perfect = estimate([1.0] * 20)
+    assert perfect.high == 1.0 and perfect.low < 1.0
+
+
+def test_graded_scores_and_inapplicable_samples():
+    est = estimate([0.5, 1.0, None, 0.0])
+    assert est.n == 3 and est.value == 0.5 and est.method == "normal" and est.low < 0.5 < est.high
+    assert math.isnan(estimate([None]).value) and estimate([]).n == 0
+
+
+def test_normalize_answer():
+    assert normalize_answer("  The LEFT, side! ") == "the left side"
+    assert normalize_answer(None) == ""

@@ -1,0 +1,198 @@
+"""End-to-end behaviour of the pytest plugin, through pytester and the toy plugin."""
+
+import json
+
+import pytest
+
+from conftest import TOY_ARGS
+
+SPEC = '''
+from hypothesis import given, settings
+import medrobust as mr
+settings.load_profile("medrobust")
+
+def test_clean_is_perfect(bench):
+    bench.expect("clean", metric="closed_accuracy", min=1.0)
+
+def test_mild_noise(bench):
+    bench.expect("gaussian_noise@1", metric="closed_accuracy", max_drop=0.2)
+'''
+
+
+def _certificate(pytester: pytest.Pytester) -> dict:
+    return json.loads((pytester.path / "reports" / "certificate.json").read_text())
+
+
+@pytest.mark.parametrize("option,value,kind", [
+    ("--model", "no-such-model", "models"),
+    ("--calibrator", "no-such-calibrator", "calibrators"),
+    ("--dataset", "no-such-dataset", "datasets"),
+])
+def test_unknown_names_fail_at_once_listing_what_exists(toy, option, value, kind):
+    toy.makepyfile(test_spec=SPEC)
+    result = toy.runpytest(*TOY_ARGS, option, value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*unknown * '{value}'; registered {kind}: *"])
+    if kind == "models":
+        result.stderr.fnmatch_lines(["*evil, flaky, planted, reference, toy*"])
+    assert "passed" not in result.stdout.str()
+
+
+def test_unknown_noise_in_a_yaml_spec_lists_the_noises(toy):
+    toy.makefile(".robust.yaml", bad="noises: [no_such_noise]\nexpect: {closed_accuracy: {max_drop: 0.1}}\n")
+    result = toy.runpytest(*TOY_ARGS)
+    result.stdout.fnmatch_lines(["*unknown noise 'no_such_noise'; registered noises: char_typos, *"])
+    assert result.ret != 0
+
+
+def test_python_specs_pass_and_write_both_certificate_files(toy):
+    toy.makepyfile(test_spec=SPEC)
+    result = toy.runpytest(*TOY_ARGS)
+    result.assert_outcomes(passed=2)
+    cert = _certificate(toy)
+    assert cert["verdict"] == "PASS"
+    assert cert["model"]["name"] == "toy" and cert["dataset"]["name"] == "toy"
+    assert [s["verdict"] for s in cert["specs"]] == ["pass", "pass"]
+    html = (toy.path / "reports" / "certificate.html").read_text()
+    assert cert["digest"] in html and "Robustness Test Report" in html
+
+
+def test_failing_expectation_reads_like_an_assertion(toy):
+    toy.makepyfile(test_spec='''
+def test_strong_noise(bench):
+    bench.expect("gaussian_noise@5", metric="closed_accuracy", max_drop=0.05)
+''')
+    result = toy.runpytest(*TOY_ARGS, "--seed", "3")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*closed_accuracy dropped by * > max_drop 0.050*",
+        "*clean:       1.000 [[]*",
+        "*noisy:       0.*",
+        "*threshold:   max_drop 0.05*",
+        "*composition: gaussian_noise@5*",
+        "*replay:      medrobust evaluate --model toy --dataset toy --seed 3 --metric closed_accuracy "
+        "--composition '[[]{\"name\":\"gaussian_noise\",\"severity\":5}[]]'*",
+    ])
+    assert _certificate(toy)["verdict"] == "FAIL"
+
+
+def test_yaml_spec_runs_one_item_per_noise_and_severity(toy):
+    toy.makefile(".robust.yaml", paper="""
+suite: paper benchmark
+noises: [gaussian_blur, char_typos]
+severities: [1, 3]
+expect:
+  closed_accuracy: {max_drop: 0.5}
+  answer_consistency: {min: 0.3}
+""")
+    result = toy.runpytest(*TOY_ARGS, "-v")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*paper.robust.yaml::gaussian_blur@1 PASSED*",
+                                 "*paper.robust.yaml::char_typos@3 PASSED*"])
+    checks = [c for s in _certificate(toy)["specs"] for c in s["checks"]]
+    assert len(checks) == 8 and {c["metric"] for c in checks} == {"closed_accuracy", "answer_consistency"}
+
+
+@pytest.mark.parametrize("text,message", [
+    ("noises: [jpeg]\n", "'expect' must map metric names"),
+    ("noises: [jpeg]\nseverities: [0, 9]\nexpect: {closed_accuracy: {min: 0.5}}\n", "severities must be"),
+    ("noises: [jpeg]\nexpect: {no_metric: {min: 0.5}}\n", "unknown metric 'no_metric'"),
+    ("noises: [jpeg]\nexpect: {closed_accuracy: {min: 5}}\n", "must be a number in [0, 1]"),
+    ("noise: [jpeg]\nexpect: {closed_accuracy: {min: 0.5}}\n", "unknown key(s) noise"),
+])
+def test_malformed_yaml_specs_name_file_and_field(toy, text, message):
+    toy.makefile(".robust.yaml", broken=text)
+    result = toy.runpytest(*TOY_ARGS)
+    assert result.ret != 0
+    assert "broken.robust.yaml" in result.stdout.str() and message in result.stdout.str()
+
+
+def test_hypothesis_spec_shrinks_to_the_minimal_composition(toy):
+    toy.makepyfile(test_spec='''
+from hypothesis import given, settings
+import medrobust as mr
+settings.load_profile("medrobust")
+
+@settings(max_examples=60)
+@given(noise=mr.compositions(max_noises=3, noises=["gaussian_noise", "gaussian_blur", "jpeg", "char_typos"]))
+def test_planted(bench, noise):
+    bench.expect(noise, metric="closed_accuracy", max_drop=0.05)
+''')
+    result = toy.runpytest("--model", "planted", "--dataset", "toy", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    spec = _certificate(toy)["specs"][0]
+    minimal = spec["minimal_failure"]["composition"]
+    # the planted failure needs exactly both noises, each at its lowest failing severity
+    assert sorted((s["name"], s["severity"]) for s in minimal) == [("char_typos", 3), ("gaussian_noise", 3)]
+
+
+def test_a_failing_sample_is_recorded_not_fatal(toy):
+    toy.makepyfile(test_spec='''
+def test_runs(bench):
+    bench.expect("jpeg@2", metric="answer_consistency", min=0.5)
+''')
+    result = toy.runpytest("--model", "flaky", "--dataset", "toy", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    errors = _certificate(toy)["sample_errors"]
+    assert {e["sample"] for e in errors} == {"toy/test/4"}
+    assert "corrupt input on sample 4" in errors[0]["error"]
+
+
+def test_certificate_escapes_model_output(toy):
+    toy.makepyfile(test_spec='''
+def test_runs(bench):
+    bench.expect("clean", metric="answer_consistency", min=0.0)
+''')
+    toy.runpytest("--model", "evil", "--dataset", "toy", "-p", "no:cacheprovider")
+    html = (toy.path / "reports" / "certificate.html").read_text()
+    assert "<script>alert" not in html
+    assert "&lt;script&gt;alert(&#39;name&#39;)&lt;/script&gt;" in html
+    # the embedded JSON twin cannot close its own script element either
+    assert html.count("</script>") == 1
+
+
+def test_same_seed_gives_the_same_digest_and_another_seed_does_not(toy):
+    toy.makepyfile(test_spec=SPEC)
+    digests = []
+    for seed in ("1", "1", "2"):
+        toy.runpytest(*TOY_ARGS, "--seed", seed)
+        digests.append(_certificate(toy)["digest"])
+    assert digests[0] == digests[1] != digests[2]
+
+
+def test_no_certificate_when_no_spec_ran(toy):
+    toy.makepyfile(test_plain="def test_x():\n    assert True\n")
+    toy.runpytest(*TOY_ARGS).assert_outcomes(passed=1)
+    assert not (toy.path / "reports").exists()
+
+
+def test_clean_answers_are_computed_once_per_session(toy):
+    toy.makepyfile(test_spec='''
+import pytest
+
+@pytest.mark.parametrize("noise", ["jpeg@1", "jpeg@2", "gaussian_blur@1"])
+def test_each(bench, noise):
+    bench.expect(noise, metric="closed_accuracy", max_drop=1.0)
+    bench.expect(noise, metric="answer_consistency", min=0.0)
+
+def test_calls(medrobust_run):
+    # one call per composition (clean + 3), each a single batch of 24 samples
+    assert medrobust_run.raw_model.calls == 4
+''')
+    toy.runpytest(*TOY_ARGS).assert_outcomes(passed=4)
+
+
+def test_xdist_workers_give_the_same_certificate_as_one_process(toy):
+    toy.makepyfile(test_spec=SPEC + '''
+import pytest
+
+@pytest.mark.parametrize("noise", ["jpeg@1", "jpeg@3", "gaussian_blur@2", "char_typos@2"])
+def test_each(bench, noise):
+    bench.expect(noise, metric="closed_accuracy", max_drop=1.0)
+''')
+    toy.runpytest(*TOY_ARGS).assert_outcomes(passed=6)
+    serial = _certificate(toy)
+    toy.runpytest(*TOY_ARGS, "-n", "2").assert_outcomes(passed=6)
+    parallel = _certificate(toy)
+    assert len(parallel["specs"]) == 6 and parallel["dataset"]["samples_digest"]
+    assert parallel["digest"] == serial["digest"]
