@@ -1,0 +1,1 @@
+"""Embedded datasets that ship with medrobust (no download at run time)."""
