@@ -42,10 +42,24 @@ def replay_command(ctx: RunContext, composition: Composition, metric: str) -> st
         parts += ["--calibrator-option", f"{key}={value}"]
     dataset = o.dataset + (f":{o.dataset_path}" if o.dataset_path else "")
     parts += ["--dataset", dataset, "--seed", str(o.seed)]
+    if o.severity_scale != "declared":
+        parts += ["--severity-scale", o.severity_scale]
     if o.samples is not None:
         parts += ["--samples", str(o.samples)]
     parts += ["--metric", metric, "--composition", composition.to_json_text()]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+def _steer_search(metric: str, result: Comparison) -> None:
+    """Inside a hypothesis test, steer the search toward the largest degradation."""
+    import hypothesis
+    import hypothesis.errors
+
+    if hypothesis.currently_in_test_context() and not math.isnan(result.drop):
+        try:
+            hypothesis.target(result.drop, label=f"drop of {metric}")
+        except hypothesis.errors.InvalidArgument:
+            pass  # the same metric was already targeted in this example
 
 
 class Bench:
@@ -98,6 +112,7 @@ class Bench:
             threshold["min"] = min
             if not result.noisy.value >= min - 1e-12 or math.isnan(result.noisy.value):
                 failures.append(f"is {result.noisy.value:.3f} < min {min:.3f}")
+        _steer_search(metric, result)
         errors = sum(1 for a in self._ctx.evaluator.evaluate(comp).answers if a is None)
         record = CheckRecord(comp, metric, result.clean, result.noisy, threshold, not failures, errors)
         if self._ctx.current is not None:

@@ -12,10 +12,9 @@ import medrobust
 
 @medrobust.hookimpl
 def medrobust_register_noises(register: medrobust.Register) -> None:
-    from .noise.image import IMAGE_NOISES
-    from .noise.text import TEXT_NOISES
+    from .noise.catalogue import builtin_noises
 
-    for noise in IMAGE_NOISES + TEXT_NOISES:
+    for noise in builtin_noises():
         register(noise.name, noise)
 
 

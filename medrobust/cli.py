@@ -27,6 +27,47 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_noises(args: argparse.Namespace) -> int:
+    from .noise.base import ImageNoise
+    from .noise.catalogue_report import catalogue_rows, contact_sheet
+
+    host = load_plugins()
+    dataset = host.datasets[args.dataset]({"path": None, "seed": 0})
+    samples = list(dataset.samples(args.split))[: args.samples]
+    if args.show:
+        noise = host.noises[args.show]
+        if isinstance(noise, ImageNoise):
+            sample = samples[args.index % len(samples)]
+            out = args.output or f"{args.show}.png"
+            contact_sheet(noise, sample).save(out)
+            print(f"wrote {out}: {sample.id}, clean and severities 1-5 of {args.show}")
+        else:
+            sample = samples[args.index % len(samples)]
+            from .noise.base import derive_seed
+
+            print(f"clean       {sample.question}")
+            for level in range(1, 6):
+                params = noise.params(level, derive_seed(0, sample.id, 0, noise.name, level))
+                print(f"severity {level}  {noise.apply(sample.question, params)}")
+        return 0
+    rows = catalogue_rows(host.noises, host.noises.providers(), samples if not args.no_measure else ())
+    if args.json:
+        print(json.dumps({"dataset": args.dataset, "split": args.split, "samples": len(samples),
+                          "noises": rows}, indent=2))
+        return 0
+    images = sum(r["modality"] == "image" for r in rows)
+    print(f"{len(rows)} noises ({images} image, {len(rows) - images} text); measured on {len(samples)} "
+          f"{args.dataset} {args.split} samples (SSIM for images, edit similarity for text)")
+    for row in rows:
+        print(f"\n{row['name']}  [{row['modality']}/{row['family']}, v{row['version']}, from {row['plugin']}]")
+        print(f"  {row['description']}")
+        for level, params in enumerate(row["severities"], start=1):
+            shown = ", ".join(f"{k}={v}" for k, v in params.items())
+            measured = f"   {row['measure']} {row['measured'][level - 1]:.3f}" if "measured" in row else ""
+            print(f"  {level}: {shown}{measured}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .bench import as_composition
     from .noise.composition import Composition
@@ -39,7 +80,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         calibrator=args.calibrator,
         calibrator_options=parse_key_values(args.calibrator_option, "--calibrator-option"),
         dataset=dataset, dataset_path=dataset_path, samples=args.samples, seed=args.seed,
-        certificate=None, device=args.device, batch_size=args.batch_size)
+        certificate=None, device=args.device, batch_size=args.batch_size,
+        severity_scale=args.severity_scale)
     ctx = RunContext(options, load_plugins())
     ctx.validate_names()
     text = args.composition.strip()
@@ -67,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plugins", help="list every registered model, calibrator, noise, dataset and metric")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_plugins)
+    p = sub.add_parser("noises", help="the noise catalogue with its measured strength per severity")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--show", metavar="NAME", help="write a contact sheet PNG of one noise (severities 1-5)")
+    p.add_argument("--output", metavar="PNG", help="where --show writes (default: NAME.png)")
+    p.add_argument("--index", type=int, default=0, help="which sample --show uses")
+    p.add_argument("--dataset", default="phantom-vqa", help="dataset measured on (default: phantom-vqa)")
+    p.add_argument("--split", default="reference", help="split measured on (default: reference)")
+    p.add_argument("--samples", type=int, default=32, help="samples measured on (default: 32)")
+    p.add_argument("--no-measure", action="store_true", help="list without measuring")
+    p.set_defaults(func=_cmd_noises)
     p = sub.add_parser("evaluate", help="evaluate one noise composition (the replay of a failing spec)")
     p.add_argument("--model", default="reference")
     p.add_argument("--model-path")
@@ -78,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--severity-scale", choices=("declared", "calibrated"), default="declared")
     p.add_argument("--metric", action="append", help="metric to report (repeatable)")
     p.add_argument("--composition", required=True,
                    help="JSON as printed by a failing spec, or 'noise@3+other@1'; 'clean' for none")

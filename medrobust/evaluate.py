@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import traceback
 from typing import Any, Mapping, Optional, Sequence
 
@@ -55,7 +57,8 @@ class Evaluator:
     """
 
     def __init__(self, model: Any, model_name: str, samples: Sequence[Sample],
-                 noises: Mapping[str, Noise], run_seed: int, batch_size: int = 64) -> None:
+                 noises: Mapping[str, Noise], run_seed: int, batch_size: int = 64,
+                 journal: Any = None, scope: Optional[str] = None) -> None:
         self.model = model
         self.model_name = model_name
         self.samples = list(samples)
@@ -63,6 +66,11 @@ class Evaluator:
         self.run_seed = run_seed
         self.batch_size = batch_size
         self._cache: dict[str, Evaluation] = {}
+        self._journal = journal if scope is not None else None
+        self._scope = scope
+        self._sample_keys: Optional[list[str]] = None
+        self.asked = 0
+        """How many samples the model was asked about (not answered from the journal)."""
 
     @property
     def evaluations(self) -> dict[str, Evaluation]:
@@ -74,20 +82,46 @@ class Evaluator:
         cached = self._cache.get(composition.key)
         if cached is not None:
             return cached
-        noisy: list[Sample] = []
+        keys = self._journal_keys(composition)
+        known = self._journal.get_many(keys) if keys else {}
+        answers: list[Optional[str]] = [None] * len(self.samples)
+        errors: dict[str, str] = {}
         records: dict[str, tuple[AppliedNoise, ...]] = {}
-        for sample in self.samples:
+        todo: list[tuple[int, Sample]] = []
+        for i, sample in enumerate(self.samples):
+            if keys and keys[i] in known:
+                answers[i] = known[keys[i]][0]  # journaled: its noise records can be rebuilt by replay
+                continue
             changed, applied = apply_composition(sample, composition, self.noises, self.run_seed)
-            noisy.append(changed)
             if applied:
                 records[sample.id] = tuple(applied)
-        answers: list[Optional[str]] = []
-        errors: dict[str, str] = {}
-        for start in range(0, len(noisy), self.batch_size):
-            answers.extend(self._answer_batch(noisy[start:start + self.batch_size], errors))
+            todo.append((i, changed))
+        for start in range(0, len(todo), self.batch_size):
+            chunk = todo[start:start + self.batch_size]
+            got = self._answer_batch([s for _, s in chunk], errors)
+            for (i, _), answer in zip(chunk, got):
+                answers[i] = answer
+            if keys:
+                self._journal.put_many((keys[i], a, None) for (i, _), a in zip(chunk, got) if a is not None)
+        self.asked += len(todo)
         result = Evaluation(composition, tuple(answers), errors, records)
         self._cache[composition.key] = result
         return result
+
+    def _journal_keys(self, composition: Composition) -> list[str]:
+        if self._journal is None:
+            return []
+        if self._sample_keys is None:
+            from .certificate.record import canonical_json
+            from .sample import image_digest
+
+            self._sample_keys = [hashlib.sha256(canonical_json(
+                [s.id, image_digest(s.image), s.question, s.answer]).encode()).hexdigest() for s in self.samples]
+        comp = json.dumps([[step.name, step.severity, self.noises[step.name].version,
+                            [dict(row) for row in self.noises[step.name].table]] for step in composition.steps],
+                          sort_keys=True)
+        seed = self.run_seed if composition.steps else "clean"  # clean answers do not depend on the seed
+        return [self._journal.key(self._scope, sample_key, f"{seed}|{comp}") for sample_key in self._sample_keys]
 
     def compare(self, composition: Composition, metric: Metric) -> Comparison:
         """``metric`` on clean inputs versus inputs under ``composition``."""

@@ -34,6 +34,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write PATH.json and PATH.html (default: reports/certificate; 'none' to skip)")
     group.addoption("--device", default="cpu", help="device for the model (cpu, cuda, cuda:1...)")
     group.addoption("--batch-size", type=int, default=64, help="samples per model call (default: 64)")
+    group.addoption("--journal", default=".medrobust/journal.sqlite", metavar="PATH",
+                    help="answer journal shared by re-runs and xdist workers ('none' to disable; "
+                         "default: .medrobust/journal.sqlite)")
+    group.addoption("--severity-scale", choices=("declared", "calibrated"), default="declared",
+                    help="severity levels as each noise's declared table, or calibrated to target SSIM / "
+                         "edit similarity on the reference split (default: declared)")
 
 
 def _options(config: pytest.Config) -> Any:
@@ -53,7 +59,9 @@ def _options(config: pytest.Config) -> Any:
                                                 "--calibrator-option"),
             dataset=dataset, dataset_path=dataset_path, samples=samples, seed=config.getoption("--seed"),
             certificate=None if certificate in ("none", "") else certificate,
-            device=config.getoption("--device"), batch_size=config.getoption("--batch-size"))
+            device=config.getoption("--device"), batch_size=config.getoption("--batch-size"),
+            severity_scale=config.getoption("--severity-scale"),
+            journal=None if config.getoption("--journal") in ("none", "") else config.getoption("--journal"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
 

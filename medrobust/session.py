@@ -48,6 +48,8 @@ class RunOptions:
     certificate: Optional[str] = "reports/certificate"
     device: str = "cpu"
     batch_size: int = 64
+    severity_scale: str = "declared"
+    journal: Optional[str] = ".medrobust/journal.sqlite"
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -116,13 +118,28 @@ class RunContext:
         self._samples: Optional[list[Sample]] = None
         self._evaluator: Any = None
         self.remote_facts: list[dict[str, Any]] = []
+        self._noises: Any = None
 
     # -- plugins -----------------------------------------------------------
+    @property
+    def noises(self) -> Any:
+        """The noises of this run: as declared, or calibrated on the reference split."""
+        if self.options.severity_scale == "declared":
+            return self.host.noises
+        if self._noises is None:
+            from .noise.calibrate import CalibratedNoises
+
+            reference = list(self.dataset.samples(self.options.reference_split))[:64]
+            self._noises = CalibratedNoises(self.host.noises, reference, seed=self.options.seed)
+        return self._noises
+
     def validate_names(self) -> None:
         """Fail at once on unknown model, calibrator or dataset names."""
         self.host.models[self.options.model]
         self.host.calibrators[self.options.calibrator]
         self.host.datasets[self.options.dataset]
+        if self.options.severity_scale not in ("declared", "calibrated"):
+            raise ValueError(f"severity scale must be 'declared' or 'calibrated', got {self.options.severity_scale!r}")
 
     @property
     def dataset(self) -> Any:
@@ -180,8 +197,20 @@ class RunContext:
         if self._evaluator is None:
             from .evaluate import Evaluator
 
-            self._evaluator = Evaluator(self.model, self.options.model, self.samples, self.host.noises,
-                                        self.options.seed, self.options.batch_size)
+            journal, scope = None, None
+            if self.options.journal:
+                from .journal import AnswerJournal, journal_scope
+                from .model import model_identity
+
+                calibrator = {"name": self.options.calibrator, "options": self.options.calibrator_options}
+                describe = getattr(self.calibrator, "describe", None)
+                if callable(describe):
+                    calibrator.update(describe())
+                scope = journal_scope(model_identity(self.options.model, self.raw_model), calibrator,
+                                      {"severity_scale": self.options.severity_scale})
+                journal = AnswerJournal(self.options.journal) if scope else None
+            self._evaluator = Evaluator(self.model, self.options.model, self.samples, self.noises,
+                                        self.options.seed, self.options.batch_size, journal, scope)
         return self._evaluator
 
     @property

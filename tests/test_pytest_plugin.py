@@ -41,7 +41,7 @@ def test_unknown_names_fail_at_once_listing_what_exists(toy, option, value, kind
 def test_unknown_noise_in_a_yaml_spec_lists_the_noises(toy):
     toy.makefile(".robust.yaml", bad="noises: [no_such_noise]\nexpect: {closed_accuracy: {max_drop: 0.1}}\n")
     result = toy.runpytest(*TOY_ARGS)
-    result.stdout.fnmatch_lines(["*unknown noise 'no_such_noise'; registered noises: char_typos, *"])
+    result.stdout.fnmatch_lines(["*unknown noise 'no_such_noise'; registered noises: *char_typos, *"])
     assert result.ret != 0
 
 
@@ -196,3 +196,20 @@ def test_each(bench, noise):
     parallel = _certificate(toy)
     assert len(parallel["specs"]) == 6 and parallel["dataset"]["samples_digest"]
     assert parallel["digest"] == serial["digest"]
+
+
+def test_the_journal_answers_reruns_and_is_keyed_by_the_model(toy):
+    toy.makepyfile(test_spec=SPEC + '''
+def test_asked(medrobust_run):
+    print("ASKED", medrobust_run.evaluator.asked)
+''')
+    first = toy.runpytest(*TOY_ARGS, "-s")
+    first.stdout.fnmatch_lines(["*ASKED 48*"])  # clean + gaussian_noise@1, 24 samples each
+    digest = _certificate(toy)["digest"]
+    again = toy.runpytest(*TOY_ARGS, "-s")
+    again.stdout.fnmatch_lines(["*ASKED 0*"])
+    assert _certificate(toy)["digest"] == digest
+    other_seed = toy.runpytest(*TOY_ARGS, "-s", "--seed", "5")
+    other_seed.stdout.fnmatch_lines(["*ASKED 24*"])  # clean answers are seed-free, noisy ones are not
+    disabled = toy.runpytest(*TOY_ARGS, "-s", "--journal", "none")
+    disabled.stdout.fnmatch_lines(["*ASKED 48*"])

@@ -159,16 +159,22 @@ def build_certificate(ctx: Any, timing: dict[str, Any]) -> Certificate:
     noise_names = facts["noise_names"]
     noises = {}
     for name in sorted(noise_names):
-        noise = ctx.host.noises[name]
+        noise = ctx.noises[name]
         noises[name] = {"modality": noise.modality, "family": noise.family, "version": noise.version,
                         "description": noise.description, "random": noise.random,
                         "severities": [dict(row) for row in noise.table],
                         "plugin": ctx.host.noises.provider(name)}
+        calibration = getattr(ctx.noises, "calibration", None)
+        if calibration is not None:
+            noises[name]["calibration"] = [
+                {"target": c.target, "level": c.level, "achieved": round(c.achieved, 4), "clamped": c.clamped}
+                for c in calibration(name)]
     from .. import __version__
 
     harness = {"version": __version__, "git_revision": _git_revision(), "versions": _versions(),
                "platform": platform.platform(terse=True)}
     run = {"options": ctx.options.to_json(), "seed": ctx.options.seed,
+           "severity_scale": ctx.options.severity_scale,
            "hypothesis_profile": _hypothesis_profile(),
            "plugins": {kind: ctx.host.registry(kind).providers() for kind in
                        ("models", "calibrators", "noises", "datasets", "metrics")}}
@@ -180,7 +186,7 @@ def _hypothesis_profile() -> str:
     try:
         from hypothesis import settings
 
-        return str(settings._current_profile)  # type: ignore[attr-defined]
+        return str(settings.get_current_profile_name())
     except Exception:  # pragma: no cover - hypothesis internals changed
         return "unknown"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any, Callable, Literal, Mapping, Sequence
+from typing import Any, Callable, Literal, Mapping, Optional, Sequence
 
 Modality = Literal["image", "text"]
 
@@ -30,6 +30,9 @@ class Noise:
         table: The declared severity table: five parameter mappings, level 1 to 5.
         random: Whether the noise draws random numbers (uses its seed).
         version: Bumped whenever the output for the same parameters changes.
+        derive: Optional ``derive(params) -> dict`` of further parameters drawn
+            from the seed at resolution time (a motion angle, a spike position),
+            so that the record shows every number the output depends on.
     """
 
     name: str
@@ -38,6 +41,8 @@ class Noise:
     table: Sequence[Mapping[str, Any]]
     random: bool = True
     version: str = "1"
+    derive: Optional[Callable[[Mapping[str, Any]], Mapping[str, Any]]] = dataclasses.field(
+        default=None, repr=False, compare=False)
     modality: Modality = dataclasses.field(init=False, default="image")
 
     def __post_init__(self) -> None:
@@ -53,6 +58,8 @@ class Noise:
         resolved = dict(self.table[severity - 1])
         if self.random:
             resolved["seed"] = int(seed)
+        if self.derive is not None:
+            resolved.update(self.derive(resolved))
         return resolved
 
 
@@ -75,9 +82,15 @@ class ImageNoise(Noise):
 
 @dataclasses.dataclass(frozen=True)
 class TextNoise(Noise):
-    """A text noise: ``fn(text, params) -> text``, pure, seeded by ``params["seed"]``."""
+    """A text noise: ``fn(text, params) -> text``, pure, seeded by ``params["seed"]``.
+
+    ``protects_tokens`` declares that negation, laterality, numbers and units
+    (see :func:`medrobust.noise.text.is_protected`) come out unchanged; a noise
+    that alters them on purpose says ``False``.
+    """
 
     fn: Callable[[str, Mapping[str, Any]], str] = dataclasses.field(default=None, repr=False)  # type: ignore[assignment]
+    protects_tokens: bool = True
     modality: Modality = dataclasses.field(init=False, default="text")
 
     def apply(self, text: str, params: Mapping[str, Any]) -> str:

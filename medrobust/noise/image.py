@@ -3,52 +3,28 @@
 from __future__ import annotations
 
 import io
-import math
 from typing import Any, Mapping
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
+from ._ops import gaussian_filter, generator
 from .base import ImageNoise
 
 __all__ = ["GAUSSIAN_NOISE", "GAUSSIAN_BLUR", "JPEG", "IMAGE_NOISES"]
 
 
-def _generator(params: Mapping[str, Any], device: torch.device) -> torch.Generator:
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(params["seed"]))
-    return gen
-
-
 def gaussian_noise(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     """Additive zero-mean Gaussian noise of standard deviation ``sigma``, clipped to [0, 1]."""
-    gen = _generator(params, images.device)
+    gen = generator(params, images.device)
     noise = torch.randn(images.shape, generator=gen, device=images.device, dtype=images.dtype)
     return (images + float(params["sigma"]) * noise).clamp_(0.0, 1.0)
 
 
-def _gaussian_kernel(sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    radius = max(1, int(math.ceil(3.0 * sigma)))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    return (kernel / kernel.sum()).to(dtype=dtype, device=device)
-
-
 def gaussian_blur(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     """Separable Gaussian blur of standard deviation ``sigma`` pixels, reflect padding."""
-    sigma = float(params["sigma"])
-    b, c, h, w = images.shape
-    kernel = _gaussian_kernel(sigma, images.dtype, images.device)
-    radius = kernel.numel() // 2
-    flat = images.reshape(b * c, 1, h, w)
-    pad_mode = "reflect" if radius < min(h, w) else "replicate"
-    flat = F.pad(flat, (radius, radius, 0, 0), mode=pad_mode)
-    flat = F.conv2d(flat, kernel.view(1, 1, 1, -1))
-    flat = F.pad(flat, (0, 0, radius, radius), mode=pad_mode)
-    flat = F.conv2d(flat, kernel.view(1, 1, -1, 1))
-    return flat.reshape(b, c, h, w).clamp_(0.0, 1.0)
+    return gaussian_filter(images, float(params["sigma"])).clamp_(0.0, 1.0)
 
 
 def jpeg(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
@@ -87,4 +63,5 @@ JPEG = ImageNoise(
     random=False, fn=jpeg,
 )
 
-IMAGE_NOISES = (GAUSSIAN_NOISE, GAUSSIAN_BLUR, JPEG)
+NOISES = (GAUSSIAN_NOISE, GAUSSIAN_BLUR, JPEG)
+IMAGE_NOISES = NOISES

@@ -1,0 +1,324 @@
+"""MRI acquisition artifacts, simulated in k-space.
+
+Conventions shared by every noise here:
+
+* Each channel of a ``[B, C, H, W]`` batch is the magnitude of a real-valued
+  object. Its k-space is ``fftshift(fft2(image))``, DC at index ``(H // 2, W // 2)``.
+* Image rows are the **phase-encode** axis (one k-space row = one phase-encode
+  line, acquired in one repetition), columns the **readout** axis.
+* The reconstruction is the **magnitude** of ``ifft2(ifftshift(kspace))``, as a
+  scanner displays it, clamped to ``[0, 1]``. An untouched k-space therefore
+  gives back the input (up to float rounding).
+* Random draws (one set per image, shared by its channels) come only from
+  ``generator(params, device)``; a fixed number of draws is made whatever the
+  severity, and the severity only scales them, so the same seed gives nested,
+  growing corruptions from level 1 to 5.
+
+The k-space stage of every artifact is exposed (``*_kspace``, masks, fields) so
+the physics tests can check it directly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping
+
+import torch
+
+from ._ops import generator
+from .base import ImageNoise
+
+__all__ = ["MRI_MOTION", "MRI_GHOSTING", "MRI_SPIKE", "MRI_UNDERSAMPLING", "MRI_RICIAN_NOISE",
+           "MRI_BIAS_FIELD", "MRI_GIBBS_RINGING", "NOISES", "to_kspace", "from_kspace",
+           "motion_displacements", "motion_kspace", "ghosting_kspace", "spike_kspace",
+           "undersampling_mask", "undersampling_kspace", "bias_field", "gibbs_kspace"]
+
+MAX_MOTION_SEGMENTS = 8
+"""Motion segments drawn per image; a severity uses the first ``segments`` of them."""
+SPIKE_MIN_RADIUS = 0.15
+SPIKE_MAX_RADIUS = 0.45
+"""Spike position: radius in k-space as a fraction of the Nyquist frequency."""
+
+
+# --- k-space round trip ---------------------------------------------------------------------
+
+def _work_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def to_kspace(images: torch.Tensor) -> torch.Tensor:
+    """Centred k-space ``fftshift(fft2(images))`` of a ``[..., H, W]`` real tensor."""
+    return torch.fft.fftshift(torch.fft.fft2(images.to(_work_dtype(images.dtype))), dim=(-2, -1))
+
+
+def from_kspace(kspace: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Magnitude reconstruction of a centred k-space, cast like ``like`` and clamped to [0, 1]."""
+    image = torch.fft.ifft2(torch.fft.ifftshift(kspace, dim=(-2, -1))).abs()
+    return image.to(like.dtype).clamp_(0.0, 1.0)
+
+
+def _through_kspace(corrupt: Callable[[torch.Tensor, Mapping[str, Any]], torch.Tensor]):
+    def fn(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+        return from_kspace(corrupt(to_kspace(images), params), images)
+
+    fn.__doc__ = f"Image-domain wrapper of :func:`{corrupt.__name__}` (magnitude reconstruction)."
+    fn.__name__ = corrupt.__name__.replace("_kspace", "")
+    return fn
+
+
+def _frequencies(n: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Frequencies (cycles per pixel) of the centred k-space axis of length ``n``."""
+    return torch.fft.fftshift(torch.fft.fftfreq(n, device=device, dtype=dtype))
+
+
+def _real_dtype(kspace: torch.Tensor) -> torch.dtype:
+    return kspace.real.dtype
+
+
+# --- rigid motion ----------------------------------------------------------------------------
+
+def motion_displacements(batch: int, height: int, params: Mapping[str, Any],
+                         device: torch.device, dtype: torch.dtype = torch.float32
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per phase-encode line translation ``(dy, dx)`` in pixels, each ``[B, H]``.
+
+    The patient moves ``segments`` times; each move lasts ``lines * H``
+    consecutive phase-encode lines (sequential ordering) at a random time, and
+    translates the object by ``shift * U(0.5, 1)`` pixels in a random direction.
+    Overlapping moves add up. Lines with zero displacement were acquired in place.
+    """
+    gen = generator(params, device)
+    draws = torch.rand((batch, MAX_MOTION_SEGMENTS, 3), generator=gen, device=device,
+                       dtype=torch.float64)
+    n = int(params["segments"])
+    length = max(1, round(float(params["lines"]) * height))
+    start = (draws[:, :n, 0] * (height - length + 1)).floor()  # [B, n]
+    magnitude = float(params["shift"]) * (0.5 + 0.5 * draws[:, :n, 1])
+    angle = 2.0 * math.pi * draws[:, :n, 2]
+    line = torch.arange(height, device=device, dtype=torch.float64).view(1, 1, -1)
+    active = ((line >= start[..., None]) & (line < start[..., None] + length)).double()  # [B, n, H]
+    dy = (active * (magnitude * torch.sin(angle))[..., None]).sum(1)
+    dx = (active * (magnitude * torch.cos(angle))[..., None]).sum(1)
+    return dy.to(dtype), dx.to(dtype)
+
+
+def motion_kspace(kspace: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+    """Rigid in-plane translation during a segment of the acquisition.
+
+    A translation by ``(dy, dx)`` multiplies k-space by the phase ramp
+    ``exp(-2 pi i (ky dy + kx dx))``; it is applied only to the lines acquired
+    while the patient was displaced, so magnitudes are untouched everywhere.
+    """
+    b, _, h, w = kspace.shape
+    real = _real_dtype(kspace)
+    dy, dx = motion_displacements(b, h, params, kspace.device, real)
+    fy = _frequencies(h, kspace.device, real).view(1, h, 1)
+    fx = _frequencies(w, kspace.device, real).view(1, 1, w)
+    phase = -2.0 * math.pi * (fy * dy[..., None] + fx * dx[..., None])  # [B, H, W]
+    return kspace * torch.polar(torch.ones_like(phase), phase)[:, None]
+
+
+# --- ghosting --------------------------------------------------------------------------------
+
+def ghosting_kspace(kspace: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+    """Periodic modulation of the phase-encode lines (period ``period`` lines).
+
+    Line ``ky`` (counted from the centre) is multiplied by
+    ``1 + 2 a cos(2 pi ky / N + phi)`` with ``a = intensity``, ``N = period`` and
+    a random phase ``phi`` per image. By the shift theorem this adds two
+    replicas of the object, shifted by ``+-H/N`` pixels (FOV/N) along the
+    phase-encode axis, each with amplitude ``a`` times the object.
+    """
+    b, _, h, _ = kspace.shape
+    real = _real_dtype(kspace)
+    gen = generator(params, kspace.device)
+    phi = 2.0 * math.pi * torch.rand((b, 1), generator=gen, device=kspace.device, dtype=torch.float64)
+    ky = torch.arange(h, device=kspace.device, dtype=torch.float64) - h // 2
+    mod = 1.0 + 2.0 * float(params["intensity"]) * torch.cos(
+        2.0 * math.pi * ky / float(params["period"]) + phi)  # [B, H]
+    return kspace * mod.to(real)[:, None, :, None]
+
+
+# --- spike (herringbone) ---------------------------------------------------------------------
+
+def spike_location(batch: int, height: int, width: int, params: Mapping[str, Any],
+                   device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row and column index (centred k-space) and phase of one spike per image."""
+    gen = generator(params, device)
+    draws = torch.rand((batch, 3), generator=gen, device=device, dtype=torch.float64)
+    radius = SPIKE_MIN_RADIUS + (SPIKE_MAX_RADIUS - SPIKE_MIN_RADIUS) * draws[:, 0]
+    angle = 2.0 * math.pi * draws[:, 1]
+    row = (height // 2 + (radius * torch.sin(angle) * height / 2).round()).long().clamp(0, height - 1)
+    col = (width // 2 + (radius * torch.cos(angle) * width / 2).round()).long().clamp(0, width - 1)
+    return row, col, 2.0 * math.pi * draws[:, 2]
+
+
+def spike_kspace(kspace: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+    """Add one high-amplitude k-space point (an RF spike / electrostatic discharge).
+
+    The spike has magnitude ``amplitude * |DC|``; after reconstruction it is a
+    plane wave (herringbone stripes) of amplitude ``amplitude`` times the mean
+    image intensity.
+    """
+    b, c, h, w = kspace.shape
+    row, col, phase = spike_location(b, h, w, params, kspace.device)
+    dc = kspace[:, :, h // 2, w // 2].abs()  # [B, C]
+    value = float(params["amplitude"]) * dc * torch.polar(
+        torch.ones_like(phase), phase).to(kspace.dtype)[:, None]
+    out = kspace.clone()
+    idx = torch.arange(b, device=kspace.device)
+    out[idx, :, row, col] = out[idx, :, row, col] + value
+    return out
+
+
+# --- undersampling ---------------------------------------------------------------------------
+
+def undersampling_mask(batch: int, height: int, params: Mapping[str, Any],
+                       device: torch.device) -> torch.Tensor:
+    """Kept phase-encode lines, boolean ``[B, H]``.
+
+    ``round(H / acceleration)`` lines are kept: the ``round(center * H)``
+    central lines (fully sampled calibration region), then the others by a
+    random priority per line (so a higher acceleration keeps a subset of the
+    lines of a lower one for the same seed).
+    """
+    gen = generator(params, device)
+    priority = torch.rand((batch, height), generator=gen, device=device, dtype=torch.float64)
+    keep = max(1, min(height, round(height / float(params["acceleration"]))))
+    centre = min(keep, round(float(params["center"]) * height))
+    first = height // 2 - centre // 2
+    priority[:, first:first + centre] += 2.0
+    order = priority.argsort(dim=1, descending=True)[:, :keep]
+    mask = torch.zeros((batch, height), dtype=torch.bool, device=device)
+    return mask.scatter_(1, order, True)
+
+
+def undersampling_kspace(kspace: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+    """Zero the phase-encode lines that were not acquired (zero-filled reconstruction)."""
+    b, _, h, _ = kspace.shape
+    mask = undersampling_mask(b, h, params, kspace.device)
+    return kspace * mask[:, None, :, None]
+
+
+# --- Rician noise ----------------------------------------------------------------------------
+
+def rician_noise(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+    """Magnitude of the image plus complex white Gaussian noise of std ``sigma`` per component.
+
+    Thermal noise is white and complex in k-space, hence also in image space;
+    the magnitude makes it Rician (Rayleigh on a zero background). The same
+    noise field is used for all channels of an image.
+    """
+    b, _, h, w = images.shape
+    gen = generator(params, images.device)
+    work = _work_dtype(images.dtype)
+    noise = torch.randn((2, b, 1, h, w), generator=gen, device=images.device, dtype=work)
+    noise = noise * float(params["sigma"])
+    out = torch.hypot(images.to(work) + noise[0], noise[1])
+    return out.to(images.dtype).clamp_(0.0, 1.0)
+
+
+# --- bias field ------------------------------------------------------------------------------
+
+def bias_field(batch: int, height: int, width: int, params: Mapping[str, Any],
+               device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Smooth multiplicative field ``[B, 1, H, W]`` (receive-coil sensitivity).
+
+    ``exp(sum c_ij x^i y^j)`` over ``1 <= i + j <= order`` on coordinates in
+    ``[-1, 1]``, coefficients ``U(-coefficient, coefficient)`` (as TorchIO's
+    RandomBiasField, without the constant term so the mean level is kept).
+    """
+    order = int(params["order"])
+    terms = [(i, j) for i in range(order + 1) for j in range(order + 1 - i) if i + j > 0]
+    gen = generator(params, device)
+    coeff = float(params["coefficient"]) * (
+        2.0 * torch.rand((batch, len(terms)), generator=gen, device=device, dtype=torch.float64) - 1.0)
+    y = torch.linspace(-1.0, 1.0, height, device=device, dtype=torch.float64).view(-1, 1)
+    x = torch.linspace(-1.0, 1.0, width, device=device, dtype=torch.float64).view(1, -1)
+    basis = torch.stack([x ** i * y ** j for i, j in terms])  # [T, H, W]
+    log_field = torch.einsum("bt,thw->bhw", coeff, basis)
+    return log_field.exp().to(dtype)[:, None]
+
+
+def mri_bias_field(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+    """Multiply by a seeded smooth bias field (see :func:`bias_field`)."""
+    b, _, h, w = images.shape
+    return (images * bias_field(b, h, w, params, images.device, images.dtype)).clamp_(0.0, 1.0)
+
+
+# --- Gibbs ringing ---------------------------------------------------------------------------
+
+def gibbs_window(length: int, fraction: float, device: torch.device) -> torch.Tensor:
+    """Boolean mask of the ``round(fraction * length)`` central samples of a centred k-space axis."""
+    keep = max(1, min(length, round(fraction * length)))
+    first = length // 2 - keep // 2
+    mask = torch.zeros(length, dtype=torch.bool, device=device)
+    mask[first:first + keep] = True
+    return mask
+
+
+def gibbs_kspace(kspace: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
+    """Keep only a central window of ``fraction`` of k-space along both axes, zero-fill the rest."""
+    h, w = kspace.shape[-2:]
+    fraction = float(params["fraction"])
+    rows = gibbs_window(h, fraction, kspace.device)
+    cols = gibbs_window(w, fraction, kspace.device)
+    return kspace * (rows[:, None] & cols[None, :])
+
+
+# --- declarations ----------------------------------------------------------------------------
+
+MRI_MOTION = ImageNoise(
+    name="mri_motion", family="mri",
+    description="MRI patient motion: the patient shifted during part of the scan, "
+                "leaving ghosts and blurring along the phase-encode direction.",
+    table=[{"segments": s, "lines": f, "shift": d}
+           for s, f, d in ((1, 0.1, 1.5), (1, 0.15, 2.5), (2, 0.15, 3.0), (2, 0.2, 4.0), (3, 0.25, 5.0))],
+    fn=_through_kspace(motion_kspace),
+)
+MRI_GHOSTING = ImageNoise(
+    name="mri_ghosting", family="mri",
+    description="MRI ghosting: faint shifted copies of the anatomy along the phase-encode "
+                "direction (periodic motion such as breathing or pulsation, or EPI phase errors).",
+    table=[{"period": 4, "intensity": a} for a in (0.04, 0.08, 0.13, 0.2, 0.3)],
+    fn=_through_kspace(ghosting_kspace),
+)
+MRI_SPIKE = ImageNoise(
+    name="mri_spike", family="mri",
+    description="MRI spike (herringbone) artifact: a burst of RF interference corrupts one "
+                "k-space sample and overlays the image with stripes.",
+    table=[{"amplitude": a} for a in (0.03, 0.06, 0.12, 0.22, 0.4)],
+    fn=_through_kspace(spike_kspace),
+)
+MRI_UNDERSAMPLING = ImageNoise(
+    name="mri_undersampling", family="mri",
+    description="Accelerated (undersampled) MRI: phase-encode lines skipped to shorten the scan, "
+                "reconstructed without correction, giving aliasing and blur.",
+    table=[{"acceleration": r, "center": c}
+           for r, c in ((1.25, 0.16), (1.6, 0.12), (2.0, 0.1), (3.0, 0.08), (4.0, 0.08))],
+    fn=_through_kspace(undersampling_kspace),
+)
+MRI_RICIAN_NOISE = ImageNoise(
+    name="mri_rician_noise", family="mri",
+    description="MRI thermal noise at low signal-to-noise ratio (fast or high-resolution scans, "
+                "weak coils), with the Rician statistics of magnitude images.",
+    table=[{"sigma": s} for s in (0.015, 0.03, 0.06, 0.1, 0.18)],
+    fn=rician_noise,
+)
+MRI_BIAS_FIELD = ImageNoise(
+    name="mri_bias_field", family="mri",
+    description="MRI intensity inhomogeneity (bias field): a smooth brightness variation "
+                "across the image from uneven coil sensitivity.",
+    table=[{"order": 3, "coefficient": c} for c in (0.1, 0.2, 0.3, 0.45, 0.65)],
+    fn=mri_bias_field,
+)
+MRI_GIBBS_RINGING = ImageNoise(
+    name="mri_gibbs_ringing", family="mri",
+    description="MRI Gibbs (truncation) ringing: a low acquisition matrix leaves ripples "
+                "parallel to sharp edges.",
+    table=[{"fraction": f} for f in (0.75, 0.6, 0.5, 0.4, 0.3)],
+    random=False, fn=_through_kspace(gibbs_kspace),
+)
+
+NOISES = (MRI_MOTION, MRI_GHOSTING, MRI_SPIKE, MRI_UNDERSAMPLING, MRI_RICIAN_NOISE,
+          MRI_BIAS_FIELD, MRI_GIBBS_RINGING)

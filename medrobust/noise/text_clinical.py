@@ -1,0 +1,3 @@
+"""Clinical text noises (being written)."""
+
+NOISES: tuple = ()
