@@ -1,8 +1,8 @@
 """The first text noises: character typos and word dropout, sparing protected tokens.
 
 Protected tokens carry clinical meaning that a typo must not change silently:
-negation ("no", "not", "without"), laterality ("left", "right") and numbers
-with their units. Noises here never alter them.
+negation ("no", "not", "without", "isn't"), laterality ("left", "right") and numbers
+(digits or number words) with their units. Noises here never alter them.
 """
 
 from __future__ import annotations
@@ -14,11 +14,19 @@ from typing import Any, Mapping
 
 from .base import TextNoise
 
-__all__ = ["CHAR_TYPOS", "WORD_DROPOUT", "TEXT_NOISES", "is_protected", "tokenize"]
+__all__ = ["CHAR_TYPOS", "WORD_DROPOUT", "TEXT_NOISES", "NOISES", "NEGATIONS", "LATERALITY", "UNITS",
+           "NUMBER_WORDS", "is_protected", "tokenize"]
 
-NEGATIONS = frozenset({"no", "not", "without", "absent", "negative", "none", "never", "nor"})
-LATERALITY = frozenset({"left", "right", "bilateral", "unilateral"})
+NEGATIONS = frozenset({
+    "no", "not", "without", "absent", "negative", "none", "never", "nor", "neither", "cannot",
+    "can't", "isn't", "aren't", "wasn't", "weren't", "don't", "doesn't", "didn't", "won't", "hasn't",
+    "haven't", "shouldn't", "n't"})
+LATERALITY = frozenset({"left", "right", "bilateral", "unilateral", "ipsilateral", "contralateral"})
 UNITS = frozenset({"mm", "cm", "m", "ml", "mg", "kg", "g", "hu", "%"})
+NUMBER_WORDS = frozenset({
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+    "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+    "twenty", "thirty", "forty", "fifty", "hundred", "thousand", "single", "double", "once", "twice"})
 _NUMBER = re.compile(r"^\d+([.,]\d+)?(mm|cm|ml|mg|kg|g|%)?$")
 _TOKEN = re.compile(r"\s+|[^\s]+")
 _WORD_CORE = re.compile(r"^(\W*)(.*?)(\W*)$")
@@ -30,9 +38,9 @@ def tokenize(text: str) -> list[str]:
 
 
 def is_protected(token: str) -> bool:
-    """True for negation, laterality, numbers and units (punctuation ignored)."""
-    core = token.strip(string.punctuation).lower()
-    return (core in NEGATIONS or core in LATERALITY or core in UNITS
+    """True for negation, laterality, numbers (digits or number words) and units (punctuation ignored)."""
+    core = token.strip(string.punctuation).lower().replace("\u2019", "'")
+    return (core in NEGATIONS or core in LATERALITY or core in UNITS or core in NUMBER_WORDS
             or bool(_NUMBER.match(core)) or any(ch.isdigit() for ch in core))
 
 
@@ -105,4 +113,5 @@ WORD_DROPOUT = TextNoise(
     fn=word_dropout,
 )
 
-TEXT_NOISES = (CHAR_TYPOS, WORD_DROPOUT)
+NOISES = (CHAR_TYPOS, WORD_DROPOUT)
+TEXT_NOISES = NOISES

@@ -89,6 +89,8 @@ def test_text_noise_is_seeded_graded_and_spares_protected_tokens(name, samples):
         again = [noise.apply(q, noise.params(level, seed=i)) for i, q in enumerate(questions)]
         assert noisy == again
         for q, n in zip(questions, noisy):
+            if not noise.protects_tokens:
+                break
             # protected tokens survive, in order, and no new ones appear
             assert [t for t in n.split() if is_protected(t)] == [t for t in q.split() if is_protected(t)], (q, n)
         similarities.append(np.mean([textdistance.levenshtein.normalized_similarity(q, n)
@@ -127,3 +129,33 @@ def test_composition_json_round_trip_and_key():
     assert comp.key == "jpeg@2+char_typos@5" and str(Composition()) == "clean"
     with pytest.raises(ValueError, match="severity of 'jpeg' must be 1-5"):
         Composition.of("jpeg@6")
+
+
+def test_derived_parameters_are_recorded_and_replayed(samples):
+    comp = Composition.of("motion_blur@4")
+    noisy, records = apply_composition(samples[0], comp, HOST.noises, run_seed=3)
+    angle = records[0].params["angle"]
+    assert 0 <= angle < 180
+    # the recorded angle, not the seed, drives the replay
+    tampered = [type(records[0])(r.name, r.version, r.modality, r.severity, {**r.params, "angle": angle + 90})
+                for r in records]
+    assert replay(samples[0], records, HOST.noises).image.tobytes() == noisy.image.tobytes()
+    assert replay(samples[0], tampered, HOST.noises).image.tobytes() != noisy.image.tobytes()
+
+
+def test_imc_11_preset_is_eleven_registered_image_and_text_noises():
+    from medrobust.noise.presets import PRESETS, resolve_noises
+
+    names = resolve_noises("imc-11", HOST.noises)
+    assert len(names) == len(set(names)) == 11 == len(PRESETS["imc-11"])
+    modalities = [HOST.noises[n].modality for n in names]
+    assert modalities.count("image") == 6 and modalities.count("text") == 5
+    assert resolve_noises("text", HOST.noises) == TEXT
+    with pytest.raises(ValueError, match="unknown noise or preset 'imc-12'"):
+        resolve_noises("imc-12", HOST.noises)
+
+
+def test_the_catalogue_is_large_enough():
+    assert len(IMAGE) >= 30 and len(TEXT) >= 12
+    families = {HOST.noises[n].family for n in IMAGE}
+    assert {"mri", "ct", "radiography", "ultrasound", "display", "blur", "noise"} <= families

@@ -1,0 +1,84 @@
+"""Shared machinery of the text noises: per-word seeded draws, word cores, casing, protection checks."""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any, Callable, Iterator, Mapping
+
+from .text import is_protected, tokenize
+
+__all__ = ["Draw", "draws", "split_core", "recase", "creates_protected", "map_words", "rng_of"]
+
+_WORD_CORE = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)
+
+
+class Draw:
+    """The random numbers one token gets, drawn whether or not the token is edited.
+
+    Drawing the same numbers for every token keeps the noise nested across severities: a word edited
+    at one severity is edited identically at every higher one (only the thresholds change).
+    """
+
+    __slots__ = ("gate", "gate2", "rng")
+
+    def __init__(self, rng: random.Random) -> None:
+        self.gate = rng.random()
+        self.gate2 = rng.random()
+        self.rng = random.Random(rng.getrandbits(64))
+
+
+def rng_of(params: Mapping[str, Any]) -> random.Random:
+    """The noise's only source of randomness: ``random.Random(params["seed"])``."""
+    return random.Random(int(params["seed"]))
+
+
+def draws(rng: random.Random) -> Iterator[Draw]:
+    """An endless stream of per-token draws."""
+    while True:
+        yield Draw(rng)
+
+
+def split_core(token: str) -> tuple[str, str, str]:
+    """``"(x-ray?"`` -> ``("(", "x-ray", "?")``: leading punctuation, the word, trailing punctuation."""
+    lead, core, trail = _WORD_CORE.match(token).groups()  # type: ignore[union-attr]
+    return lead, core, trail
+
+
+def recase(template: str, word: str) -> str:
+    """Give ``word`` the casing of ``template`` (UPPER, Capitalised or as written)."""
+    if len(template) > 1 and template.isupper() and not word.isupper():
+        return word.upper()
+    if template[:1].isupper() and word[:1].islower():
+        return word[:1].upper() + word[1:]
+    return word
+
+
+def creates_protected(text: str) -> bool:
+    """True when any whitespace-separated token of ``text`` is protected."""
+    return any(is_protected(t) for t in text.split())
+
+
+def map_words(text: str, params: Mapping[str, Any],
+              edit: Callable[[str, "Draw"], str | None]) -> str:
+    """Apply ``edit(core, draw)`` to the core of every unprotected word; protected ones pass untouched.
+
+    ``edit`` returns the new core or ``None`` to leave the word; a result that would contain a
+    protected token ("nod" -> "no") is rejected, so no noise can create one.
+    """
+    stream = draws(rng_of(params))
+    out = []
+    for token in tokenize(text):
+        if token.isspace():
+            out.append(token)
+            continue
+        draw = next(stream)
+        lead, core, trail = split_core(token)
+        if not core or is_protected(token):
+            out.append(token)
+            continue
+        new = edit(core, draw)
+        if new is not None and new != core and not creates_protected(lead + new + trail):
+            token = lead + new + trail
+        out.append(token)
+    return "".join(out)
