@@ -33,13 +33,20 @@ def gaussian_kernel(sigma: float, dtype: torch.dtype, device: torch.device) -> t
 
 
 def separable_filter(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Filter ``[B, C, H, W]`` with a 1-D kernel along both axes, reflect padding."""
+    """Filter ``[B, C, H, W]`` with a 1-D kernel along both axes, reflect padding.
+
+    The batch goes into the channel dimension of one depthwise convolution:
+    on CPU that is 30-100x faster than a single-channel conv2d over B*C maps.
+    """
     b, c, h, w = images.shape
-    radius = kernel.numel() // 2
-    flat = images.reshape(b * c, 1, h, w)
+    n, k = b * c, kernel.numel()
+    radius = k // 2
+    flat = images.reshape(1, n, h, w)
     mode = "reflect" if radius < min(h, w) else "replicate"
-    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode=mode), kernel.view(1, 1, 1, -1))
-    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode=mode), kernel.view(1, 1, -1, 1))
+    flat = F.conv2d(F.pad(flat, (radius, radius, 0, 0), mode=mode), kernel.view(1, 1, 1, k).expand(n, 1, 1, k),
+                    groups=n)
+    flat = F.conv2d(F.pad(flat, (0, 0, radius, radius), mode=mode), kernel.view(1, 1, k, 1).expand(n, 1, k, 1),
+                    groups=n)
     return flat.reshape(b, c, h, w)
 
 

@@ -1,0 +1,502 @@
+"""Images per second of medrobust's image noises against peer libraries, in one run.
+
+For every image noise of ours that a peer also implements, this times our
+batched ``apply`` (severity 3, the whole batch in one call) and the peer's op at
+its nearest parameters, on the same images:
+
+* imagecorruptions (numpy, one image at a time; imported through a
+  ``pkg_resources`` shim because current setuptools no longer ships it),
+* albumentations 2.x (numpy uint8, one image at a time),
+* TorchIO (one subject at a time, a ``[C, H, W, 1]`` tensor: its 2-D convention),
+* kornia (batched ``[B, C, H, W]`` tensors, like ours).
+
+Peers are not dependencies: one that is missing is reported as ``not installed``,
+an op that raises as ``failed``. The mapping (peer op and parameters for each of
+our noises) is the data in :data:`MAPPING`; ``--show-mapping`` prints it.
+
+Timing: warm-up calls, then repeated calls until ``repeats`` or the per-cell time
+budget is reached (at least ``min_repeats``); the median call time is reported as
+images/s. One-image peers are timed as a loop over the first ``peer_images`` images
+of the batch (fewer, but at least :data:`MIN_PEER_IMAGES`, for ops so slow that
+the loop would overrun the budget; their cost per image does not depend on the
+batch size). Input conversion
+(tensor to numpy uint8) is not timed for anybody. Torch (and OpenCV) threads are
+pinned to each value of ``--threads`` in turn.
+
+Usage::
+
+    python bench/noise_throughput.py            # full measurement (minutes)
+    python bench/noise_throughput.py --quick    # smoke run (small batches, few repeats)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import importlib.metadata
+import importlib.util
+import json
+import math
+import os
+import statistics
+import sys
+import time
+import types
+import warnings
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+__all__ = ["PeerOp", "MAPPING", "PEERS", "Setting", "load_peer", "measure", "main"]
+
+SEVERITY = 3
+SEED = 20261128
+PEERS = ("imagecorruptions", "albumentations", "torchio", "kornia")
+#: Peers that take one image per call; the others take the whole batch.
+PER_IMAGE = {"imagecorruptions": True, "albumentations": True, "torchio": True, "kornia": False}
+#: One-image peers are timed over at least this many images per call, even when slow.
+MIN_PEER_IMAGES = 4
+
+Kwargs = Union[Mapping[str, Any], Callable[[int, int], Mapping[str, Any]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class PeerOp:
+    """One peer operation standing in for one of our noises.
+
+    Attributes:
+        peer: Library name, one of :data:`PEERS`.
+        op: The peer's corruption name (imagecorruptions) or transform class.
+        kwargs: Constructor arguments (``severity`` for imagecorruptions), or a
+            function of the image height and width returning them.
+        note: How the parameters were matched to our severity 3.
+    """
+
+    peer: str
+    op: str
+    kwargs: Kwargs
+    note: str = ""
+
+    def resolved(self, height: int, width: int) -> dict[str, Any]:
+        """Constructor arguments for images of ``height`` x ``width``."""
+        kw = self.kwargs(height, width) if callable(self.kwargs) else self.kwargs
+        return dict(kw)
+
+
+def _ic(name: str, severity: int, note: str) -> PeerOp:
+    return PeerOp("imagecorruptions", name, {"severity": severity}, note)
+
+
+def _elastic_kornia(height: int, width: int) -> dict[str, Any]:
+    # kornia smooths U(-1, 1) noise (normalised Gaussian kernel) and scales it by alpha in
+    # grid units (2 / size per pixel); its rms per axis is alpha * sqrt(1/3) / (2 sqrt(pi) sigma).
+    # alpha below gives ~0.71 px per axis (1 px vector rms, as ours).
+    per_axis_px = 1.0 / math.sqrt(2.0)
+    rms_unit = math.sqrt(1.0 / 3.0) / (2.0 * math.sqrt(math.pi) * 4.0)
+    alpha = per_axis_px * 2.0 / max(height, width) / rms_unit
+    return {"kernel_size": (25, 25), "sigma": (4.0, 4.0), "alpha": (alpha, alpha)}
+
+
+#: Our noise (at severity 3) -> the nearest peer ops. Our severity-3 parameters are in the
+#: comments; imagecorruptions only has severity levels, so the nearest level is used.
+MAPPING: dict[str, tuple[PeerOp, ...]] = {
+    # sigma 0.1
+    "gaussian_noise": (
+        _ic("gaussian_noise", 1, "sev 1: sigma 0.08 (sev 2: 0.12)"),
+        PeerOp("albumentations", "GaussNoise", {"std_range": (0.1, 0.1), "per_channel": True}),
+        PeerOp("torchio", "RandomNoise", {"std": (0.1, 0.1)}),
+        PeerOp("kornia", "RandomGaussianNoise", {"std": 0.1}),
+    ),
+    # sigma 1.0 px
+    "gaussian_blur": (
+        _ic("gaussian_blur", 1, "sev 1: sigma 1"),
+        PeerOp("albumentations", "GaussianBlur", {"blur_limit": (7, 7), "sigma_limit": (1.0, 1.0)}),
+        PeerOp("torchio", "RandomBlur", {"std": (1.0, 1.0)}, "std in mm, spacing 1 mm"),
+        PeerOp("kornia", "RandomGaussianBlur", {"kernel_size": 7, "sigma": (1.0, 1.0)}),
+    ),
+    # quality 30
+    "jpeg": (
+        _ic("jpeg_compression", 1, "sev 1: quality 25"),
+        PeerOp("albumentations", "ImageCompression", {"quality_range": (30, 30)}),
+        PeerOp("kornia", "RandomJPEG", {"jpeg_quality": 30.0}, "differentiable JPEG"),
+    ),
+    # 150 photons per unit intensity
+    "shot_noise": (
+        _ic("shot_noise", 1, "sev 1: 60 photons"),
+        PeerOp("albumentations", "ShotNoise", {"scale_range": (1 / 150, 1 / 150)},
+               "scale = 1/photons, in linear light (gamma 2.2)"),
+    ),
+    # 2.5 % of pixels, half salt
+    "impulse_noise": (
+        _ic("impulse_noise", 1, "sev 1: amount 0.03"),
+        PeerOp("albumentations", "SaltAndPepper", {"amount": (0.025, 0.025), "salt_vs_pepper": (0.5, 0.5)}),
+        PeerOp("kornia", "RandomSaltAndPepperNoise", {"amount": 0.025, "salt_vs_pepper": 0.5}),
+    ),
+    # x * (1 + 0.1 N(0, 1))
+    "speckle_noise": (
+        _ic("speckle_noise", 1, "sev 1: sigma 0.15"),
+        PeerOp("albumentations", "MultiplicativeNoise",
+               {"multiplier": (0.827, 1.173), "elementwise": True, "per_channel": True},
+               "uniform multiplier of std 0.1"),
+    ),
+    # disk radius 1.5 px
+    "defocus_blur": (
+        _ic("defocus_blur", 1, "sev 1: radius 3 (scaled for 224 px)"),
+        PeerOp("albumentations", "Defocus", {"radius": (2, 2), "alias_blur": (0.1, 0.1)},
+               "integer radius only"),
+    ),
+    # 4 px, angle from the seed
+    "motion_blur": (
+        _ic("motion_blur", 1, "sev 1: radius 10, sigma 3"),
+        PeerOp("albumentations", "MotionBlur",
+               {"blur_limit": (5, 5), "allow_shifted": False, "angle_range": (0, 180),
+                "direction_range": (0.0, 0.0)}, "odd kernel sizes only"),
+        PeerOp("kornia", "RandomMotionBlur", {"kernel_size": 5, "angle": (0.0, 180.0), "direction": 0.0}),
+    ),
+    # max zoom 1.08
+    "zoom_blur": (
+        _ic("zoom_blur", 1, "sev 1: zooms 1.00-1.10 step 0.01"),
+        PeerOp("albumentations", "ZoomBlur", {"max_factor": (1.08, 1.08), "step_factor": (0.01, 0.01)}),
+    ),
+    # +0.2
+    "brightness": (
+        _ic("brightness", 2, "sev 2: +0.2 (in HSV value)"),
+        PeerOp("albumentations", "RandomBrightnessContrast",
+               {"brightness_limit": (0.2, 0.2), "contrast_limit": (0.0, 0.0)}),
+        PeerOp("kornia", "RandomBrightness", {"brightness": (1.2, 1.2)}, "adds factor - 1"),
+    ),
+    # factor 0.5 around the mean
+    "contrast": (
+        _ic("contrast", 1, "sev 1: factor 0.4"),
+        PeerOp("albumentations", "RandomBrightnessContrast",
+               {"brightness_limit": (0.0, 0.0), "contrast_limit": (-0.5, -0.5)}),
+        PeerOp("kornia", "RandomContrast", {"contrast": (0.5, 0.5)}, "multiplies (no mean kept)"),
+    ),
+    # gamma 1.7
+    "gamma": (
+        PeerOp("albumentations", "RandomGamma", {"gamma_limit": (170, 170)}),
+        PeerOp("torchio", "RandomGamma", {"log_gamma": (math.log(1.7), math.log(1.7))}),
+        PeerOp("kornia", "RandomGamma", {"gamma": (1.7, 1.7)}),
+    ),
+    # 4 x 4 block means
+    "pixelate": (
+        _ic("pixelate", 5, "sev 5: resize factor 0.25 (box)"),
+        PeerOp("albumentations", "Downscale",
+               {"scale_range": (0.25, 0.25), "interpolation_pair": {"downscale": 3, "upscale": 0}},
+               "INTER_AREA down, INTER_NEAREST up"),
+    ),
+    # 1 px rms displacement, smoothness sigma 4 px
+    "elastic": (
+        _ic("elastic_transform", 1, "sev 1 (affine + elastic, scaled for 224 px)"),
+        PeerOp("albumentations", "ElasticTransform", {"alpha": 10.0, "sigma": 4.0},
+               "alpha 10 ~ 1 px rms for sigma 4"),
+        PeerOp("torchio", "RandomElasticDeformation",
+               {"num_control_points": 7, "max_displacement": (2.0, 2.0, 0.0)}, "B-spline"),
+        PeerOp("kornia", "RandomElasticTransform", _elastic_kornia, "alpha ~ 1 px rms, sigma 4"),
+    ),
+    # 4 bits
+    "bit_depth": (
+        PeerOp("albumentations", "Posterize", {"num_bits": 4}),
+        PeerOp("kornia", "RandomPosterize", {"bits": 4}),
+    ),
+    # 2 moves of 3 px over 15 % of the lines each
+    "mri_motion": (
+        PeerOp("torchio", "RandomMotion", {"degrees": 0.0, "translation": 3.0, "num_transforms": 2}),
+    ),
+    # period 4 lines, ghost amplitude 0.13
+    "mri_ghosting": (
+        PeerOp("torchio", "RandomGhosting", {"num_ghosts": 4, "axes": (0,), "intensity": (0.13, 0.13)},
+               "intensity is relative to the k-space maximum"),
+    ),
+    # one spike of 0.12 |DC|
+    "mri_spike": (
+        PeerOp("torchio", "RandomSpike", {"num_spikes": 1, "intensity": (0.12, 0.12)}),
+    ),
+    # sigma 0.06
+    "mri_rician_noise": (
+        PeerOp("torchio", "RandomNoise", {"std": (0.06, 0.06)}, "Gaussian, not Rician"),
+    ),
+    # order 3, coefficients U(-0.3, 0.3)
+    "mri_bias_field": (
+        PeerOp("torchio", "RandomBiasField", {"coefficients": 0.3, "order": 3}),
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One image size and batch size."""
+
+    label: str
+    size: int
+    channels: int
+    batch: int
+
+
+FULL = dict(settings=(Setting("gray64", 64, 1, 64), Setting("gray64", 64, 1, 256),
+                      Setting("rgb224", 224, 3, 32)),
+            warmup=2, repeats=9, min_repeats=3, budget_s=4.0, peer_images=64)
+QUICK = dict(settings=(Setting("gray64", 64, 1, 16), Setting("rgb224", 224, 3, 4)),
+             warmup=1, repeats=3, min_repeats=2, budget_s=0.5, peer_images=8)
+
+
+# ---------------------------------------------------------------- peers
+
+
+def _import_imagecorruptions() -> types.ModuleType:
+    """Import imagecorruptions, shimming ``pkg_resources.resource_filename`` if setuptools lacks it."""
+    try:
+        import pkg_resources  # noqa: F401
+    except ImportError:
+        shim = types.ModuleType("pkg_resources")
+
+        def resource_filename(package: str, resource: str) -> str:
+            spec = importlib.util.find_spec(package)
+            base = os.path.dirname(spec.origin) if spec and spec.origin else ""
+            return os.path.join(base, resource)
+
+        shim.resource_filename = resource_filename  # type: ignore[attr-defined]
+        sys.modules["pkg_resources"] = shim
+    return importlib.import_module("imagecorruptions")
+
+
+def load_peer(name: str) -> tuple[Optional[types.ModuleType], str]:
+    """The peer's module (or ``None``) and a status: its version, ``not installed`` or ``failed``."""
+    module_name = {"kornia": "kornia.augmentation"}.get(name, name)
+    if importlib.util.find_spec(name) is None:
+        return None, "not installed"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module = _import_imagecorruptions() if name == "imagecorruptions" else importlib.import_module(module_name)
+    except Exception as exc:  # a peer that is present but broken
+        return None, f"failed ({type(exc).__name__}: {exc})"
+    try:
+        version = importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        version = str(getattr(sys.modules.get(name, module), "__version__", "?"))
+    return module, version
+
+
+def _peer_callable(module: types.ModuleType, op: PeerOp, height: int, width: int) -> Callable[[Any], Any]:
+    """A function applying ``op`` to one input in the form the peer expects."""
+    kw = op.resolved(height, width)
+    if op.peer == "imagecorruptions":
+        return lambda image: module.corrupt(image, corruption_name=op.op, severity=kw["severity"])
+    if op.peer == "albumentations":
+        transform = getattr(module, op.op)(**kw, p=1.0)
+        return lambda image: transform(image=image)["image"]
+    if op.peer == "kornia":
+        transform = getattr(module, op.op)(**kw, p=1.0)
+        return transform
+    transform = getattr(module, op.op)(**kw)  # torchio
+    return transform
+
+
+# ---------------------------------------------------------------- timing
+
+
+def _median_seconds(fn: Callable[[], Any], warmup: int, repeats: int, min_repeats: int,
+                    budget_s: float) -> float:
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+        if i + 1 >= min_repeats and time.perf_counter() - start > budget_s:
+            break
+    return statistics.median(times)
+
+
+def _inputs(setting: Setting) -> dict[str, Any]:
+    """The same images in every form: a float batch, numpy uint8 per image, TorchIO tensors."""
+    import torch
+    import torch.nn.functional as F
+    from medrobust.data.phantom import PhantomVQA
+    from medrobust.noise.composition import image_to_tensor
+
+    samples = PhantomVQA({}).samples("test")
+    gray = torch.cat([image_to_tensor(samples[i % len(samples)].image) for i in range(setting.batch)])
+    if gray.shape[-1] != setting.size:
+        gray = F.interpolate(gray, size=(setting.size, setting.size), mode="bilinear",
+                             align_corners=False).clamp_(0.0, 1.0)
+    batch = gray.repeat(1, setting.channels, 1, 1).contiguous()
+    u8 = (batch * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    numpy_images = [img[..., 0].copy() if setting.channels == 1 else img.copy() for img in u8]
+    tio_images = [img.unsqueeze(-1).clone() for img in batch]  # [C, H, W, 1]
+    return {"batch": batch, "numpy": numpy_images, "torchio": tio_images}
+
+
+def _set_threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+    try:
+        import cv2
+
+        cv2.setNumThreads(n)
+    except Exception:
+        pass
+
+
+def measure(noises: Mapping[str, Any], names: Sequence[str], peers: Mapping[str, tuple[Any, str]],
+            setting: Setting, threads: int, *, warmup: int, repeats: int, min_repeats: int,
+            budget_s: float, peer_images: int) -> list[dict[str, Any]]:
+    """Rows of images/s (``None`` where not measured) for ``names`` in one setting and thread count."""
+    _set_threads(threads)
+    data = _inputs(setting)
+    batch, n_peer = data["batch"], min(peer_images, setting.batch)
+    rows = []
+    for name in names:
+        noise = noises[name]
+        row: dict[str, Any] = {"noise": name, "setting": setting.label, "batch": setting.batch,
+                               "threads": threads, "peers": {}, "failures": {}}
+        params = noise.params(SEVERITY, SEED)
+        row["ours_params"] = {k: v for k, v in params.items() if k != "seed"}
+        seconds = _median_seconds(lambda: noise.apply(batch, noise.params(SEVERITY, SEED)),
+                                  warmup, repeats, min_repeats, budget_s)
+        row["ours"] = setting.batch / seconds
+        for op in MAPPING.get(name, ()):
+            module, status = peers[op.peer]
+            if module is None:
+                row["peers"][op.peer] = status
+                continue
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    fn = _peer_callable(module, op, setting.size, setting.size)
+                    if PER_IMAGE[op.peer]:
+                        items = data["torchio" if op.peer == "torchio" else "numpy"][:n_peer]
+                        fn(items[0])  # fail fast before timing
+                        t0 = time.perf_counter()
+                        fn(items[1 % len(items)])
+                        # a slow op gets fewer images per call, so a cell stays near its time budget
+                        per_call = budget_s / (warmup + min_repeats)
+                        keep = int(per_call / max(time.perf_counter() - t0, 1e-9))
+                        items = items[:max(min(MIN_PEER_IMAGES, len(items)), min(len(items), keep))]
+                        n_items = len(items)
+
+                        def run(fn=fn, items=items):
+                            for item in items:
+                                fn(item)
+                        count = n_items
+                    else:
+                        fn(batch)
+
+                        def run(fn=fn):
+                            fn(batch)
+                        count = setting.batch
+                    seconds = _median_seconds(run, warmup, repeats, min_repeats, budget_s)
+                row["peers"][op.peer] = count / seconds
+            except Exception as exc:
+                row["peers"][op.peer] = "failed"
+                row["failures"][op.peer] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+        measured = [v for v in row["peers"].values() if isinstance(v, float)]
+        row["ratio"] = row["ours"] / max(measured) if measured else None
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- output
+
+
+def _rate(value: Any) -> str:
+    if isinstance(value, float):
+        for scale, suffix in ((1e6, "M"), (1e3, "k")):
+            if value >= scale:
+                return f"{value / scale:.3g}{suffix}"
+        return f"{value:.3g}"
+    return str(value) if value is not None else "-"
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A plain-text table of one setting and thread count."""
+    head = ["noise", "ours"] + list(PEERS) + ["ours/fastest", ">=2x"]
+    body = []
+    for row in rows:
+        ratio = row["ratio"]
+        body.append([row["noise"], _rate(row["ours"])]
+                    + [_rate(row["peers"].get(p)) for p in PEERS]
+                    + [f"{ratio:.2f}" if ratio is not None else "-",
+                       ("yes" if ratio >= 2.0 else "no") if ratio is not None else "-"])
+    widths = [max(len(str(r[i])) for r in [head] + body) for i in range(len(head))]
+    lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [head] + body]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def format_mapping() -> str:
+    """Our noise, its severity-3 parameters and each peer op with its arguments."""
+    from medrobust.manager import load_plugins
+
+    noises = load_plugins().noises
+    lines = []
+    for name, ops in MAPPING.items():
+        ours = {k: v for k, v in noises[name].params(SEVERITY, SEED).items() if k != "seed"} if name in noises else "?"
+        lines.append(f"{name}  {ours}")
+        for op in ops:
+            kw = op.resolved(64, 64) if callable(op.kwargs) else dict(op.kwargs)
+            note = f"  # {op.note}" if op.note else ""
+            lines.append(f"    {op.peer:17} {op.op}({', '.join(f'{k}={v!r}' for k, v in kw.items())}){note}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: small batches, few repeats")
+    parser.add_argument("--threads", default="1,2", help="torch/OpenCV thread counts, comma-separated")
+    parser.add_argument("--noises", default="", help="only these of our noises, comma-separated")
+    parser.add_argument("--include-unmatched", action="store_true",
+                        help="also time our image noises no peer implements")
+    parser.add_argument("--json", metavar="PATH", help="also write all rows as JSON")
+    parser.add_argument("--show-mapping", action="store_true", help="print the peer mapping and exit")
+    args = parser.parse_args(argv)
+    if args.show_mapping:
+        print(format_mapping())
+        return 0
+    warnings.filterwarnings("ignore")
+    config = QUICK if args.quick else FULL
+    from medrobust.manager import load_plugins
+
+    noises = {n: v for n, v in load_plugins().noises.items() if getattr(v, "modality", None) == "image"}
+    names = [n for n in noises if n in MAPPING or args.include_unmatched]
+    names.sort(key=lambda n: (n not in MAPPING, list(MAPPING).index(n) if n in MAPPING else 0, n))
+    if args.noises:
+        wanted = [n.strip() for n in args.noises.split(",") if n.strip()]
+        unknown = sorted(set(wanted) - set(noises))
+        if unknown:
+            parser.error(f"unknown image noises: {', '.join(unknown)}")
+        names = wanted
+    peers = {p: load_peer(p) for p in PEERS}
+    import torch
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(f"medrobust noise throughput, severity {SEVERITY}, {'quick' if args.quick else 'full'} run; "
+          f"torch {torch.__version__}; nice {os.nice(0)}; load average {load[0]:.1f} on {os.cpu_count()} CPUs")
+    print("peers: " + ", ".join(f"{p} {status}" for p, (_, status) in peers.items()))
+    print("images/s; ours: one batched apply call per batch; kornia batched; the other peers one image "
+          f"per call, looped over the first {config['peer_images']} images (fewer, at least "
+          f"{MIN_PEER_IMAGES}, for slow ops); median of up to {config['repeats']} loops")
+    all_rows = []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        for setting in config["settings"]:
+            rows = measure(noises, names, peers, setting, threads,
+                           **{k: v for k, v in config.items() if k != "settings"})
+            all_rows += rows
+            print(f"\n{setting.label} batch {setting.batch}, {threads} thread(s)")
+            print(format_table(rows))
+            for row in rows:
+                for peer, why in row["failures"].items():
+                    print(f"  failed: {peer} for {row['noise']}: {why}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"severity": SEVERITY, "quick": args.quick,
+                       "peers": {p: s for p, (_, s) in peers.items()}, "rows": all_rows}, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
