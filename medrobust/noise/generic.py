@@ -42,20 +42,30 @@ ZOOM_STEP_PX = 1.0
 # ---------------------------------------------------------------- helpers
 
 
+DIRECT_KERNEL_MAX = 11
+"""Kernels up to this width run as a direct depthwise convolution, larger ones by FFT."""
+
+
 def _filter2d(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """Convolve every channel of ``[B, C, H, W]`` with one odd square 2-D kernel, reflect padding.
 
-    Done by FFT on the padded image (the padding is as wide as the kernel's radius,
-    so no wrap-around reaches the kept centre): equal to a direct convolution up to
-    rounding, and about ten times faster for the kernels used here.
+    Small kernels run as one depthwise convolution over the whole batch; larger
+    ones by FFT on the padded image (the padding is as wide as the kernel's
+    radius, so no wrap-around reaches the kept centre). Both equal a direct
+    convolution up to rounding.
     """
     b, c, h, w = images.shape
     radius = kernel.shape[-1] // 2
     if radius == 0:
         return images * kernel.reshape(())
+    mode = "reflect" if radius < min(h, w) else "replicate"
+    if kernel.shape[-1] <= DIRECT_KERNEL_MAX:
+        n, size = b * c, kernel.shape[-1]
+        flat = F.pad(images.reshape(1, n, h, w), (radius,) * 4, mode=mode)
+        weight = kernel.to(images.dtype).flip(-1, -2).reshape(1, 1, size, size).expand(n, 1, size, size)
+        return F.conv2d(flat, weight, groups=n).reshape(b, c, h, w)
     work = images.reshape(b * c, 1, h, w)
     work = work if work.dtype in (torch.float32, torch.float64) else work.float()
-    mode = "reflect" if radius < min(h, w) else "replicate"
     padded = F.pad(work, (radius,) * 4, mode=mode)
     ph, pw = padded.shape[-2:]
     placed = torch.zeros((ph, pw), dtype=work.dtype, device=work.device)

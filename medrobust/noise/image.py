@@ -30,18 +30,17 @@ def gaussian_blur(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tens
 def jpeg(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     """Lossy JPEG round trip at ``quality`` (Pillow's encoder, 4:2:0 for colour)."""
     quality = int(params["quality"])
-    out = torch.empty_like(images)
-    for i, image in enumerate(images):
-        arr = (image.detach().float().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8)
-        arr = arr.permute(1, 2, 0).numpy()
+    batch = (images.detach().float().cpu().clamp(0, 1) * 255.0).round().to(torch.uint8)
+    batch = batch.permute(0, 2, 3, 1).numpy()
+    decoded = []
+    for arr in batch:
         pil = Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr)
         buf = io.BytesIO()
         pil.save(buf, format="JPEG", quality=quality)
-        decoded = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert(pil.mode))
-        if decoded.ndim == 2:
-            decoded = decoded[..., None]
-        out[i] = torch.from_numpy(decoded.copy()).permute(2, 0, 1).to(images.dtype) / 255.0
-    return out.to(images.device)
+        out = np.asarray(Image.open(buf).convert(pil.mode))
+        decoded.append(out[..., None] if out.ndim == 2 else out)
+    result = torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2).to(images.dtype) / 255.0
+    return result.to(images.device)
 
 
 GAUSSIAN_NOISE = ImageNoise(
