@@ -62,6 +62,14 @@ def _steer_search(metric: str, result: Comparison) -> None:
             pass  # the same metric was already targeted in this example
 
 
+def _ab_lines(calibrator: str, ab: dict[str, Any]) -> list[str]:
+    gain, cost = ab["noisy_gain"], ab["clean_cost"]
+    p = f", McNemar p={gain['p_value']:.3g}" if gain.get("p_value") is not None else ""
+    return [f"  without {calibrator}: clean {ab['clean']['value']:.3f}, noisy {ab['noisy']['value']:.3f}",
+            f"  {calibrator} gain on noisy: {gain['diff']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]{p}; "
+            f"cost on clean: {cost['diff']:+.3f} [{cost['low']:+.3f}, {cost['high']:+.3f}]"]
+
+
 class Bench:
     """Evaluates the session's model (through its calibrator) and checks thresholds."""
 
@@ -72,6 +80,19 @@ class Bench:
     def samples(self) -> list[Any]:
         """The evaluation samples."""
         return self._ctx.samples
+
+    def _uncalibrated(self, comp: Composition, metric: str, calibrated: Comparison) -> Optional[dict[str, Any]]:
+        """The A arm of A/B: the model without the calibrator on the same inputs, with paired differences."""
+        baseline = self._ctx.baseline_evaluator
+        if baseline is None:
+            return None
+        from .stats import paired_difference
+
+        raw = baseline.compare(comp, self._ctx.host.metrics[metric])
+        seed = self._ctx.options.seed
+        return {"clean": raw.clean.to_json(), "noisy": raw.noisy.to_json(),
+                "noisy_gain": paired_difference(raw.scores, calibrated.scores, seed).to_json(),
+                "clean_cost": paired_difference(calibrated.clean_scores, raw.clean_scores, seed).to_json()}
 
     def compare(self, composition: CompositionLike, metric: str = "closed_accuracy") -> Comparison:
         """Clean and noisy figures of ``metric`` under ``composition``, without asserting."""
@@ -114,7 +135,9 @@ class Bench:
                 failures.append(f"is {result.noisy.value:.3f} < min {min:.3f}")
         _steer_search(metric, result)
         errors = sum(1 for a in self._ctx.evaluator.evaluate(comp).answers if a is None)
-        record = CheckRecord(comp, metric, result.clean, result.noisy, threshold, not failures, errors)
+        uncalibrated = self._uncalibrated(comp, metric, result)
+        record = CheckRecord(comp, metric, result.clean, result.noisy, threshold, not failures, errors,
+                             uncalibrated)
         if self._ctx.current is not None:
             self._ctx.current.checks.append(record)
         if failures:
@@ -126,6 +149,7 @@ class Bench:
                 f"  threshold:   {', '.join(f'{k} {v}' for k, v in threshold.items())}",
                 f"  composition: {comp}",
                 f"  model errors on {errors} samples" if errors else "  model errors: none",
+                *(_ab_lines(self._ctx.options.calibrator, uncalibrated) if uncalibrated else []),
                 f"  replay:      {replay_command(self._ctx, comp, metric)}",
             ]))
         return result

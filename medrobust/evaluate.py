@@ -38,6 +38,7 @@ class Comparison:
     clean: Estimate
     noisy: Estimate
     scores: tuple[Optional[float], ...]
+    clean_scores: tuple[Optional[float], ...] = ()
 
     @property
     def drop(self) -> float:
@@ -131,7 +132,7 @@ class Evaluator:
         noisy_scores = [metric.score(s, a, c)
                         for s, a, c in zip(self.samples, noisy.answers, clean.answers)]
         return Comparison(metric.name, estimate(clean_scores), estimate(noisy_scores),
-                          tuple(noisy_scores))
+                          tuple(noisy_scores), tuple(clean_scores))
 
     def _answer_batch(self, batch: list[Sample], errors: dict[str, str]) -> list[Optional[str]]:
         try:

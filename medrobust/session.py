@@ -66,11 +66,14 @@ class CheckRecord:
     threshold: dict[str, float]
     passed: bool
     errors: int
+    uncalibrated: Optional[dict[str, Any]] = None
+    """When a calibrator ran: the model's own figures on the same inputs and paired differences."""
 
     def to_json(self) -> dict[str, Any]:
         return {"composition": self.composition.to_json(), "metric": self.metric,
                 "clean": self.clean.to_json(), "noisy": self.noisy.to_json(),
-                "threshold": dict(self.threshold), "passed": self.passed, "errors": self.errors}
+                "threshold": dict(self.threshold), "passed": self.passed, "errors": self.errors,
+                "uncalibrated": self.uncalibrated}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CheckRecord":
@@ -79,7 +82,7 @@ class CheckRecord:
 
         return cls(Composition.from_json(data["composition"]), data["metric"], Estimate(**data["clean"]),
                    Estimate(**data["noisy"]), dict(data["threshold"]), bool(data["passed"]),
-                   int(data["errors"]))
+                   int(data["errors"]), data.get("uncalibrated"))
 
 
 @dataclasses.dataclass
@@ -117,6 +120,7 @@ class RunContext:
         self._dataset: Any = None
         self._samples: Optional[list[Sample]] = None
         self._evaluator: Any = None
+        self._baseline: Any = None
         self.remote_facts: list[dict[str, Any]] = []
         self._noises: Any = None
 
@@ -194,24 +198,38 @@ class RunContext:
 
     @property
     def evaluator(self) -> Any:
+        """Answers of the model as the specs see it (through the calibrator)."""
         if self._evaluator is None:
-            from .evaluate import Evaluator
-
-            journal, scope = None, None
-            if self.options.journal:
-                from .journal import AnswerJournal, journal_scope
-                from .model import model_identity
-
-                calibrator = {"name": self.options.calibrator, "options": self.options.calibrator_options}
-                describe = getattr(self.calibrator, "describe", None)
-                if callable(describe):
-                    calibrator.update(describe())
-                scope = journal_scope(model_identity(self.options.model, self.raw_model), calibrator,
-                                      {"severity_scale": self.options.severity_scale})
-                journal = AnswerJournal(self.options.journal) if scope else None
-            self._evaluator = Evaluator(self.model, self.options.model, self.samples, self.noises,
-                                        self.options.seed, self.options.batch_size, journal, scope)
+            self._evaluator = self._make_evaluator(self.model, self.options.calibrator, self.calibrator)
         return self._evaluator
+
+    @property
+    def baseline_evaluator(self) -> Any:
+        """When a calibrator runs: the uncalibrated model on the same inputs (the A arm of A/B)."""
+        if self.options.calibrator == "none":
+            return None
+        if self._baseline is None:
+            self._baseline = self._make_evaluator(self.raw_model, "none", None)
+        return self._baseline
+
+    def _make_evaluator(self, model: Any, calibrator_name: str, calibrator: Any) -> Any:
+        from .evaluate import Evaluator
+
+        journal, scope = None, None
+        if self.options.journal:
+            from .journal import AnswerJournal, journal_scope
+            from .model import model_identity
+
+            described: dict[str, Any] = {"name": calibrator_name, "params": {}, "options": (
+                dict(self.options.calibrator_options) if calibrator_name != "none" else {})}
+            describe = getattr(calibrator, "describe", None)
+            if callable(describe):
+                described.update(describe())
+            scope = journal_scope(model_identity(self.options.model, self.raw_model), described,
+                                  {"severity_scale": self.options.severity_scale})
+            journal = AnswerJournal(self.options.journal) if scope else None
+        return Evaluator(model, self.options.model, self.samples, self.noises, self.options.seed,
+                         self.options.batch_size, journal, scope)
 
     @property
     def loaded(self) -> bool:

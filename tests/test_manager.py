@@ -70,9 +70,9 @@ def test_a_plugin_that_raises_is_named():
 
 def test_cli_plugins_lists_every_kind_with_its_provider(capsys):
     assert main(["plugins"]) == 0
-    out = capsys.readouterr().out
+    out = " ".join(capsys.readouterr().out.split())
     for line in ("models (", "calibrators (", "noises (", "datasets (", "metrics (",
-                 "reference  from reference", "phantom-vqa  from builtins", "none  from builtins"):
+                 "reference from reference", "phantom-vqa from builtins", "none from builtins"):
         assert line in out
     assert main(["plugins", "--json"]) == 0
     assert '"gaussian_noise": "builtins"' in capsys.readouterr().out

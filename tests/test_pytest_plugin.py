@@ -213,3 +213,27 @@ def test_asked(medrobust_run):
     other_seed.stdout.fnmatch_lines(["*ASKED 24*"])  # clean answers are seed-free, noisy ones are not
     disabled = toy.runpytest(*TOY_ARGS, "-s", "--journal", "none")
     disabled.stdout.fnmatch_lines(["*ASKED 48*"])
+
+
+def test_a_calibrator_run_reports_the_uncalibrated_arm_with_paired_statistics(toy):
+    toy.makepyfile(test_spec='''
+def test_impulse(bench):
+    bench.expect("impulse_noise@5", metric="closed_accuracy", max_drop=0.0)
+
+def test_strong_gaussian(bench):
+    bench.expect("gaussian_noise@5", metric="closed_accuracy", max_drop=0.0)
+''')
+    result = toy.runpytest(*TOY_ARGS, "--calibrator", "toy-median")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*without toy-median: clean 1.000, noisy *",
+                                 "*toy-median gain on noisy: * McNemar p=*; cost on clean: *"])
+    cert = _certificate(toy)
+    assert cert["calibrator"]["name"] == "toy-median" and cert["calibrator"]["fitted_on"] == 24
+    check = next(s for s in cert["specs"] if s["id"].endswith("test_impulse"))["checks"][0]
+    ab = check["uncalibrated"]
+    # the median filter removes impulse noise the toy model is fooled by
+    assert ab["noisy"]["value"] < check["noisy"]["value"]
+    assert ab["noisy_gain"]["diff"] == pytest.approx(check["noisy"]["value"] - ab["noisy"]["value"])
+    assert ab["noisy_gain"]["method"] == "bootstrap+mcnemar" and ab["noisy_gain"]["p_value"] < 0.05
+    html = (toy.path / "reports" / "certificate.html").read_text()
+    assert "Without toy-median: clean / noisy" in html

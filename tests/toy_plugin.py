@@ -129,3 +129,34 @@ def medrobust_register_models(register):
     register("planted", PlantedModel)
     register("evil", EvilModel)
     register("flaky", FlakyModel)
+
+
+class ToyDenoiser:
+    """A calibrator that median-filters images: restores the toy model under impulse noise."""
+
+    def __init__(self, options):
+        self.size = int(options.get("size", 3))
+        self.fitted = 0
+
+    def fit(self, model, reference_samples):
+        self.fitted = len(reference_samples)
+
+    def wrap(self, model):
+        from PIL import ImageFilter
+
+        size = self.size
+
+        class Wrapped:
+            def answer(self, samples):
+                return model.answer([s.replace(image=s.image.filter(ImageFilter.MedianFilter(size)))
+                                     for s in samples])
+
+        return Wrapped()
+
+    def describe(self):
+        return {"name": "toy-median", "params": {"size": self.size}, "fitted_on": self.fitted}
+
+
+@medrobust.hookimpl
+def medrobust_register_calibrators(register):
+    register("toy-median", ToyDenoiser)

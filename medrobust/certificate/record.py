@@ -56,6 +56,7 @@ class CheckResult:
     threshold: dict[str, float]
     passed: bool
     model_errors: int
+    uncalibrated: Optional[dict[str, Any]] = None
 
 
 @dataclasses.dataclass
@@ -127,7 +128,7 @@ def _check(record: Any) -> CheckResult:
     drop = None if math.isnan(clean.value) or math.isnan(noisy.value) else round(clean.value - noisy.value, 6)
     return CheckResult(record.composition.to_json(), record.composition.key, record.metric,
                        clean.to_json(), noisy.to_json(), drop, dict(record.threshold), record.passed,
-                       record.errors)
+                       record.errors, record.uncalibrated)
 
 
 def _spec(record: Any) -> SpecResult:
