@@ -81,7 +81,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         calibrator_options=parse_key_values(args.calibrator_option, "--calibrator-option"),
         dataset=dataset, dataset_path=dataset_path, samples=args.samples, seed=args.seed,
         certificate=None, device=args.device, batch_size=args.batch_size,
-        severity_scale=args.severity_scale)
+        severity_scale=args.severity_scale, journal=None if args.journal in ("none", "") else args.journal)
     ctx = RunContext(options, load_plugins())
     ctx.validate_names()
     text = args.composition.strip()
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--severity-scale", choices=("declared", "calibrated"), default="declared")
+    p.add_argument("--journal", default=".medrobust/journal.sqlite", help="answer journal ('none' to disable)")
     p.add_argument("--metric", action="append", help="metric to report (repeatable)")
     p.add_argument("--composition", required=True,
                    help="JSON as printed by a failing spec, or 'noise@3+other@1'; 'clean' for none")

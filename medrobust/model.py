@@ -11,6 +11,11 @@ optional capabilities unlock calibrators:
 * **free generation** (needed by IMC's SMS): ``generate(prompts, images=None,
   max_new_tokens=32) -> list[str]`` continues free-text prompts.
 
+* **token scoring** (lets IMC's SMS assess questions from the model's own
+  probabilities): ``score_text(texts, images=None) -> list[list[tuple[str, float]]]``
+  returns, for each text, its tokens with their log-probability under the model
+  (the first token may be omitted).
+
 A model may also describe itself with ``identity() -> dict`` (name, weight and
 config digests, generation settings) for the certificate.
 """
@@ -25,6 +30,7 @@ __all__ = [
     "Model",
     "FeatureHookModel",
     "FreeGenerationModel",
+    "TokenScoringModel",
     "FeatureTransform",
     "capabilities",
     "model_identity",
@@ -65,11 +71,21 @@ class FreeGenerationModel(Protocol):
         ...
 
 
+@runtime_checkable
+class TokenScoringModel(Protocol):
+    """A model that reports the log-probability of each token of a text."""
+
+    def score_text(self, texts: list[str], images: Optional[list[Any]] = None) -> list[list[tuple[str, float]]]:
+        """Per text, its tokens with their log-probabilities."""
+        ...
+
+
 def capabilities(model: Any) -> dict[str, bool]:
     """Which optional capabilities a model object offers."""
     return {
         "feature_hook": isinstance(model, FeatureHookModel),
         "free_generation": isinstance(model, FreeGenerationModel),
+        "token_scoring": isinstance(model, TokenScoringModel),
     }
 
 
