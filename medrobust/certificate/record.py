@@ -17,8 +17,11 @@ __all__ = ["SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certific
            "compute_digest", "DIGEST_EXCLUDES", "samples_digest"]
 
 SCHEMA = "medrobust.certificate/1"
-DIGEST_EXCLUDES = ("digest", "timing")
-"""Top-level fields the digest does not cover: itself and wall-clock times."""
+DIGEST_EXCLUDES = ("digest", "timing", "local")
+"""Top-level fields the digest does not cover: itself, wall-clock times, and local paths that
+cannot change a result (the answer journal, where the certificate is written)."""
+
+LOCAL_OPTIONS = ("journal", "certificate")
 
 
 def canonical_json(data: Any) -> str:
@@ -88,6 +91,7 @@ class Certificate:
     specs: list[SpecResult]
     sample_errors: list[dict[str, str]]
     timing: dict[str, Any]
+    local: dict[str, Any] = dataclasses.field(default_factory=dict)
     digest: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -174,13 +178,15 @@ def build_certificate(ctx: Any, timing: dict[str, Any]) -> Certificate:
 
     harness = {"version": __version__, "git_revision": _git_revision(), "versions": _versions(),
                "platform": platform.platform(terse=True)}
-    run = {"options": ctx.options.to_json(), "seed": ctx.options.seed,
+    options = ctx.options.to_json()
+    local = {key: options.pop(key) for key in LOCAL_OPTIONS}
+    run = {"options": options, "seed": ctx.options.seed,
            "severity_scale": ctx.options.severity_scale,
            "hypothesis_profile": _hypothesis_profile(),
            "plugins": {kind: ctx.host.registry(kind).providers() for kind in
                        ("models", "calibrators", "noises", "datasets", "metrics")}}
     return Certificate(SCHEMA, verdict, summary, harness, run, facts["model"], facts["calibrator"],
-                       facts["dataset"], noises, specs, facts["sample_errors"], timing)
+                       facts["dataset"], noises, specs, facts["sample_errors"], timing, local)
 
 
 def _hypothesis_profile() -> str:
