@@ -1,0 +1,56 @@
+"""What the baseline calibrators share: option parsing and the answer wrapper."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+__all__ = ["MissingCapability", "parse", "SampleMapWrapper", "replace_images"]
+
+
+class MissingCapability(ValueError):
+    """The model lacks a capability the calibrator needs."""
+
+
+def parse(name: str, options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``defaults`` updated with ``options``, strings parsed to the defaults' types."""
+    unknown = sorted(set(options) - set(defaults))
+    if unknown:
+        raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(defaults))}")
+    out = dict(defaults)
+    for key, value in options.items():
+        kind = type(defaults[key])
+        try:
+            if kind is bool and isinstance(value, str):
+                if value.strip().lower() not in ("1", "0", "true", "false", "yes", "no"):
+                    raise ValueError(value)
+                out[key] = value.strip().lower() in ("1", "true", "yes")
+            else:
+                out[key] = kind(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: option {key}={value!r} is not a {kind.__name__}") from None
+    return out
+
+
+class SampleMapWrapper:
+    """A model whose ``answer`` first maps the batch of samples through ``fn``."""
+
+    def __init__(self, model: Any, fn: Callable[[list[Any]], list[Any]]) -> None:
+        self.model = model
+        self._fn = fn
+
+    def answer(self, samples: list[Any]) -> list[str]:
+        return self.model.answer(self._fn(list(samples)))
+
+    def identity(self) -> dict[str, Any]:
+        ident = getattr(self.model, "identity", None)
+        return dict(ident()) if callable(ident) else {"name": type(self.model).__name__}
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("generate", "vision_features", "set_feature_transform"):
+            return getattr(self.model, name)
+        raise AttributeError(name)
+
+
+def replace_images(samples: Sequence[Any], fn: Callable[[Any], Any]) -> list[Any]:
+    """Samples with ``fn(image)`` as image."""
+    return [s.replace(image=fn(s.image)) for s in samples]

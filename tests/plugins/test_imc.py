@@ -1,0 +1,61 @@
+"""``imc`` = PDC + SMS: option routing, capability messages, and a combined run."""
+
+import pytest
+
+import medrobust
+from medrobust.manager import load_plugins
+from medrobust_plugins.imc import IMC, MissingCapability
+from medrobust_plugins.imc.combined import split_options
+from medrobust_plugins.reference.model import WEIGHTS_DIR
+
+HOST = load_plugins()
+
+
+def test_imc_and_its_parts_are_registered_by_the_imc_plugin():
+    for name in ("imc", "imc-pdc", "imc-sms"):
+        assert HOST.calibrators.provider(name) == "imc"
+
+
+def test_options_are_routed_by_prefix():
+    parts = split_options({"pdc.strength": "0.5", "sms.rounds": "2"})
+    assert parts == {"pdc": {"strength": "0.5"}, "sms": {"rounds": "2"}}
+    with pytest.raises(ValueError, match="prefixed with 'pdc.' or 'sms.'"):
+        split_options({"strength": "0.5"})
+
+
+class AnswerOnly:
+    def answer(self, samples):
+        return ["yes" for _ in samples]
+
+
+def test_a_model_without_capabilities_is_told_which_part_cannot_run():
+    sample = medrobust.Sample("s", __import__("PIL.Image").Image.new("L", (8, 8)), "Is it?", "yes", "closed")
+    with pytest.raises(MissingCapability) as info:
+        IMC({}).fit(AnswerOnly(), [sample])
+    message = str(info.value)
+    assert "PDC (image calibration)" in message and "feature-hook" in message
+    assert "SMS (question refinement)" in message and "score_text" in message
+
+
+@pytest.mark.skipif(not (WEIGHTS_DIR / "model.safetensors").is_file(),
+                    reason=f"needs the reference weights {WEIGHTS_DIR / 'model.safetensors'}")
+def test_imc_answers_through_both_parts():
+    from medrobust.data.phantom import PhantomVQA
+    from medrobust.noise import Composition, apply_composition
+    from medrobust_plugins.reference import ReferenceModel
+
+    data = PhantomVQA({})
+    model = ReferenceModel({})
+    imc = IMC({})
+    imc.fit(model, data.samples("reference")[:64])
+    wrapped = imc.wrap(model)
+    test = data.samples("test")[:24]
+    noisy = [apply_composition(s, Composition.of("keyboard_typos@3", "contrast@4"), HOST.noises, 0)[0]
+             for s in test]
+    answers = wrapped.answer(noisy)
+    assert len(answers) == 24 and all(isinstance(a, str) for a in answers)
+    records = wrapped.last_records
+    assert len(records) == 24 and any(r.changed for r in records)
+    assert model._transform is None  # PDC removed its transform after answering
+    described = imc.describe()
+    assert described["name"] == "imc" and set(described["params"]) == {"pdc", "sms"}
