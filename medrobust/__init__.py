@@ -32,6 +32,7 @@ _LAZY = {
     "text_noises": "medrobust.strategies",
     "load_plugins": "medrobust.manager",
     "RobustnessFailure": "medrobust.bench",
+    "parse_options": "medrobust.options",
 }
 
 __all__ = ["__version__", "hookimpl", "Register", "Sample", *_LAZY]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from medrobust.options import parse_options
+
 __all__ = ["MissingCapability", "parse", "SampleMapWrapper", "replace_images"]
 
 
@@ -13,22 +15,7 @@ class MissingCapability(ValueError):
 
 def parse(name: str, options: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """``defaults`` updated with ``options``, strings parsed to the defaults' types."""
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise ValueError(f"{name}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(defaults))}")
-    out = dict(defaults)
-    for key, value in options.items():
-        kind = type(defaults[key])
-        try:
-            if kind is bool and isinstance(value, str):
-                if value.strip().lower() not in ("1", "0", "true", "false", "yes", "no"):
-                    raise ValueError(value)
-                out[key] = value.strip().lower() in ("1", "true", "yes")
-            else:
-                out[key] = kind(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name}: option {key}={value!r} is not a {kind.__name__}") from None
-    return out
+    return parse_options(name, options, defaults)
 
 
 class SampleMapWrapper:

@@ -70,6 +70,8 @@ from __future__ import annotations
 import random
 from typing import Any, Optional, Sequence
 
+from medrobust.options import parse_options as _parse_typed
+
 __all__ = ["PDC", "PDCWrapper", "MissingCapability", "DEFAULTS", "parse_options"]
 
 IMC11_IMAGE_NOISES = ("gaussian_noise", "impulse_noise", "motion_blur", "jpeg", "contrast", "pixelate")
@@ -117,22 +119,7 @@ class MissingCapability(ValueError):
 
 def parse_options(options: dict[str, Any]) -> dict[str, Any]:
     """Defaults updated with ``options``, strings parsed to the defaults' types."""
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"imc-pdc: unknown option(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(DEFAULTS))}")
-    out = dict(DEFAULTS)
-    for key, value in options.items():
-        kind = type(DEFAULTS[key])
-        try:
-            if isinstance(value, (list, tuple)):
-                value = ",".join(str(v) for v in value)
-            out[key] = kind(value) if kind is not str else str(value).strip()
-        except (TypeError, ValueError):
-            raise ValueError(f"imc-pdc: option {key}={value!r} is not a {kind.__name__}") from None
-        if key in _CHOICES and out[key] not in _CHOICES[key]:
-            raise ValueError(f"imc-pdc: option {key} must be one of {', '.join(_CHOICES[key])}, "
-                             f"got {out[key]!r}")
+    out = _parse_typed("imc-pdc", options, DEFAULTS, _CHOICES)
     for key, top in (("strength", 2.0), ("margin", 1.0), ("shrinkage", 1.0), ("clean_quantile", 1.0),
                      ("min_separability", 1.0)):
         if not 0.0 <= out[key] <= top:

@@ -75,6 +75,7 @@ from collections import OrderedDict
 from typing import Any, Optional, Sequence
 
 from medrobust.noise.text import tokenize
+from medrobust.options import parse_options as _parse_typed
 
 from ._sms_text import (Lexicon, edit_fraction, normalise_spacing, protected_sequence,
                         word_candidates, word_scores, words_of)
@@ -137,24 +138,7 @@ class SMSRecord:
 
 def parse_options(options: dict[str, Any]) -> dict[str, Any]:
     """Defaults updated with ``options``, strings parsed to the defaults' types."""
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"imc-sms: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(DEFAULTS))}")
-    out = dict(DEFAULTS)
-    for key, value in options.items():
-        kind = type(DEFAULTS[key])
-        try:
-            if kind is bool and isinstance(value, str):
-                if value.strip().lower() not in ("1", "0", "true", "false", "yes", "no"):
-                    raise ValueError(value)
-                out[key] = value.strip().lower() in ("1", "true", "yes")
-            else:
-                out[key] = kind(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"imc-sms: option {key}={value!r} is not a {kind.__name__}") from None
-    for key, allowed in _CHOICES.items():
-        if out[key] not in allowed:
-            raise ValueError(f"imc-sms: option {key} must be one of {', '.join(allowed)}, got {out[key]!r}")
+    out = _parse_typed("imc-sms", options, DEFAULTS, _CHOICES)
     if out["rounds"] < 1:
         raise ValueError("imc-sms: option rounds must be at least 1")
     if not 0 < out["threshold_percentile"] <= 100:
