@@ -2,109 +2,67 @@
 
     python -m medrobust_plugins.reference.measure [--path DIR] [--json OUT]
 
-Self-contained on purpose (the harness's noise module is not used): Gaussian
-pixel noise (additive N(0, sigma) on [0, 1] pixels, clipped) and Gaussian blur
-(separable kernel, reflect padding) are implemented here with torch, each seeded.
+Noises come from the harness's registry (``gaussian_noise``, ``gaussian_blur``)
+at explicit parameters, scores from its metrics, so the figures are the ones a
+robustness run computes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from typing import Any, Callable
-
-import numpy as np
 
 NOISE_SIGMAS = (0.05, 0.1, 0.2, 0.3, 0.4)
 BLUR_SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0)
 
 
-def _to_tensor(images) -> Any:
-    import torch
-
-    return torch.from_numpy(np.stack([np.asarray(im.convert("L"), dtype=np.float32) / 255.0
-                                      for im in images]))
-
-
-def _to_images(x) -> list:
-    from PIL import Image
-
-    arr = (x.clamp(0, 1) * 255.0).round().to(dtype=__import__("torch").uint8).numpy()
-    return [Image.fromarray(a, mode="L") for a in arr]
-
-
-def gaussian_noise(x, sigma: float, seed: int = 0):
-    """Additive N(0, sigma) on [0, 1] pixels, clipped."""
-    import torch
-
-    gen = torch.Generator().manual_seed(seed)
-    return (x + sigma * torch.randn(x.shape, generator=gen)).clamp(0.0, 1.0)
-
-
-def gaussian_blur(x, sigma: float):
-    """Separable Gaussian blur of [B, H, W] images, radius ceil(3 sigma), reflect padding."""
-    import torch
-    import torch.nn.functional as F
-
-    r = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-r, r + 1, dtype=torch.float32)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    y = F.pad(x[:, None], (r, r, r, r), mode="reflect")
-    y = F.conv2d(y, k.view(1, 1, 1, -1))
-    y = F.conv2d(y, k.view(1, 1, -1, 1))
-    return y[:, 0]
-
-
-def _tokens(text: str) -> list[str]:
-    return text.lower().replace(",", " ").split()
-
-
 def score(samples, answers: list[str]) -> dict[str, Any]:
     """Closed exact-match accuracy, open token recall, per-kind exact match."""
-    closed, recall, per = [], [], {}
+    from medrobust.metrics import METRICS, normalize_answer
+
+    metrics = {m.name: m for m in METRICS}
+    out: dict[str, Any] = {}
+    for name in ("closed_accuracy", "open_recall"):
+        values = [v for s, a in zip(samples, answers) if (v := metrics[name].score(s, a, None)) is not None]
+        out[name] = round(sum(values) / len(values), 4)
+    per: dict[str, list[float]] = {}
     for s, a in zip(samples, answers):
-        a = a.strip().lower()
-        exact = int(a == s.answer)
-        per.setdefault(s.metadata["question_kind"], []).append(exact)
-        if s.answer_type == "closed":
-            closed.append(exact)
-        else:
-            ref = _tokens(s.answer)
-            got = set(_tokens(a))
-            recall.append(sum(t in got for t in ref) / len(ref))
-    return {
-        "closed_accuracy": round(float(np.mean(closed)), 4),
-        "open_recall": round(float(np.mean(recall)), 4),
-        "per_kind": {k: round(float(np.mean(v)), 4) for k, v in sorted(per.items())},
-    }
+        per.setdefault(s.metadata["question_kind"], []).append(
+            float(normalize_answer(a) == normalize_answer(s.answer)))
+    out["per_kind"] = {k: round(sum(v) / len(v), 4) for k, v in sorted(per.items())}
+    return out
 
 
 def run(path: str | None = None, threads: int = 1) -> dict[str, Any]:
     import torch
 
     from medrobust.data.phantom import PhantomVQA
+    from medrobust.manager import load_plugins
+    from medrobust.noise import image_to_tensor, tensor_to_image
 
     from .model import ReferenceModel
 
-    torch.set_num_threads(threads)
+    noises = load_plugins().noises
     samples = PhantomVQA({}).samples("test")
-    model = ReferenceModel({"path": path})
-    clean = _to_tensor([s.image for s in samples])
+    model = ReferenceModel({"path": path, "threads": threads})
+    clean = torch.cat([image_to_tensor(s.image) for s in samples])
 
-    def evaluate(images) -> dict[str, Any]:
-        return score(samples, model.answer([s.replace(image=im) for s, im in zip(samples, images)]))
+    def evaluate(images: torch.Tensor) -> dict[str, Any]:
+        noisy = [s.replace(image=tensor_to_image(images[i:i + 1], s.image.mode)) for i, s in enumerate(samples)]
+        return score(samples, model.answer(noisy))
 
     t0 = time.time()
-    out: dict[str, Any] = {"n": len(samples), "clean": evaluate([s.image for s in samples])}
+    out: dict[str, Any] = {"n": len(samples), "clean": score(samples, model.answer(samples))}
     out["clean_seconds"] = round(time.time() - t0, 2)
     conditions: list[tuple[str, Callable]] = []
-    conditions += [(f"gaussian_noise sigma={s}", lambda x, s=s: gaussian_noise(x, s)) for s in NOISE_SIGMAS]
-    conditions += [(f"gaussian_blur sigma={s}", lambda x, s=s: gaussian_blur(x, s)) for s in BLUR_SIGMAS]
+    conditions += [(f"gaussian_noise sigma={s}", lambda x, s=s: noises["gaussian_noise"].apply(x, {"sigma": s, "seed": 0}))
+                   for s in NOISE_SIGMAS]
+    conditions += [(f"gaussian_blur sigma={s}", lambda x, s=s: noises["gaussian_blur"].apply(x, {"sigma": s}))
+                   for s in BLUR_SIGMAS]
     conditions += [("blank (all black)", lambda x: torch.zeros_like(x))]
-    out["noisy"] = {name: evaluate(_to_images(fn(clean))) for name, fn in conditions}
+    out["noisy"] = {name: evaluate(fn(clean.clone())) for name, fn in conditions}
     return out
 
 
