@@ -8,7 +8,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .text import is_protected, tokenize
 
-__all__ = ["Draw", "draws", "split_core", "recase", "creates_protected", "map_words", "rng_of"]
+__all__ = ["Draw", "draws", "split_core", "recase", "creates_protected", "map_tokens", "map_words", "rng_of"]
 
 _WORD_CORE = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)
 
@@ -59,12 +59,14 @@ def creates_protected(text: str) -> bool:
     return any(is_protected(t) for t in text.split())
 
 
-def map_words(text: str, params: Mapping[str, Any],
-              edit: Callable[[str, "Draw"], str | None]) -> str:
-    """Apply ``edit(core, draw)`` to the core of every unprotected word; protected ones pass untouched.
+def map_tokens(text: str, params: Mapping[str, Any],
+               edit: Callable[[str, str, str, "Draw"], str | None]) -> str:
+    """Apply ``edit(lead, core, trail, draw)`` to every unprotected word token; protected ones pass untouched.
 
-    ``edit`` returns the new core or ``None`` to leave the word; a result that would contain a
-    protected token ("nod" -> "no") is rejected, so no noise can create one.
+    Each non-space token takes one draw, edited or not, so a word edited at one
+    severity is edited the same way at higher ones. ``edit`` returns the new token
+    or ``None`` to leave it; a result that would contain a protected token
+    ("nod" -> "no") is rejected, so no noise can create one.
     """
     stream = draws(rng_of(params))
     out = []
@@ -77,8 +79,18 @@ def map_words(text: str, params: Mapping[str, Any],
         if not core or is_protected(token):
             out.append(token)
             continue
-        new = edit(core, draw)
-        if new is not None and new != core and not creates_protected(lead + new + trail):
-            token = lead + new + trail
+        new = edit(lead, core, trail, draw)
+        if new is not None and new != token and not creates_protected(new):
+            token = new
         out.append(token)
     return "".join(out)
+
+
+def map_words(text: str, params: Mapping[str, Any],
+              edit: Callable[[str, "Draw"], str | None]) -> str:
+    """:func:`map_tokens` for edits of the word alone: ``edit(core, draw)`` returns the new core or ``None``."""
+    def edit_token(lead: str, core: str, trail: str, draw: "Draw") -> str | None:
+        new = edit(core, draw)
+        return None if new is None else lead + new + trail
+
+    return map_tokens(text, params, edit_token)

@@ -16,7 +16,7 @@ import re
 from typing import Any, Mapping
 
 from . import _text_data as data
-from ._text_ops import Draw, creates_protected, draws, map_words, recase, rng_of, split_core
+from ._text_ops import Draw, creates_protected, draws, map_tokens, map_words, recase, rng_of, split_core
 from .base import TextNoise
 from .text import is_protected, tokenize
 
@@ -302,17 +302,10 @@ def punctuation_noise(text: str, params: Mapping[str, Any]) -> str:
     """Next to each unprotected word, with probability ``rate``, a mark is dropped, swapped or added
     (question marks, commas, periods, hyphens and apostrophes)."""
     rate = float(params["rate"])
-    stream = draws(rng_of(params))
-    out = []
-    for token in tokenize(text):
-        if token.isspace():
-            out.append(token)
-            continue
-        d = next(stream)
-        lead, core, trail = split_core(token)
-        if d.gate >= rate or not core or is_protected(token):
-            out.append(token)
-            continue
+
+    def edit(lead: str, core: str, trail: str, d: Draw) -> str | None:
+        if d.gate >= rate:
+            return None
         ops = ["add"] + (["drop", "swap"] if trail else []) + (["inner"] if re.search(r"['\-/.]", core) else [])
         op = d.rng.choice(ops)
         if op == "add":
@@ -323,9 +316,9 @@ def punctuation_noise(text: str, params: Mapping[str, Any]) -> str:
             trail = trail[:-1] + d.rng.choice([m for m in data.PUNCTUATION_MARKS if m != trail[-1]])
         else:
             core = re.sub(r"['\-/.]", "", core, count=1)
-        new = lead + core + trail
-        out.append(new if not creates_protected(new) else token)
-    return "".join(out)
+        return lead + core + trail
+
+    return map_tokens(text, params, edit)
 
 
 def whitespace_noise(text: str, params: Mapping[str, Any]) -> str:
