@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 from typing import Any, Literal
 
 from PIL import Image

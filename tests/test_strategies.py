@@ -2,7 +2,6 @@
 
 import pytest
 from hypothesis import find, given, settings
-from hypothesis import strategies as st
 
 import medrobust as mr
 from medrobust.manager import active_host

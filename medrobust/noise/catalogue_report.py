@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-import torch
 from PIL import Image, ImageDraw
 
 from ..sample import Sample

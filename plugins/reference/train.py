@@ -27,7 +27,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from medrobust.data.phantom import PhantomVQA
-from medrobust.data.phantom._backgrounds import STYLES
 from medrobust.data.phantom._questions import MODALITIES, ORGANS
 
 from . import _build
