@@ -1,0 +1,1 @@
+"""Loaders for the public medical VQA datasets (VQA-RAD, SLAKE, PathVQA) and JSONL manifests."""

@@ -1,0 +1,1 @@
+"""Models loaded through transformers from a local path: ``llava-med`` and ``hf-vlm``."""

@@ -1,0 +1,1 @@
+"""``openai-compatible``: a model served behind an OpenAI-compatible chat completions endpoint."""
