@@ -61,6 +61,8 @@ def _cmd_noises(args: argparse.Namespace) -> int:
     for row in rows:
         print(f"\n{row['name']}  [{row['modality']}/{row['family']}, v{row['version']}, from {row['plugin']}]")
         print(f"  {row['description']}")
+        if row["rationale"]:
+            print(f"  why: {row['rationale']}")
         for level, params in enumerate(row["severities"], start=1):
             shown = ", ".join(f"{k}={v}" for k, v in params.items())
             measured = f"   {row['measure']} {row['measured'][level - 1]:.3f}" if "measured" in row else ""

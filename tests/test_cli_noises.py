@@ -15,7 +15,7 @@ def test_json_lists_every_noise_with_measured_strength_per_severity(capsys):
     for row in rows.values():
         assert len(row["severities"]) == 5 and len(row["measured"]) == 5
         assert row["measure"] == ("ssim" if row["modality"] == "image" else "edit_similarity")
-        assert row["family"] and row["description"] and row["plugin"] == "builtins"
+        assert row["family"] and row["description"] and row["rationale"] and row["plugin"] == "builtins"
     assert rows["gaussian_noise"]["measured"][0] > rows["gaussian_noise"]["measured"][4]
 
 
@@ -23,6 +23,7 @@ def test_text_listing(capsys):
     assert main(["noises", "--no-measure"]) == 0
     out = capsys.readouterr().out
     assert "gaussian_noise  [image/noise" in out and "1: sigma=0.02" in out
+    assert "  why: Magnitude MR images at low SNR" in out
 
 
 def test_contact_sheet_png(tmp_path, capsys):

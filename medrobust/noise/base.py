@@ -27,6 +27,8 @@ class Noise:
         name: Registry name, e.g. ``"gaussian_noise"``.
         family: Grouping for reports and strategies (``"noise"``, ``"blur"``, ``"typo"``...).
         description: One sentence a certificate reader understands.
+        rationale: Where the artifact arises in clinical practice (one or two
+            sentences), so a certificate can say why a model should withstand it.
         table: The declared severity table: five parameter mappings, level 1 to 5.
         random: Whether the noise draws random numbers (uses its seed).
         version: Bumped whenever the output for the same parameters changes.
@@ -41,6 +43,7 @@ class Noise:
     table: Sequence[Mapping[str, Any]]
     random: bool = True
     version: str = "1"
+    rationale: str = ""
     derive: Optional[Callable[[Mapping[str, Any]], Mapping[str, Any]]] = dataclasses.field(
         default=None, repr=False, compare=False)
     modality: Modality = dataclasses.field(init=False, default="image")

@@ -28,7 +28,8 @@ def catalogue_rows(noises: Mapping[str, Noise], providers: Mapping[str, str],
         noise = noises[name]
         row: dict[str, Any] = {
             "name": name, "modality": noise.modality, "family": noise.family, "version": noise.version,
-            "random": noise.random, "description": noise.description, "plugin": providers.get(name, "?"),
+            "random": noise.random, "description": noise.description,
+            "rationale": noise.rationale, "plugin": providers.get(name, "?"),
             "severities": [dict(r) for r in noise.table],
         }
         if noise.modality == "text":

@@ -245,6 +245,8 @@ CT_LOW_DOSE = ImageNoise(
     name="ct_low_dose", family="ct",
     description="Low-dose CT: fewer X-ray photons give grainy, streaky quantum noise, "
                 "strongest behind dense or thick anatomy.",
+    rationale=("Dose reduction for screening, paediatric and repeated CT lowers photon counts, giving grainy, "
+               "streaky noise that is worst through thick or dense anatomy."),
     table=[{"i0": i} for i in (1.0e5, 4.0e4, 1.5e4, 6.0e3, 2.5e3)],
     fn=ct_low_dose,
 )
@@ -252,6 +254,8 @@ CT_METAL_STREAKS = ImageNoise(
     name="ct_metal_streaks", family="ct",
     description="CT metal artifact: a metal implant or filling blocks the X-rays and throws "
                 "dark and bright streaks across the image.",
+    rationale=("Hip and knee prostheses, dental fillings, spinal hardware and surgical clips block X-rays and "
+               "throw dark and bright streaks over adjacent anatomy."),
     table=[{"objects": n, "radius": r, "density": d, "i0": 1.0e5}
            for n, r, d in ((1, 2.0, 16.5), (1, 2.0, 18.5), (1, 2.0, 21.0), (2, 2.0, 21.0), (2, 2.0, 23.5))],
     fn=ct_metal_streaks,
@@ -260,6 +264,8 @@ CT_RINGS = ImageNoise(
     name="ct_rings", family="ct",
     description="CT ring artifact: miscalibrated or failing detector elements draw "
                 "concentric rings around the centre of the image.",
+    rationale=("A miscalibrated or failing detector element records a consistent error at every angle, which "
+               "reconstruction turns into rings centred on the rotation axis."),
     table=[{"gain_std": g} for g in (0.008, 0.012, 0.018, 0.028, 0.045)],
     fn=ct_rings,
 )

@@ -138,6 +138,8 @@ BIT_DEPTH = ImageNoise(
     name="bit_depth", family="display",
     description=("Reduced bit depth: grey levels collapsed into a few bands "
                  "(low-bit export, posterised screen capture)."),
+    rationale=("Medical images are acquired at 10-16 bits but often exported, screenshot or displayed at 8 bits "
+               "or fewer, which collapses subtle density differences into bands."),
     table=[{"bits": b} for b in (6, 5, 4, 3, 2)],
     random=False, fn=bit_depth,
 )
@@ -145,6 +147,8 @@ WINDOW_CLIPPING = ImageNoise(
     name="window_clipping", family="display",
     description=("Wrong window/level: a narrow display window saturates "
                  "everything outside it to black or white."),
+    rationale=("Images exported or captured at a narrow window/level (a bone or lung window) saturate every "
+               "tissue outside it, hiding findings in the clipped range."),
     table=[{"level": lv, "width": wd}
            for lv, wd in ((0.5, 0.85), (0.52, 0.7), (0.55, 0.55), (0.58, 0.4), (0.6, 0.25))],
     random=False, fn=window_clipping,
@@ -152,6 +156,8 @@ WINDOW_CLIPPING = ImageNoise(
 SCANNED_FILM_MOIRE = ImageNoise(
     name="scanned_film_moire", family="display",
     description="Moire: wavy interference bands from scanning printed film or photographing a monitor.",
+    rationale=("Digitising printed film on a flatbed scanner, or photographing an LCD or film behind a grid, "
+               "produces interference bands that can mimic texture."),
     table=[{"cycles_per_pixel": 0.4, "rotation_deg": 5.0, "amplitude": a}
            for a in (0.25, 0.35, 0.47, 0.62, 0.85)],
     fn=scanned_film_moire,
@@ -160,6 +166,8 @@ BURNED_IN_TEXT = ImageNoise(
     name="burned_in_text", family="display",
     description=("Burned-in annotations: patient ID, date and acquisition "
                  "text printed into the image pixels."),
+    rationale=("Ultrasound, fluoroscopy and secondary-capture images carry patient, date and acquisition "
+               "annotations burned into the pixels, often over anatomy."),
     table=[{"n_strings": n, "text_height": th, "opacity": op, "intensity": 1.0}
            for n, th, op in ((1, 0.1, 0.6), (1, 0.12, 0.8), (2, 0.12, 0.9), (3, 0.14, 1.0),
                              (4, 0.16, 1.0))],

@@ -269,66 +269,88 @@ def elastic(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
 SHOT_NOISE = ImageNoise(
     name="shot_noise", family="noise",
     description="Photon-counting (Poisson) noise of a low-dose or short-exposure acquisition.",
+    rationale=("Photon counting is Poisson-limited: low-dose radiography and CT, fluoroscopy, nuclear medicine "
+               "and short-exposure microscopy all show signal-dependent grain."),
     table=[{"photons": p} for p in (1500.0, 500.0, 150.0, 40.0, 10.0)],
     fn=shot_noise,
 )
 IMPULSE_NOISE = ImageNoise(
     name="impulse_noise", family="noise",
     description="Salt-and-pepper specks from dead or saturated detector pixels and transmission bit errors.",
+    rationale=("Isolated black or white pixels come from dead or hot detector elements, dust on scanned film and "
+               "bit errors in image transmission."),
     table=[{"amount": a} for a in (0.005, 0.01, 0.025, 0.05, 0.1)],
     fn=impulse_noise,
 )
 SPECKLE_NOISE = ImageNoise(
     name="speckle_noise", family="noise",
     description="Multiplicative grain whose strength grows with brightness (coherent speckle, film grain).",
+    rationale=("Multiplicative, brightness-dependent grain appears in coherent imaging (ultrasound, OCT) and in "
+               "film grain of digitised analogue studies."),
     table=[{"sigma": s} for s in (0.03, 0.06, 0.1, 0.2, 0.35)],
     fn=speckle_noise,
 )
 DEFOCUS_BLUR = ImageNoise(
     name="defocus_blur", family="blur",
     description="Out-of-focus blur, as from a badly focused camera photographing a film or a screen.",
+    rationale=("A clinician photographing a light box, a monitor or a slide with a phone often misses focus; "
+               "defocused microscope and endoscope images behave alike."),
     table=[{"radius": r} for r in (0.75, 1.0, 1.5, 2.0, 3.0)],
     random=False, fn=defocus_blur,
 )
 MOTION_BLUR = ImageNoise(
     name="motion_blur", family="blur",
     description="Streaking along one direction from camera or patient movement during the exposure.",
+    rationale=("Patient or camera movement during the exposure smears the image along one direction: breathing "
+               "and restless patients in radiography, hand-held photos of screens."),
     table=[{"length": n} for n in (2.0, 3.0, 4.0, 6.0, 9.0)],
     fn=motion_blur, derive=lambda p: {"angle": round(motion_blur_angle(p), 6)},
 )
 ZOOM_BLUR = ImageNoise(
     name="zoom_blur", family="blur",
     description="Radial smear from the centre outwards, as when zooming or moving the camera during the shot.",
+    rationale=("Moving a hand-held camera towards or away from a screen or film during capture smears the image "
+               "radially; ImageNet-C includes it so results compare with that literature."),
     table=[{"max_zoom": z} for z in (1.02, 1.04, 1.08, 1.14, 1.25)],
     random=False, fn=zoom_blur,
 )
 BRIGHTNESS = ImageNoise(
     name="brightness", family="intensity",
     description="Uniformly brighter image (over-exposure, wrong window level, a bright display).",
+    rationale=("Over-exposure, a wrong window level or a bright display raise all intensities, as in images "
+               "photographed from a monitor or exported with the wrong settings."),
     table=[{"shift": s} for s in (0.05, 0.1, 0.2, 0.3, 0.45)],
     random=False, fn=brightness,
 )
 CONTRAST = ImageNoise(
     name="contrast", family="intensity",
     description="Washed-out, low-contrast image (too wide a window, glare on a screen, faded film).",
+    rationale=("Too wide a display window, glare on a screen and faded or poorly developed film compress the "
+               "grey-level range in which findings must be seen."),
     table=[{"factor": f} for f in (0.85, 0.7, 0.5, 0.3, 0.15)],
     random=False, fn=contrast,
 )
 GAMMA = ImageNoise(
     name="gamma", family="intensity",
     description="Mid-tones darkened by a wrong gamma curve (uncalibrated display or export).",
+    rationale=("Uncalibrated monitors, phone cameras and exports that ignore the DICOM grayscale display "
+               "function change mid-tone brightness while keeping black and white."),
     table=[{"gamma": g} for g in (1.2, 1.4, 1.7, 2.2, 3.0)],
     random=False, fn=gamma,
 )
 PIXELATE = ImageNoise(
     name="pixelate", family="digital",
     description="Blocky loss of resolution from downsampling (thumbnails, low-resolution exports).",
+    rationale=("Images are downsampled for thumbnails, slide decks, web publication and low-resolution exports, "
+               "losing fine detail such as calcifications or thin fracture lines."),
     table=[{"block": k} for k in (2, 3, 4, 5, 6)],
     random=False, fn=pixelate,
 )
 ELASTIC = ImageNoise(
     name="elastic", family="geometric",
     description="Smooth local warping of anatomy (soft-tissue motion, a bent film or a distorting lens).",
+    rationale=("Soft tissue deforms between acquisitions (breathing, peristalsis, patient positioning), and "
+               "curled film or wide-angle phone lenses warp scanned images."),
     table=[{"alpha": a, "sigma": 4.0} for a in (0.3, 0.6, 1.0, 2.0, 3.5)],
     fn=elastic,
 )

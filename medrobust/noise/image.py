@@ -46,18 +46,24 @@ def jpeg(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
 GAUSSIAN_NOISE = ImageNoise(
     name="gaussian_noise", family="noise",
     description="Additive Gaussian sensor noise (electronic read-out noise, low signal).",
+    rationale=("Electronic read-out noise dominates when the signal is weak: low-dose or short exposures, small "
+               "pixels, and images photographed off a monitor in a dim room."),
     table=[{"sigma": s} for s in (0.02, 0.05, 0.1, 0.2, 0.35)],
     fn=gaussian_noise,
 )
 GAUSSIAN_BLUR = ImageNoise(
     name="gaussian_blur", family="blur",
     description="Gaussian blur (defocus, patient motion smearing, low-resolution reconstruction).",
+    rationale=("Images reach a model softened by resampling and smoothing: thumbnails in PACS viewers, smoothing "
+               "reconstruction kernels, and down-sized exports attached to referrals."),
     table=[{"sigma": s} for s in (0.5, 0.75, 1.0, 1.5, 2.5)],
     random=False, fn=gaussian_blur,
 )
 JPEG = ImageNoise(
     name="jpeg", family="compression",
     description="Lossy JPEG compression (images exported from PACS, messaging, screenshots).",
+    rationale=("Images leave the archive as lossy JPEG for teleradiology, e-mail, messaging apps and "
+               "screenshots, and published case images are usually JPEG too."),
     table=[{"quality": q} for q in (80, 50, 30, 15, 7)],
     random=False, fn=jpeg,
 )

@@ -272,6 +272,8 @@ MRI_MOTION = ImageNoise(
     name="mri_motion", family="mri",
     description="MRI patient motion: the patient shifted during part of the scan, "
                 "leaving ghosts and blurring along the phase-encode direction.",
+    rationale=("Patients move during long MR acquisitions (children, claustrophobic or acutely ill patients); "
+               "inconsistent k-space lines leave ghosts and blur along the phase-encode direction."),
     table=[{"segments": s, "lines": f, "shift": d}
            for s, f, d in ((1, 0.1, 1.5), (1, 0.15, 2.5), (2, 0.15, 3.0), (2, 0.2, 4.0), (3, 0.25, 5.0))],
     fn=_through_kspace(motion_kspace),
@@ -280,6 +282,8 @@ MRI_GHOSTING = ImageNoise(
     name="mri_ghosting", family="mri",
     description="MRI ghosting: faint shifted copies of the anatomy along the phase-encode "
                 "direction (periodic motion such as breathing or pulsation, or EPI phase errors).",
+    rationale=("Periodic motion (breathing, cardiac and vessel pulsation, CSF flow) and EPI phase errors "
+               "replicate the anatomy at fixed shifts along the phase-encode direction."),
     table=[{"period": 4, "intensity": a} for a in (0.04, 0.08, 0.13, 0.2, 0.3)],
     fn=_through_kspace(ghosting_kspace),
 )
@@ -287,6 +291,8 @@ MRI_SPIKE = ImageNoise(
     name="mri_spike", family="mri",
     description="MRI spike (herringbone) artifact: a burst of RF interference corrupts one "
                 "k-space sample and overlays the image with stripes.",
+    rationale=("Electrical discharges or RF interference (loose connections, faulty lighting in the scanner "
+               "room) corrupt single k-space samples and overlay herringbone stripes."),
     table=[{"amplitude": a} for a in (0.03, 0.06, 0.12, 0.22, 0.4)],
     fn=_through_kspace(spike_kspace),
 )
@@ -294,6 +300,8 @@ MRI_UNDERSAMPLING = ImageNoise(
     name="mri_undersampling", family="mri",
     description="Accelerated (undersampled) MRI: phase-encode lines skipped to shorten the scan, "
                 "reconstructed without correction, giving aliasing and blur.",
+    rationale=("Accelerated protocols skip phase-encode lines to shorten scans; with imperfect parallel-imaging "
+               "or compressed-sensing reconstruction, aliasing and blur remain."),
     table=[{"acceleration": r, "center": c}
            for r, c in ((1.25, 0.16), (1.6, 0.12), (2.0, 0.1), (3.0, 0.08), (4.0, 0.08))],
     fn=_through_kspace(undersampling_kspace),
@@ -302,6 +310,8 @@ MRI_RICIAN_NOISE = ImageNoise(
     name="mri_rician_noise", family="mri",
     description="MRI thermal noise at low signal-to-noise ratio (fast or high-resolution scans, "
                 "weak coils), with the Rician statistics of magnitude images.",
+    rationale=("Magnitude MR images at low SNR, e.g. fast or high-resolution scans, low field strength or "
+               "distant coils, carry Rician noise that also raises the background."),
     table=[{"sigma": s} for s in (0.015, 0.03, 0.06, 0.1, 0.18)],
     fn=rician_noise,
 )
@@ -309,6 +319,8 @@ MRI_BIAS_FIELD = ImageNoise(
     name="mri_bias_field", family="mri",
     description="MRI intensity inhomogeneity (bias field): a smooth brightness variation "
                 "across the image from uneven coil sensitivity.",
+    rationale=("Uneven receive-coil sensitivity and B1 inhomogeneity, strongest at 3 T and with surface coils, "
+               "make the same tissue brighter in one region than in another."),
     table=[{"order": 3, "coefficient": c} for c in (0.1, 0.2, 0.3, 0.45, 0.65)],
     fn=mri_bias_field,
 )
@@ -316,6 +328,8 @@ MRI_GIBBS_RINGING = ImageNoise(
     name="mri_gibbs_ringing", family="mri",
     description="MRI Gibbs (truncation) ringing: a low acquisition matrix leaves ripples "
                 "parallel to sharp edges.",
+    rationale=("Low acquisition matrices (fast or low-resolution protocols) truncate k-space and leave ripples "
+               "beside sharp edges that can mimic a syrinx or meniscal tear."),
     table=[{"fraction": f} for f in (0.75, 0.6, 0.5, 0.4, 0.3)],
     random=False, fn=_through_kspace(gibbs_kspace),
 )

@@ -129,6 +129,8 @@ def scatter_haze(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tenso
 QUANTUM_MOTTLE = ImageNoise(
     name="quantum_mottle", family="radiography",
     description="Quantum mottle: grainy photon noise of a low-dose radiograph, worst in dense regions.",
+    rationale=("Low-dose radiographs (paediatric, portable and repeated follow-up films) are limited by photon "
+               "statistics, giving a grain that hides low-contrast detail."),
     table=[{"dose": d} for d in (20000.0, 6000.0, 2500.0, 1000.0, 400.0)],
     fn=quantum_mottle,
 )
@@ -136,6 +138,8 @@ GRID_LINES = ImageNoise(
     name="grid_lines", family="radiography",
     description=("Anti-scatter grid lines: fine parallel stripes left by a "
                  "stationary or misaligned grid."),
+    rationale=("Stationary or misaligned anti-scatter grids, common with portable bedside radiography, leave "
+               "fine stripes or moire after digital sampling."),
     table=[{"cycles_per_pixel": 0.3, "angle_deg": 0.0, "absorption": a}
            for a in (0.06, 0.12, 0.2, 0.3, 0.45)],
     fn=grid_lines,
@@ -144,6 +148,8 @@ UNDER_EXPOSURE = ImageNoise(
     name="under_exposure", family="radiography",
     description=("Under-exposed radiograph: too little dose, so the image is "
                  "washed out bright and grainy."),
+    rationale=("Too low a tube current or exposure time, frequent in portable and bedside imaging of large "
+               "patients, yields a noisy, low-contrast radiograph."),
     table=[{"exposure_factor": m, "nominal_counts": 20000.0} for m in (0.8, 0.6, 0.4, 0.25, 0.12)],
     fn=under_exposure,
 )
@@ -151,6 +157,8 @@ OVER_EXPOSURE = ImageNoise(
     name="over_exposure", family="radiography",
     description=("Over-exposed radiograph: too much dose darkens the image "
                  "and burns thin regions out to black."),
+    rationale=("Too high an exposure, or automatic exposure control misled by positioning, burns thin regions "
+               "such as lung periphery and soft tissue out to black."),
     table=[{"exposure_factor": m} for m in (1.2, 1.5, 2.0, 3.0, 5.0)],
     random=False, fn=over_exposure,
 )
@@ -158,6 +166,8 @@ SCATTER_HAZE = ImageNoise(
     name="scatter_haze", family="radiography",
     description=("Scatter haze: scattered radiation (large patient, no grid) "
                  "lays a grey veil that flattens contrast."),
+    rationale=("Scattered radiation from large patients or grid-less portable exams adds a grey veil that lowers "
+               "contrast across the whole radiograph."),
     table=[{"spr": s, "sigma_fraction": 0.2} for s in (0.15, 0.35, 0.7, 1.2, 2.0)],
     random=False, fn=scatter_haze,
 )

@@ -103,12 +103,16 @@ def word_dropout(text: str, params: Mapping[str, Any]) -> str:
 CHAR_TYPOS = TextNoise(
     name="char_typos", family="typo",
     description="Character typos (insert, delete, substitute, transpose) as from hurried typing.",
+    rationale=("Questions and requests are typed quickly on ward workstations and phones, so inserted, dropped, "
+               "swapped and transposed letters are common."),
     table=[{"rate": r} for r in (0.05, 0.1, 0.2, 0.35, 0.5)],
     fn=char_typos,
 )
 WORD_DROPOUT = TextNoise(
     name="word_dropout", family="omission",
     description="Words dropped, as in terse or truncated clinical queries.",
+    rationale=("Clinicians write terse, telegraphic queries and order text, and fields are truncated by length "
+               "limits in order-entry systems."),
     table=[{"rate": r} for r in (0.05, 0.1, 0.2, 0.3, 0.45)],
     fn=word_dropout,
 )

@@ -375,53 +375,76 @@ def _table(**columns: tuple[Any, ...]) -> list[dict[str, Any]]:
 KEYBOARD_TYPOS = TextNoise(
     name="keyboard_typos", family="typo",
     description="Typing slips that hit a neighbouring key on a QWERTY keyboard, as in hurried ward notes.",
+    rationale=("Hurried typing on ward keyboards and phone touch screens hits the neighbouring key, producing "
+               "slips such as 'lefr' or 'pmeumonia'."),
     table=_table(rate=(0.06, 0.12, 0.2, 0.32, 0.48), insert_prob=(0.3,) * 5), fn=keyboard_typos)
 OCR_CONFUSIONS = TextNoise(
     name="ocr_confusions", family="ocr",
     description="Letters misread by text recognition of a scanned or photographed request (rn/m, cl/d, l/I).",
+    rationale=("Scanned or faxed request forms and photographed reports pass through text recognition, which "
+               "confuses similar glyphs (rn/m, cl/d, l/I, 0/O)."),
     table=_table(rate=(0.06, 0.12, 0.2, 0.32, 0.48), edits=(1, 1, 1, 2, 2)), fn=ocr_confusions)
 ASR_HOMOPHONES = TextNoise(
     name="asr_homophones", family="asr",
     description="Words replaced by sound-alikes, as dictation software mishears them (ileum/ilium, pleural/plural).",
+    rationale=("Radiology and clinical notes are widely dictated; speech recognition substitutes sound-alike "
+               "terms (ileum/ilium, pleural/plural, hypo/hyper)."),
     table=_table(rate=(0.12, 0.25, 0.4, 0.6, 0.85)), fn=asr_homophones)
 SPLIT_WORDS = TextNoise(
     name="split_words", family="segmentation",
     description="Words broken in two by a stray space, as after line wrapping or dictation pauses.",
+    rationale=("Dictation pauses, line wrapping in copied text and mobile keyboards break words in two, which "
+               "defeats exact-term matching."),
     table=_table(rate=(0.06, 0.12, 0.2, 0.32, 0.48), min_length=(4,) * 5), fn=split_words)
 MERGE_WORDS = TextNoise(
     name="merge_words", family="segmentation",
     description="Neighbouring words run together by a missed space bar.",
+    rationale="Missed space bars on phones and text copied from narrow fields run neighbouring words together.",
     table=_table(rate=(0.06, 0.12, 0.2, 0.32, 0.48)), fn=merge_words)
 MEDICAL_ABBREVIATIONS = TextNoise(
     name="medical_abbreviations", family="abbreviation",
     description="Clinical shorthand: terms contracted or spelled out (CT/computed tomography, x-ray/radiograph, abn.).",
+    rationale=("Clinicians mix shorthand and full terms freely (CXR/chest radiograph, CT/computed tomography, "
+               "abn.), and institutions differ in which they use."),
     table=_table(rate=(0.15, 0.35, 0.55, 0.75, 0.95), truncate=(0.05, 0.12, 0.2, 0.3, 0.42)),
     fn=medical_abbreviations)
 CLINICAL_MISSPELLINGS = TextNoise(
     name="clinical_misspellings", family="spelling",
     description="Common real misspellings of drug, anatomy and finding names (neumonia, abdomin, lession).",
+    rationale=("Drug, anatomy and finding names are long and unfamiliar and are frequently misspelled by "
+               "patients and staff alike (neumonia, abdomin, lession)."),
     table=_table(rate=(0.1, 0.2, 0.35, 0.55, 0.8), fallback=(0.04, 0.08, 0.14, 0.22, 0.32)),
     fn=clinical_misspellings)
 WORD_ORDER_SWAPS = TextNoise(
     name="word_order_swaps", family="order",
     description="Neighbouring words in the wrong order, as in hasty or non-native phrasing.",
+    rationale=("Hasty writing, non-native speakers and template edits put neighbouring words in the wrong order "
+               "while keeping the meaning readable to a person."),
     table=_table(rate=(0.04, 0.08, 0.14, 0.22, 0.34)), fn=word_order_swaps)
 CASING_NOISE = TextNoise(
     name="casing_noise", family="format",
     description="Inconsistent capitals (all lower case, SHOUTED words, stuck shift key) as typed on phones.",
+    rationale=("Text typed on phones, copied from all-caps legacy systems or written with a stuck shift key has "
+               "inconsistent capitals."),
     table=_table(rate=(0.08, 0.16, 0.28, 0.42, 0.6), random_case=(0.0, 0.1, 0.2, 0.35, 0.5)), fn=casing_noise)
 PUNCTUATION_NOISE = TextNoise(
     name="punctuation_noise", family="format",
     description="Question marks, commas, periods and hyphens dropped, swapped or added, as in quick messages.",
+    rationale=("Messages and quick queries drop or misplace question marks, commas and hyphens, and copy-paste "
+               "adds stray ones."),
     table=_table(rate=(0.08, 0.16, 0.28, 0.42, 0.6)), fn=punctuation_noise)
 WHITESPACE_NOISE = TextNoise(
     name="whitespace_noise", family="format",
     description="Irregular spacing (double spaces, tabs, line breaks, missing space after commas) from copy and paste.",
+    rationale=("Text pasted from PDFs, emails and electronic records carries double spaces, tabs, line breaks "
+               "and missing spaces after commas."),
     table=_table(rate=(0.1, 0.2, 0.35, 0.5, 0.7), missing_space=(0.1, 0.2, 0.35, 0.5, 0.7)), fn=whitespace_noise)
 UNICODE_HOMOGLYPHS = TextNoise(
     name="unicode_homoglyphs", family="unicode",
     description="Letters swapped for identical-looking Cyrillic or Greek ones and invisible characters, "
                 "as pasted from web pages or PDFs.",
+    rationale=("Text pasted from web pages, PDFs and messaging apps can carry look-alike Cyrillic or Greek "
+               "letters and invisible characters that break string matching."),
     table=_table(rate=(0.06, 0.12, 0.2, 0.32, 0.48), letters=(0.2, 0.25, 0.3, 0.4, 0.5),
                  zero_width=(0.0, 0.0, 0.0, 0.15, 0.3)),
     fn=unicode_homoglyphs)

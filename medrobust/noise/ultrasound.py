@@ -102,6 +102,8 @@ SPECKLE = ImageNoise(
     name="ultrasound_speckle", family="ultrasound",
     description=("Ultrasound speckle: the grainy interference texture of "
                  "coherent echoes that masks fine detail."),
+    rationale=("Every ultrasound image carries speckle from coherent echoes of sub-resolution scatterers; its "
+               "strength varies with probe, frequency and gain settings."),
     table=[{"exponent": e, "correlation_px": c}
            for e, c in ((0.04, 0.8), (0.08, 0.9), (0.15, 1.0), (0.35, 1.1), (1.0, 1.2))],
     fn=speckle,
@@ -110,6 +112,8 @@ ACOUSTIC_SHADOWING = ImageNoise(
     name="acoustic_shadowing", family="ultrasound",
     description=("Acoustic shadowing: dark bands beneath strongly reflecting "
                  "structures (stones, gas, bone) hide anatomy."),
+    rationale=("Strong reflectors (gallstones, bowel gas, bone, calcifications) stop the beam and leave dark "
+               "bands that hide the anatomy beneath them."),
     table=[{"n_reflectors": n, "width_fraction": wf, "attenuation_db": db, "echo": 0.9}
            for n, wf, db in ((1, 0.1, 4.0), (1, 0.14, 8.0), (2, 0.16, 12.0), (2, 0.2, 18.0),
                              (3, 0.24, 24.0))],

@@ -159,3 +159,13 @@ def test_the_catalogue_is_large_enough():
     assert len(IMAGE) >= 30 and len(TEXT) >= 12
     families = {HOST.noises[n].family for n in IMAGE}
     assert {"mri", "ct", "radiography", "ultrasound", "display", "blur", "noise"} <= families
+
+
+def test_every_noise_says_where_it_arises_clinically():
+    # the certificate quotes the rationale; a placeholder or a copy of the description says nothing
+    short = {n: HOST.noises[n].rationale for n in HOST.noises if len(HOST.noises[n].rationale.split()) < 8}
+    assert not short, f"noises without a clinical rationale of at least a sentence: {short}"
+    copies = [n for n in HOST.noises if HOST.noises[n].rationale.strip() == HOST.noises[n].description.strip()]
+    assert not copies
+    rationales = [HOST.noises[n].rationale for n in HOST.noises]
+    assert len(set(rationales)) == len(rationales), "two noises share one rationale"
