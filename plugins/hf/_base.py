@@ -1,0 +1,531 @@
+"""Shared base of the transformers-backed model plugins (``llava-med``, ``hf-vlm``).
+
+:class:`HFVisionLanguageModel` loads a local transformers checkpoint directory
+safely and answers, generates and scores text in left-padded batches;
+:class:`FeatureHookMixin` adds the feature-hook capability (read and transform
+the vision features before the language model) for architectures where a module
+receives them. torch and transformers are imported when a model is built.
+
+What the base does, for every subclass:
+
+* **Loading**: ``--model-path DIR`` must hold ``config.json`` and ``*.safetensors``
+  (``local_files_only``, ``use_safetensors=True``; pickled ``.bin`` weights are
+  refused with a message saying how to convert them); ``trust_remote_code`` only
+  when the option ``trust_remote_code=true`` is given.
+* **Options** (``--model-option KEY=VALUE``, parsed by :func:`medrobust.options.parse_options`):
+  ``device`` (from ``--device``), ``dtype`` (``auto`` = bfloat16 on CUDA, float32 on
+  CPU), ``batch_size``, ``max_new_tokens``, ``num_beams``, ``do_sample`` (greedy by
+  default), ``temperature``, ``top_p``, ``seed`` (of sampling), ``threads`` (CPU
+  threads, 0 = torch's default), ``trust_remote_code``.
+* **Batches**: the processor's tokenizer pads on the left; teacher-forced forwards get
+  position ids from the attention mask, so a text's answer and scores do not depend
+  on its batch.
+* **answer / generate / score_text / identity**: the contract of :mod:`medrobust.model`.
+  ``identity()`` holds sha256 digests of the weight files, config, processor /
+  tokenizer / chat-template / generation-config files, the generation settings,
+  prompt template, dtype, device and parameter count (never the local path).
+
+Extension points (override in a subclass; each is a small method or class attribute):
+
+* ``PLUGIN`` (name in messages and identity), ``DEFAULTS`` and ``CHOICES`` (extra
+  options: ``DEFAULTS = {**HFVisionLanguageModel.DEFAULTS, "x": 1}``).
+* ``check_config(config)``: raise a :class:`CheckpointError` for a checkpoint the
+  plugin cannot load, before any weight is read (``config`` is ``config.json`` as a dict).
+* ``load_model(dtype)`` (default ``AutoModelForImageTextToText``) and ``load_processor()``
+  (default ``AutoProcessor``); use ``self.load_kwargs()`` for the safe loading flags.
+* ``build_prompt(question, with_image)``: the prompt text for one question, holding
+  ``self.image_token`` when ``with_image`` (default: the processor's chat template).
+  ``prompt_template()`` describes it for the identity.
+* ``prepare_image(image)``: the PIL image handed to the processor (default: RGB).
+* ``encode(texts, images)``: the processor call, returning tensors (default:
+  ``processor(text=..., images=..., padding=True, return_tensors="pt")``).
+* ``forward_kwargs(inputs)``: extra arguments of a teacher-forced forward (default:
+  ``position_ids`` from the attention mask; return ``{}`` for models such as Qwen2-VL
+  that compute their own multimodal positions).
+* :class:`FeatureHookMixin`: ``FEATURE_MODULE`` (dotted path of the module whose
+  first positional input is the vision features, e.g. ``"model.multi_modal_projector"``),
+  ``image_feature_inputs(images)`` and ``run_vision(inputs)`` (what makes the vision
+  path run; default: the image processor, then ``model.get_image_features``), and
+  ``features_to_batch(features, n_images)`` / ``features_from_batch(batch, like)`` for
+  architectures whose hooked input is not ``[batch, tokens, dim]`` (e.g. Qwen2-VL's
+  flattened patches). Models without a usable module simply do not mix it in: the
+  capability report (``medrobust.model.capabilities``) then says ``feature_hook: False``.
+
+A feature transform ``fn(features, images)`` sees CPU float32 ``[batch, tokens, dim]``
+features (calibrators keep their statistics on the CPU); its result is moved back to
+the model's device and dtype. ``vision_features`` returns CPU float32 too.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+import operator
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping, Optional, Sequence
+
+from medrobust.options import parse_options
+
+__all__ = ["HFVisionLanguageModel", "FeatureHookMixin", "CheckpointError", "sha256_file", "BASE_DEFAULTS"]
+
+BASE_DEFAULTS: dict[str, Any] = {
+    "path": "", "device": "cpu", "dtype": "auto", "batch_size": 16, "max_new_tokens": 32, "num_beams": 1,
+    "do_sample": False, "temperature": 1.0, "top_p": 1.0, "seed": 0, "threads": 0,
+    "trust_remote_code": False,
+}
+BASE_CHOICES: dict[str, Sequence[Any]] = {"dtype": ("auto", "float32", "bfloat16", "float16")}
+
+WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json")
+PICKLE_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+PROCESSOR_FILES = (
+    "generation_config.json", "preprocessor_config.json", "processor_config.json", "tokenizer.json",
+    "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "tokenizer.model", "vocab.json",
+    "merges.txt", "chat_template.json", "chat_template.jinja", "video_preprocessor_config.json",
+)
+RECORDED_GENERATION = ("max_new_tokens", "do_sample", "num_beams", "temperature", "top_p", "top_k",
+                       "repetition_penalty", "eos_token_id", "pad_token_id")
+_SENTINEL = "\u2063QUESTION\u2063"
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory this plugin cannot load; the message says what to do."""
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, streamed, cached per (path, size, mtime) for the process."""
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 23), b""):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+class HFVisionLanguageModel:
+    """An image-text-to-text model loaded by transformers from a local directory.
+
+    Args:
+        options: ``path`` (the checkpoint directory, from ``--model-path``), ``device``
+            (from ``--device``) and the options in ``DEFAULTS``; unknown ones fail.
+
+    Raises:
+        CheckpointError: The directory is missing, incomplete, not safetensors, or in a
+            format the plugin does not load; the message says how to fix it.
+        ValueError: An unknown or malformed option.
+    """
+
+    PLUGIN: ClassVar[str] = "hf"
+    DEFAULTS: ClassVar[dict[str, Any]] = BASE_DEFAULTS
+    CHOICES: ClassVar[dict[str, Sequence[Any]]] = BASE_CHOICES
+
+    def __init__(self, options: Optional[Mapping[str, Any]] = None) -> None:
+        given = {k: v for k, v in dict(options or {}).items() if v is not None}
+        self.options = parse_options(self.PLUGIN, given, self.DEFAULTS, self.CHOICES)
+        self.path = self._checkpoint_dir(self.options["path"])
+        config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
+        self.check_config(config)
+        self._check_weights()
+
+        import torch
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self._torch = torch
+        self.device = self._resolve_device(self.options["device"])
+        self.dtype = self._resolve_dtype(self.options["dtype"])
+        self.batch_size = self.options["batch_size"]
+        if self.batch_size < 1:
+            raise ValueError(f"{self.PLUGIN}: option batch_size must be at least 1, got {self.batch_size}")
+        if self.device.type == "cpu" and self.options["threads"] > 0:
+            torch.set_num_threads(self.options["threads"])
+
+        self.processor = self.load_processor()
+        self.tokenizer = getattr(self.processor, "tokenizer", self.processor)
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        self.image_token: str = getattr(self.processor, "image_token", None) or "<image>"
+        self._adds_bos = self._tokenizer_adds_bos()
+
+        self.model = self.load_model(self.dtype)
+        self.model.to(self.device)
+        self.model.eval()
+        self.generation_config = self._generation_config()
+        self._images: Optional[list[Any]] = None
+        self.install_hooks()
+
+    # -- loading ----------------------------------------------------------------
+    def _checkpoint_dir(self, path: str) -> Path:
+        if not path:
+            raise CheckpointError(f"{self.PLUGIN}: no checkpoint given; pass --model-path DIR, a local "
+                                  "transformers checkpoint directory (config.json + *.safetensors)")
+        p = Path(path).expanduser()
+        if not p.is_dir():
+            raise CheckpointError(f"{self.PLUGIN}: --model-path {path} is not a directory")
+        if not (p / "config.json").is_file():
+            raise CheckpointError(f"{self.PLUGIN}: no config.json in {p}; --model-path must be a transformers "
+                                  "checkpoint directory as written by save_pretrained")
+        return p
+
+    def _check_weights(self) -> None:
+        if any(self.path.glob("*.safetensors")):
+            return
+        pickled = sorted(q.name for pat in PICKLE_PATTERNS for q in self.path.glob(pat))
+        if pickled:
+            raise CheckpointError(
+                f"{self.PLUGIN}: {self.path} holds only pickled weights ({', '.join(pickled[:3])}); only "
+                "safetensors load, because unpickling can run code. Convert once, in an environment you "
+                "trust: load it with from_pretrained(DIR, use_safetensors=False) and save_pretrained(OUT) "
+                "(transformers writes safetensors), then pass --model-path OUT")
+        raise CheckpointError(f"{self.PLUGIN}: no *.safetensors weights in {self.path}")
+
+    def check_config(self, config: dict[str, Any]) -> None:
+        """Reject a checkpoint this plugin cannot load (override); called before weights are read."""
+
+    def load_kwargs(self) -> dict[str, Any]:
+        """The safe loading flags every ``from_pretrained`` call gets."""
+        return {"local_files_only": True, "trust_remote_code": self.options["trust_remote_code"]}
+
+    def load_processor(self) -> Any:
+        """The processor (tokenizer + image processor); override for a specific class."""
+        from transformers import AutoProcessor
+
+        return AutoProcessor.from_pretrained(str(self.path), **self.load_kwargs())
+
+    def load_model(self, dtype: Any) -> Any:
+        """The model in ``dtype`` on the CPU; override for a specific class."""
+        from transformers import AutoModelForImageTextToText
+
+        return AutoModelForImageTextToText.from_pretrained(
+            str(self.path), use_safetensors=True, dtype=dtype, **self.load_kwargs())
+
+    def _resolve_device(self, name: str) -> Any:
+        torch = self._torch
+        try:
+            device = torch.device(name or "cpu")
+        except RuntimeError:
+            raise ValueError(f"{self.PLUGIN}: --device {name!r} is not a torch device (cpu, cuda, cuda:1, mps)")
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"{self.PLUGIN}: --device {name} asked for CUDA but torch sees no CUDA device "
+                             f"(torch {torch.__version__}); use --device cpu or a CUDA build of torch")
+        return device
+
+    def _resolve_dtype(self, name: str) -> Any:
+        torch = self._torch
+        if name == "auto":
+            return torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        return getattr(torch, name)
+
+    def _tokenizer_adds_bos(self) -> bool:
+        bos = self.tokenizer.bos_token_id
+        ids = self.tokenizer("a")["input_ids"]
+        return bos is not None and bool(ids) and ids[0] == bos
+
+    def _generation_config(self) -> Any:
+        o = self.options
+        config = copy.deepcopy(self.model.generation_config)
+        config.max_new_tokens = o["max_new_tokens"]
+        config.num_beams = o["num_beams"]
+        config.do_sample = o["do_sample"]
+        if o["do_sample"]:
+            config.temperature, config.top_p = o["temperature"], o["top_p"]
+        else:  # greedy: sampling knobs left unset so nothing pretends they matter
+            config.temperature = config.top_p = config.top_k = None
+        if config.pad_token_id is None:
+            config.pad_token_id = self.tokenizer.pad_token_id
+        if config.eos_token_id is None:
+            config.eos_token_id = self.tokenizer.eos_token_id
+        return config
+
+    def install_hooks(self) -> None:
+        """Register forward hooks after loading (the feature-hook mixin overrides)."""
+
+    # -- prompts ----------------------------------------------------------------
+    def build_prompt(self, question: str, with_image: bool = True) -> str:
+        """The prompt for one question: the processor's chat template with a generation prompt."""
+        content: list[dict[str, Any]] = [{"type": "image"}] if with_image else []
+        content.append({"type": "text", "text": question})
+        template = getattr(self.processor, "chat_template", None)
+        if not template:
+            raise CheckpointError(f"{self.PLUGIN}: the processor in {self.path} has no chat template; "
+                                  "choose a prompt template with --model-option template=...")
+        text = self.processor.apply_chat_template([{"role": "user", "content": content}],
+                                                  add_generation_prompt=True, tokenize=False)
+        return self._strip_bos(text)
+
+    def _strip_bos(self, text: str) -> str:
+        """Drop a leading BOS the template wrote when the tokenizer adds one itself."""
+        bos = self.tokenizer.bos_token
+        if self._adds_bos and bos and text.startswith(bos):
+            return text[len(bos):]
+        return text
+
+    def prompt_template(self) -> str:
+        """The prompt as recorded in the identity: ``build_prompt`` with ``{question}``."""
+        return self.build_prompt(_SENTINEL).replace(_SENTINEL, "{question}")
+
+    def prepare_image(self, image: Any) -> Any:
+        """A PIL RGB image from a PIL image, or an array / tensor in [0, 1] ([H, W], [C, H, W])."""
+        from PIL import Image
+
+        if not isinstance(image, Image.Image):
+            import numpy as np
+
+            arr = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image, dtype=np.float32)
+            if arr.ndim == 3 and arr.shape[0] in (1, 3) and arr.shape[-1] not in (1, 3):
+                arr = arr.transpose(1, 2, 0)
+            if arr.ndim == 3 and arr.shape[-1] == 1:
+                arr = arr[..., 0]
+            image = Image.fromarray((arr.clip(0, 1) * 255).round().astype(np.uint8))
+        return image if image.mode == "RGB" else image.convert("RGB")
+
+    # -- batches ----------------------------------------------------------------
+    def encode(self, texts: list[str], images: Optional[list[Any]]) -> Any:
+        """Tensors for a batch (left padded); ``images`` is ``None`` for text only."""
+        if images is None:
+            return self.processor(text=texts, padding=True, return_tensors="pt")
+        return self.processor(text=texts, images=images, padding=True, return_tensors="pt")
+
+    def _to_device(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        out = {}
+        for key, value in inputs.items():
+            if hasattr(value, "to"):
+                value = value.to(self.device, self.dtype) if value.is_floating_point() else value.to(self.device)
+            out[key] = value
+        return out
+
+    def forward_kwargs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Position ids from the attention mask, so left padding does not shift positions."""
+        mask = inputs.get("attention_mask")
+        if mask is None:
+            return {}
+        return {"position_ids": (mask.long().cumsum(-1) - 1).clamp(min=0)}
+
+    def _chunks(self, n: int) -> range:
+        return range(0, n, self.batch_size)
+
+    def _run_generate(self, texts: list[str], images: Optional[list[Any]], max_new_tokens: int) -> list[str]:
+        torch = self._torch
+        out: list[str] = []
+        config = copy.deepcopy(self.generation_config)
+        config.max_new_tokens = max_new_tokens
+        with torch.inference_mode():
+            for i in self._chunks(len(texts)):
+                imgs = None if images is None else [self.prepare_image(im) for im in images[i:i + self.batch_size]]
+                inputs = self._to_device(self.encode(texts[i:i + self.batch_size], imgs))
+                if config.do_sample:
+                    torch.manual_seed(self.options["seed"] + i)
+                self._images = imgs
+                try:
+                    ids = self.model.generate(**inputs, generation_config=config)
+                finally:
+                    self._images = None
+                new = ids[:, inputs["input_ids"].shape[1]:]
+                out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
+        return out
+
+    def _generate_mixed(self, texts: list[str], images: list[Any], max_new_tokens: int) -> list[str]:
+        """Generate for texts of which some have an image (``None`` where not)."""
+        out: list[str] = [""] * len(texts)
+        with_image = [k for k, im in enumerate(images) if im is not None]
+        text_only = [k for k, im in enumerate(images) if im is None]
+        if with_image:
+            done = self._run_generate([texts[k] for k in with_image], [images[k] for k in with_image],
+                                      max_new_tokens)
+            for k, a in zip(with_image, done):
+                out[k] = a
+        if text_only:
+            for k, a in zip(text_only, self._run_generate([texts[k] for k in text_only], None, max_new_tokens)):
+                out[k] = a
+        return out
+
+    # -- the contract -----------------------------------------------------------
+    def answer(self, samples: list[Any]) -> list[str]:
+        """One answer per sample (greedy by default), stripped of surrounding space."""
+        images = [getattr(s, "image", None) for s in samples]
+        texts = [self.build_prompt(s.question, with_image=im is not None) for s, im in zip(samples, images)]
+        return [a.strip() for a in self._generate_mixed(texts, images, self.options["max_new_tokens"])]
+
+    def generate(self, prompts: list[str], images: Optional[list[Any]] = None,
+                 max_new_tokens: int = 32) -> list[str]:
+        """Continue free-text prompts as given; with images, the image token is prepended when absent."""
+        prompts = list(prompts)
+        if images is not None:
+            if len(images) != len(prompts):
+                raise ValueError(f"generate: {len(prompts)} prompts but {len(images)} images")
+            prompts = [p if self.image_token in p else f"{self.image_token}\n{p}" for p in prompts]
+            return self._run_generate(prompts, list(images), max_new_tokens)
+        if any(self.image_token in p for p in prompts):
+            raise ValueError(f"generate: a prompt contains {self.image_token} but no images were given")
+        return self._run_generate(prompts, None, max_new_tokens)
+
+    def score_text(self, texts: list[str], images: Optional[list[Any]] = None) -> list[list[tuple[str, float]]]:
+        """Per text, its tokens with their log-probabilities, scored where the question sits in the prompt.
+
+        The token strings are slices of the text that join back to it (a character split over
+        several byte-level tokens goes to the last of them; the others get ``""``).
+        """
+        torch = self._torch
+        texts = list(texts)
+        if images is not None and len(images) != len(texts):
+            raise ValueError(f"score_text: {len(texts)} texts but {len(images)} images")
+        prefix = self.build_prompt(_SENTINEL, with_image=images is not None).split(_SENTINEL)[0]
+        out: list[list[tuple[str, float]]] = []
+        with torch.inference_mode():
+            for i in self._chunks(len(texts)):
+                chunk = texts[i:i + self.batch_size]
+                imgs = None if images is None else [self.prepare_image(im) for im in images[i:i + self.batch_size]]
+                spans = [self._text_tokens(prefix, t) for t in chunk]
+                inputs = self._to_device(self.encode([prefix + t for t in chunk], imgs))
+                self._images = imgs
+                try:
+                    logits = self.model(**inputs, **self.forward_kwargs(inputs)).logits
+                finally:
+                    self._images = None
+                logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+                ids = inputs["input_ids"]
+                token_logp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1).cpu()
+                ids = ids.cpu()
+                n = ids.shape[1]
+                for k, (tail_ids, pieces) in enumerate(spans):
+                    start = n - len(tail_ids)
+                    if ids[k, start:].tolist() != tail_ids:
+                        raise RuntimeError(f"{self.PLUGIN}: score_text could not align the tokens of "
+                                           f"{chunk[k]!r} in the processed prompt")
+                    # the token at position p is predicted by the logits at p - 1
+                    values = token_logp[k, start - 1:start - 1 + len(pieces)].tolist() if pieces else []
+                    out.append(list(zip(pieces, (float(v) for v in values))))
+        return out
+
+    def _text_tokens(self, prefix: str, text: str) -> tuple[list[int], list[str]]:
+        """(ids from the text's first token to the end, the text's token strings)."""
+        full = prefix + text
+        enc = self.tokenizer(full, return_offsets_mapping=True)
+        ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
+        start, first, pieces, pos = len(prefix), None, [], len(prefix)
+        for k, (_, end) in enumerate(offsets):
+            if end <= start:  # the prompt's tokens, and special tokens the tokenizer adds (offset 0, 0)
+                continue
+            if first is None:
+                first = k
+            pieces.append(full[pos:end] if end > pos else "")
+            pos = max(pos, end)
+        if first is None:
+            return [], []
+        return ids[first:], pieces
+
+    # -- identity ---------------------------------------------------------------
+    def architecture(self) -> str:
+        """What the identity names as the architecture."""
+        archs = getattr(self.model.config, "architectures", None) or []
+        return ", ".join(archs) or type(self.model).__name__
+
+    def identity(self) -> dict[str, Any]:
+        """Digests of weights, config and processor files; generation settings; dtype, device, size."""
+        weights = sorted({q for pat in WEIGHT_PATTERNS for q in self.path.glob(pat)})
+        processor_files = [self.path / f for f in PROCESSOR_FILES if (self.path / f).is_file()]
+        processor_files += sorted(q for q in self.path.glob("*.jinja") if q.name != "chat_template.jinja")
+        gc = self.generation_config
+        generation = {k: getattr(gc, k, None) for k in RECORDED_GENERATION}
+        generation.update(decoding="sample" if gc.do_sample else ("beam" if gc.num_beams > 1 else "greedy"),
+                          batch_size=self.batch_size, padding_side="left",
+                          seed=self.options["seed"] if gc.do_sample else None)
+        return {
+            "name": self.PLUGIN,
+            "architecture": self.architecture(),
+            "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
+            "weights_sha256": {q.name: sha256_file(q) for q in weights},
+            "config_sha256": sha256_file(self.path / "config.json"),
+            "processor_sha256": {q.name: sha256_file(q) for q in processor_files},
+            "generation": generation,
+            "prompt_template": self.prompt_template(),
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "device": str(self.device),
+            "parameters": int(sum(p.numel() for p in self.model.parameters())),
+            "trust_remote_code": self.options["trust_remote_code"],
+        }
+
+
+class FeatureHookMixin:
+    """The feature-hook capability: a forward pre-hook on ``FEATURE_MODULE``.
+
+    Mix in before :class:`HFVisionLanguageModel`:
+    ``class MyModel(FeatureHookMixin, HFVisionLanguageModel)``.
+    """
+
+    FEATURE_MODULE: ClassVar[str] = "model.multi_modal_projector"
+    _transform: Optional[Callable[[Any, Sequence[Any]], Any]] = None
+    _capture: Optional[list] = None
+
+    def install_hooks(self) -> None:
+        try:
+            module = operator.attrgetter(self.FEATURE_MODULE)(self.model)
+        except AttributeError:
+            raise CheckpointError(f"{self.PLUGIN}: {type(self.model).__name__} has no module "
+                                  f"{self.FEATURE_MODULE!r} to hook the vision features at") from None
+        self._transform, self._capture = None, None
+        module.register_forward_pre_hook(self._pre_hook, with_kwargs=True)
+
+    def _pre_hook(self, module: Any, args: tuple, kwargs: dict) -> Optional[tuple]:
+        if not args:
+            return None
+        features = args[0]
+        if self._capture is not None:
+            self._capture.append(features.detach())
+        if self._transform is None:
+            return None
+        images = self._images if self._images is not None else []
+        batch = self.features_to_batch(features.detach().float().cpu(), len(images))
+        out = self.features_from_batch(self._transform(batch, images), features)
+        return (out.to(features.device, features.dtype),) + tuple(args[1:]), kwargs
+
+    def features_to_batch(self, features: Any, n_images: int) -> Any:
+        """The hooked input as ``[batch, tokens, dim]`` (identity for LLaVA's projector)."""
+        return features
+
+    def features_from_batch(self, batch: Any, like: Any) -> Any:
+        """Inverse of :meth:`features_to_batch`: back to the hooked input's shape."""
+        return batch
+
+    def set_feature_transform(self, fn: Optional[Callable[[Any, Sequence[Any]], Any]]) -> None:
+        """Install ``fn(features, images) -> features`` before the hooked module (``None`` removes)."""
+        self._transform = fn
+
+    def image_feature_inputs(self, images: list[Any]) -> dict[str, Any]:
+        """Tensors the vision path needs for ``images`` (default: the image processor's output)."""
+        return dict(self.processor.image_processor(images=images, return_tensors="pt"))
+
+    def run_vision(self, inputs: Mapping[str, Any]) -> None:
+        """Run the vision path so the hook sees the features (default: ``model.get_image_features``)."""
+        fn = self.model.get_image_features
+        accepted = inspect.signature(fn).parameters
+        fn(**{k: v for k, v in inputs.items() if k in accepted})
+
+    def vision_features(self, images: Sequence[Any]) -> Any:
+        """What the hooked module receives, untransformed: CPU float32 ``[batch, tokens, dim]``."""
+        torch = self._torch
+        images = list(images)
+        feats = []
+        saved, self._transform = self._transform, None
+        try:
+            with torch.inference_mode():
+                for i in self._chunks(len(images)):
+                    imgs = [self.prepare_image(im) for im in images[i:i + self.batch_size]]
+                    self._capture = []
+                    self.run_vision(self._to_device(self.image_feature_inputs(imgs)))
+                    if len(self._capture) != 1:
+                        raise RuntimeError(f"{self.PLUGIN}: the vision path reached {self.FEATURE_MODULE} "
+                                           f"{len(self._capture)} times for one batch, expected once")
+                    feats.append(self.features_to_batch(self._capture[0].float().cpu(), len(imgs)))
+        finally:
+            self._capture = None
+            self._transform = saved
+        if not feats:
+            raise ValueError("vision_features: no images given")
+        return torch.cat(feats)

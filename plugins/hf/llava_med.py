@@ -1,0 +1,134 @@
+"""``llava-med``: LLaVA-Med v1.5, or any LLaVA checkpoint in the transformers (llava-hf) format.
+
+The checkpoint is a local directory written by ``save_pretrained``
+(``LlavaForConditionalGeneration`` + ``LlavaProcessor``, safetensors), given with
+``--model-path``. A checkpoint still in the original LLaVA-Med repository format
+(``LlavaMistralForCausalLM`` with ``mm_vision_tower``) is refused with the command
+that converts it.
+
+Options (``--model-option KEY=VALUE``), besides those of
+:class:`~medrobust_plugins.hf._base.HFVisionLanguageModel` (``dtype``, ``batch_size``,
+``max_new_tokens``, ``do_sample``...):
+
+====================  ==========================================================
+``template``          the conversation template: ``mistral`` (LLaVA-Med v1.5:
+                      ``[INST] <image>\\n{question} [/INST]``, the default),
+                      ``vicuna`` (LLaVA v1 system prompt + ``USER: ... ASSISTANT:``),
+                      ``llava-hf`` (``USER: <image>\\n{question} ASSISTANT:``),
+                      ``chat`` (the processor's own chat template), or a template
+                      of your own holding ``{question}`` and ``<image>``
+``image_aspect_ratio`` ``pad`` (as LLaVA-Med v1.5 does: pad to a square with the
+                      image processor's mean colour, then resize) or ``processor``
+                      (the processor's resize and centre crop only)
+====================  ==========================================================
+
+The feature hook sits on ``model.multi_modal_projector``: PDC sees the CLIP features
+``[batch, image tokens, vision width]`` the projector maps into the language model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Sequence
+
+from ._base import BASE_CHOICES, BASE_DEFAULTS, CheckpointError, FeatureHookMixin, HFVisionLanguageModel
+
+__all__ = ["LlavaMed", "TEMPLATES"]
+
+TEMPLATES: dict[str, str] = {
+    "mistral": "[INST] <image>\n{question} [/INST]",
+    "vicuna": ("A chat between a curious human and an artificial intelligence assistant. The assistant gives "
+               "helpful, detailed, and polite answers to the human's questions. USER: <image>\n{question} ASSISTANT:"),
+    "llava-hf": "USER: <image>\n{question} ASSISTANT:",
+}
+ORIGINAL_ARCHITECTURES = ("LlavaMistralForCausalLM", "LlavaLlamaForCausalLM", "LlavaMptForCausalLM")
+CONVERT_HINT = (
+    "Convert it once with transformers' script src/transformers/models/llava/convert_llava_weights_to_hf.py "
+    "(in the transformers source tree), e.g. `python convert_llava_weights_to_hf.py --text_model_id "
+    "mistralai/Mistral-7B-Instruct-v0.2 --vision_model_id openai/clip-vit-large-patch14-336 "
+    "--old_state_dict_id microsoft/llava-med-v1.5-mistral-7b --output_hub_path OUT`, or use a published "
+    "llava-hf-format conversion of LLaVA-Med v1.5; then pass --model-path OUT. Only safetensors weights load.")
+
+
+class LlavaMed(FeatureHookMixin, HFVisionLanguageModel):
+    """LLaVA-Med v1.5 (or another llava-hf-format LLaVA) with its conversation template.
+
+    Args:
+        options: ``path`` (checkpoint directory), ``device``, ``template``,
+            ``image_aspect_ratio`` and the base options; see the module docstring.
+    """
+
+    PLUGIN: ClassVar[str] = "llava-med"
+    DEFAULTS: ClassVar[dict[str, Any]] = {**BASE_DEFAULTS, "template": "mistral", "image_aspect_ratio": "pad"}
+    CHOICES: ClassVar[dict[str, Sequence[Any]]] = {**BASE_CHOICES, "image_aspect_ratio": ("pad", "processor")}
+    FEATURE_MODULE: ClassVar[str] = "model.multi_modal_projector"
+
+    def __init__(self, options: Any = None) -> None:
+        super().__init__(options)
+        if self.options["template"] == "chat" and not getattr(self.processor, "chat_template", None):
+            raise CheckpointError(f"llava-med: template=chat but the processor in {self.path} has no chat "
+                                  f"template; choose one of {', '.join(TEMPLATES)} or give your own")
+
+    def check_config(self, config: dict[str, Any]) -> None:
+        """Refuse the original LLaVA-Med format (with how to convert) and non-LLaVA checkpoints."""
+        template = self.options["template"]
+        if template not in TEMPLATES and template != "chat" and (
+                "{question}" not in template or "<image>" not in template):
+            raise ValueError(f"llava-med: option template must be one of {', '.join(TEMPLATES)}, chat, or a "
+                             f"template holding {{question}} and <image>; got {template!r}")
+        archs = config.get("architectures") or []
+        if ("mm_vision_tower" in config or any(a in ORIGINAL_ARCHITECTURES for a in archs)
+                or str(config.get("model_type", "")).startswith("llava_")):
+            raise CheckpointError(
+                f"llava-med: {self.path} is in the original LLaVA-Med repository format "
+                f"({', '.join(archs) or config.get('model_type')}, mm_vision_tower); this plugin loads the "
+                f"transformers (llava-hf) format. {CONVERT_HINT}")
+        if config.get("model_type") != "llava":
+            raise CheckpointError(
+                f"llava-med: {self.path} holds a {config.get('model_type')!r} model "
+                f"({', '.join(archs) or 'no architectures'}); llava-med loads LlavaForConditionalGeneration "
+                "checkpoints (model_type 'llava'). For other image-text-to-text models use --model hf-vlm.")
+
+    def load_model(self, dtype: Any) -> Any:
+        from transformers import LlavaForConditionalGeneration
+
+        return LlavaForConditionalGeneration.from_pretrained(
+            str(self.path), use_safetensors=True, dtype=dtype, **self.load_kwargs())
+
+    def load_processor(self) -> Any:
+        processor = super().load_processor()
+        if getattr(processor, "image_processor", None) is None or getattr(processor, "tokenizer", None) is None:
+            raise CheckpointError(f"llava-med: {self.path} has no LlavaProcessor (tokenizer + image processor); "
+                                  "save one there with LlavaProcessor.save_pretrained")
+        return processor
+
+    def build_prompt(self, question: str, with_image: bool = True) -> str:
+        """The conversation template filled with the question (``str.replace``: braces are safe)."""
+        name = self.options["template"]
+        if name == "chat":
+            return super().build_prompt(question, with_image)
+        template = TEMPLATES.get(name, name)
+        if not with_image:
+            template = template.replace("<image>\n", "").replace("<image>", "")
+        return template.replace("<image>", self.image_token).replace("{question}", question)
+
+    def prepare_image(self, image: Any) -> Any:
+        """RGB; with ``image_aspect_ratio=pad``, padded to a centred square in the processor's mean colour."""
+        from PIL import Image
+
+        image = super().prepare_image(image)
+        width, height = image.size
+        if self.options["image_aspect_ratio"] != "pad" or width == height:
+            return image
+        mean = getattr(self.processor.image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
+        side = max(width, height)
+        square = Image.new("RGB", (side, side), tuple(int(round(255 * m)) for m in mean))
+        square.paste(image, ((side - width) // 2, (side - height) // 2))
+        return square
+
+    def identity(self) -> dict[str, Any]:
+        ident = super().identity()
+        ident.update(template=self.options["template"] if self.options["template"] in TEMPLATES
+                     or self.options["template"] == "chat" else "custom",
+                     image_aspect_ratio=self.options["image_aspect_ratio"],
+                     feature_module=self.FEATURE_MODULE)
+        return ident
