@@ -6,6 +6,7 @@ import math
 import shlex
 from typing import Any, Iterable, Optional, Union
 
+from .conclusions import conclude, stratify
 from .evaluate import Comparison
 from .noise.composition import Composition, NoiseStep
 from .session import CheckRecord, RunContext
@@ -60,6 +61,10 @@ def _steer_search(metric: str, result: Comparison) -> None:
             hypothesis.target(result.drop, label=f"drop of {metric}")
         except hypothesis.errors.InvalidArgument:
             pass  # the same metric was already targeted in this example
+
+
+def _num(value: Optional[float]) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _ab_lines(calibrator: str, ab: dict[str, Any]) -> list[str]:
@@ -136,8 +141,11 @@ class Bench:
         _steer_search(metric, result)
         errors = sum(1 for a in self._ctx.evaluator.evaluate(comp).answers if a is None)
         uncalibrated = self._uncalibrated(comp, metric, result)
+        conclusion, interval = conclude(threshold, result.clean_scores, result.scores, result.noisy,
+                                        self._ctx.options.seed)
         record = CheckRecord(comp, metric, result.clean, result.noisy, threshold, not failures, errors,
-                             uncalibrated)
+                             uncalibrated, conclusion, interval,
+                             stratify(self.samples, result.clean_scores, result.scores))
         if self._ctx.current is not None:
             self._ctx.current.checks.append(record)
         if failures:
@@ -147,6 +155,8 @@ class Bench:
                 f"  clean:       {result.clean}",
                 f"  noisy:       {result.noisy}",
                 f"  threshold:   {', '.join(f'{k} {v}' for k, v in threshold.items())}",
+                f"  95% CI:      {interval['of']} [{_num(interval['low'])}, {_num(interval['high'])}] -> "
+                f"{conclusion} (the certificate's verdict rests on the interval)",
                 f"  composition: {comp}",
                 f"  model errors on {errors} samples" if errors else "  model errors: none",
                 *(_ab_lines(self._ctx.options.calibrator, uncalibrated) if uncalibrated else []),

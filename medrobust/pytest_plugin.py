@@ -40,6 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--severity-scale", choices=("declared", "calibrated"), default="declared",
                     help="severity levels as each noise's declared table, or calibrated to target SSIM / "
                          "edit similarity on the reference split (default: declared)")
+    group.addoption("--protocol", default=None, metavar="PATH",
+                    help="pre-registered test protocol (YAML): criteria with clinical justifications, "
+                         "hashed before the run; checks whose thresholds differ are flagged as deviations")
 
 
 def _options(config: pytest.Config) -> Any:
@@ -61,7 +64,8 @@ def _options(config: pytest.Config) -> Any:
             certificate=None if certificate in ("none", "") else certificate,
             device=config.getoption("--device"), batch_size=config.getoption("--batch-size"),
             severity_scale=config.getoption("--severity-scale"),
-            journal=None if config.getoption("--journal") in ("none", "") else config.getoption("--journal"))
+            journal=None if config.getoption("--journal") in ("none", "") else config.getoption("--journal"),
+            protocol=config.getoption("--protocol") or None)
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -79,13 +83,14 @@ def _medrobust_plugins_in(config: pytest.Config) -> list[Any]:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     from .manager import activate, load_plugins
+    from .protocol import ProtocolError
     from .session import RunContext
 
     try:
         host = load_plugins(extra=_medrobust_plugins_in(config))
         ctx = RunContext(_options(config), host)
         ctx.validate_names()
-    except PluginError as exc:
+    except (PluginError, ProtocolError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = ctx
     activate(host)
@@ -98,6 +103,35 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
     if run_key in config.stash:
         deactivate()
+
+
+def pytest_report_header(config: pytest.Config) -> Optional[list[str]]:
+    if run_key not in config.stash:
+        return None
+    protocol = run_context(config).protocol
+    if protocol is None:
+        return ["medrobust protocol: none (thresholds are the specs' own placeholders, not clinical claims)"]
+    return [f"medrobust protocol: {protocol.path} v{protocol.version}, sha256 {protocol.sha256}"]
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Deviations from the sealed protocol, and the verdict with uncertainty."""
+    if run_key not in config.stash or hasattr(config, "workerinput"):
+        return
+    from .certificate.evidence import deviations, overall_verdict
+
+    ctx = run_context(config)
+    if not ctx.specs:
+        return
+    found = deviations(ctx)
+    if found:
+        terminalreporter.write_sep("-", f"medrobust: {len(found)} deviation(s) from protocol "
+                                        f"{ctx.protocol.sha256[:12]}", yellow=True)
+        for d in found:
+            terminalreporter.write_line(f"DEVIATION {d['spec']} [{d['composition_key']}]: {d['message']}")
+    verdict, counts = overall_verdict(ctx)
+    terminalreporter.write_line(f"medrobust verdict with 95% intervals: {verdict} ({counts['pass']} checks pass, "
+                                f"{counts['fail']} fail, {counts['inconclusive']} inconclusive)")
 
 
 def run_context(config: pytest.Config) -> Any:

@@ -50,6 +50,8 @@ class RunOptions:
     batch_size: int = 64
     severity_scale: str = "declared"
     journal: Optional[str] = ".medrobust/journal.sqlite"
+    protocol: Optional[str] = None
+    """Path of a pre-registered protocol (YAML); read and hashed when the run starts."""
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -68,12 +70,19 @@ class CheckRecord:
     errors: int
     uncalibrated: Optional[dict[str, Any]] = None
     """When a calibrator ran: the model's own figures on the same inputs and paired differences."""
+    conclusion: Optional[str] = None
+    """pass / fail / inconclusive from the 95 % interval against the threshold (see conclusions.py)."""
+    interval: Optional[dict[str, Any]] = None
+    """The interval the conclusion rests on: ``{"of": "drop"|"noisy", "low", "high"}``."""
+    strata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Clean and noisy estimates per modality, organ and answer type."""
 
     def to_json(self) -> dict[str, Any]:
         return {"composition": self.composition.to_json(), "metric": self.metric,
                 "clean": self.clean.to_json(), "noisy": self.noisy.to_json(),
                 "threshold": dict(self.threshold), "passed": self.passed, "errors": self.errors,
-                "uncalibrated": self.uncalibrated}
+                "uncalibrated": self.uncalibrated, "conclusion": self.conclusion, "interval": self.interval,
+                "strata": self.strata}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CheckRecord":
@@ -82,7 +91,8 @@ class CheckRecord:
 
         return cls(Composition.from_json(data["composition"]), data["metric"], Estimate(**data["clean"]),
                    Estimate(**data["noisy"]), dict(data["threshold"]), bool(data["passed"]),
-                   int(data["errors"]), data.get("uncalibrated"))
+                   int(data["errors"]), data.get("uncalibrated"), data.get("conclusion"),
+                   data.get("interval"), data.get("strata") or {})
 
 
 @dataclasses.dataclass
@@ -123,6 +133,13 @@ class RunContext:
         self._baseline: Any = None
         self.remote_facts: list[dict[str, Any]] = []
         self._noises: Any = None
+        self._evidence: Optional[dict[str, Any]] = None
+        self.protocol: Any = None
+        """The sealed :class:`~medrobust.protocol.Protocol`, hashed here, before anything runs."""
+        if options.protocol:
+            from .protocol import load_protocol
+
+            self.protocol = load_protocol(options.protocol)
 
     # -- plugins -----------------------------------------------------------
     @property
@@ -268,7 +285,27 @@ class RunContext:
             facts["sample_errors"] += [{"composition": evaluation.composition.key, "sample": sample_id,
                                         "error": message} for sample_id, message in sorted(evaluation.errors.items())]
         facts["noise_names"] = sorted(names)
+        facts["evidence"] = self.evidence()
         return facts
+
+    def evidence(self) -> dict[str, Any]:
+        """Repeatability, shortcut baselines, test data and environment, gathered once at the end.
+
+        The extra model calls bypass the answer cache and journal; see :mod:`medrobust.probes`.
+        """
+        if self._evidence is None:
+            from . import probes
+            from .noise.composition import Composition
+
+            o = self.options
+            clean = self.evaluator.evaluate(Composition()).answers
+            self._evidence = {
+                "repeatability": probes.repeatability(self.model, o.model, self.samples, o.batch_size),
+                "shortcuts": probes.shortcuts(self.model, o.model, self.samples, clean, o.batch_size),
+                "test_data": probes.test_data(self.dataset, self.samples, o.dataset, o.split, o.reference_split),
+                "environment": probes.environment(o.device, o.seed)}
+        return self._evidence
+
 
     def merged_facts(self) -> dict[str, Any]:
         """Local facts merged with those sent by xdist workers."""
@@ -278,6 +315,11 @@ class RunContext:
                 merged.update(model=remote["model"], calibrator=remote["calibrator"], dataset=remote["dataset"])
             merged["noise_names"] = sorted(set(merged["noise_names"]) | set(remote["noise_names"]))
             merged["sample_errors"] += remote["sample_errors"]
+        gathered = [f["evidence"] for f in [merged, *self.remote_facts] if f.get("evidence")]
+        if gathered:  # every worker gathers the same evidence; pick one regardless of arrival order
+            from .certificate.record import canonical_json
+
+            merged["evidence"] = min(gathered, key=canonical_json)
         unique = {(e["composition"], e["sample"]): e for e in merged["sample_errors"]}
         merged["sample_errors"] = [unique[k] for k in sorted(unique)]
         return merged

@@ -16,12 +16,12 @@ from ..sample import image_digest
 __all__ = ["SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certificate", "canonical_json",
            "compute_digest", "DIGEST_EXCLUDES", "samples_digest"]
 
-SCHEMA = "medrobust.certificate/1"
+SCHEMA = "medrobust.certificate/2"
 DIGEST_EXCLUDES = ("digest", "timing", "local")
 """Top-level fields the digest does not cover: itself, wall-clock times, and local paths that
 cannot change a result (the answer journal, where the certificate is written)."""
 
-LOCAL_OPTIONS = ("journal", "certificate")
+LOCAL_OPTIONS = ("journal", "certificate", "protocol")
 
 
 def canonical_json(data: Any) -> str:
@@ -60,6 +60,12 @@ class CheckResult:
     passed: bool
     model_errors: int
     uncalibrated: Optional[dict[str, Any]] = None
+    conclusion: Optional[str] = None
+    """pass / fail / inconclusive: the 95 % interval against the threshold."""
+    interval: Optional[dict[str, Any]] = None
+    strata: dict[str, Any] = dataclasses.field(default_factory=dict)
+    deviation: Optional[str] = None
+    """Why this check's threshold departs from the sealed protocol, if it does."""
 
 
 @dataclasses.dataclass
@@ -73,6 +79,8 @@ class SpecResult:
     message: str
     checks: list[CheckResult]
     minimal_failure: Optional[CheckResult]
+    conclusion: Optional[str] = None
+    """Worst conclusion of its checks (see :func:`medrobust.certificate.evidence.spec_conclusion`)."""
 
 
 @dataclasses.dataclass
@@ -92,6 +100,15 @@ class Certificate:
     sample_errors: list[dict[str, str]]
     timing: dict[str, Any]
     local: dict[str, Any] = dataclasses.field(default_factory=dict)
+    verdict_rule: str = ""
+    scope_disclaimer: str = ""
+    protocol: dict[str, Any] = dataclasses.field(default_factory=dict)
+    environment: dict[str, Any] = dataclasses.field(default_factory=dict)
+    test_data: Optional[dict[str, Any]] = None
+    results: dict[str, Any] = dataclasses.field(default_factory=dict)
+    repeatability: Optional[dict[str, Any]] = None
+    shortcuts: Optional[dict[str, Any]] = None
+    limitations: list[str] = dataclasses.field(default_factory=list)
     digest: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -132,34 +149,39 @@ def _check(record: Any) -> CheckResult:
     drop = None if math.isnan(clean.value) or math.isnan(noisy.value) else round(clean.value - noisy.value, 6)
     return CheckResult(record.composition.to_json(), record.composition.key, record.metric,
                        clean.to_json(), noisy.to_json(), drop, dict(record.threshold), record.passed,
-                       record.errors, record.uncalibrated)
+                       record.errors, record.uncalibrated, conclusion=record.conclusion,
+                       interval=record.interval, strata=record.strata)
 
 
-def _spec(record: Any) -> SpecResult:
+def _spec(record: Any, protocol: Any = None) -> SpecResult:
     checks = [_check(c) for c in record.checks]
+    if protocol is not None:
+        from ..protocol import deviation
+
+        for check in checks:
+            check.deviation = deviation(protocol, record.nodeid, check.metric, check.threshold)
     failed = [c for c in checks if not c.passed]
     # hypothesis replays the shrunk example last, so the last failing check is the minimal one
     minimal = failed[-1] if failed and record.outcome in ("failed", "xfailed") else None
     verdict = {"passed": "pass", "failed": "fail", "error": "error", "skipped": "skipped",
                "xfailed": "known failure"}.get(
         record.outcome, "not run")
-    return SpecResult(record.nodeid, record.name, record.kind, verdict, record.message, checks, minimal)
+    from .evidence import spec_conclusion
+
+    return SpecResult(record.nodeid, record.name, record.kind, verdict, record.message, checks, minimal,
+                      spec_conclusion(record))
 
 
 def build_certificate(ctx: Any, timing: dict[str, Any]) -> Certificate:
     """Assemble the certificate of a finished run from its :class:`RunContext`."""
-    specs = [_spec(ctx.specs[nodeid]) for nodeid in sorted(ctx.specs)]
+    from . import evidence
+
+    specs = [_spec(ctx.specs[nodeid], ctx.protocol) for nodeid in sorted(ctx.specs)]
     summary = {v: sum(1 for s in specs if s.verdict == v) for v in ("pass", "fail", "error", "skipped", "known failure")}
     summary["specs"] = len(specs)
     summary["checks"] = sum(len(s.checks) for s in specs)
-    if summary["error"]:
-        verdict = "ERROR"
-    elif summary["fail"]:
-        verdict = "FAIL"
-    elif summary["pass"]:
-        verdict = "PASS"
-    else:
-        verdict = "NOT RUN"
+    summary["inconclusive"] = sum(1 for s in specs if s.conclusion == "inconclusive" and s.verdict != "known failure")
+    verdict, summary["checks_by_conclusion"] = evidence.overall_verdict(ctx)
     facts = ctx.merged_facts()
     noise_names = facts["noise_names"]
     noises = {}
@@ -186,7 +208,24 @@ def build_certificate(ctx: Any, timing: dict[str, Any]) -> Certificate:
            "plugins": {kind: ctx.host.registry(kind).providers() for kind in
                        ("models", "calibrators", "noises", "datasets", "metrics")}}
     return Certificate(SCHEMA, verdict, summary, harness, run, facts["model"], facts["calibrator"],
-                       facts["dataset"], noises, specs, facts["sample_errors"], timing, local)
+                       facts["dataset"], noises, specs, facts["sample_errors"], timing, local,
+                       **_evidence(ctx, specs, facts, noises))
+
+
+def _evidence(ctx: Any, specs: list[SpecResult], facts: dict[str, Any], noises: dict[str, Any]) -> dict[str, Any]:
+    """The issue-6 sections: protocol, verdict rule, environment, test data, results, probes, limitations."""
+    from . import evidence
+    from ..probes import environment
+
+    found = facts.get("evidence") or {}
+    return {"verdict_rule": evidence.VERDICT_RULE, "scope_disclaimer": evidence.SCOPE_DISCLAIMER,
+            "protocol": evidence.protocol_section(ctx),
+            "environment": found.get("environment") or environment(ctx.options.device, ctx.options.seed),
+            "test_data": found.get("test_data"),
+            "results": evidence.results_section(c for s in specs for c in s.checks),
+            "repeatability": found.get("repeatability"), "shortcuts": found.get("shortcuts"),
+            "limitations": evidence.limitations(specs, noises, found)}
+
 
 
 def _hypothesis_profile() -> str:

@@ -1,0 +1,217 @@
+"""The certificate's evidence sections: verdict with uncertainty, protocol and deviations, curves and
+heat map, limitations in words.
+
+Everything here reads spec records (which survive pytest-xdist) and the run's merged facts; no
+model call happens here (those are in :mod:`medrobust.probes`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable, Optional
+
+from ..conclusions import CONCLUSIONS, worst
+
+__all__ = ["SCOPE_DISCLAIMER", "VERDICT_RULE", "PLACEHOLDER_NOTE", "spec_conclusion", "overall_verdict",
+           "deviations", "protocol_section", "results_section", "limitations"]
+
+SCOPE_DISCLAIMER = (
+    "Bench testing of robustness to foreseeable input perturbations, on the test data and under the noises "
+    "named in this report. It is not a conformity assessment, a regulatory clearance or approval, nor a "
+    "clinical validation of the model; results do not transfer to other data, noises, severities or model "
+    "versions.")
+
+VERDICT_RULE = (
+    "Each check compares a 95 % interval with its threshold: for max_drop, the paired bootstrap interval of "
+    "the per-sample drop (clean minus noisy score, 2000 resamples seeded by the run seed); for min, the "
+    "interval of the noisy estimate (Wilson for binary scores, normal otherwise). A check passes when the "
+    "whole interval satisfies the threshold, fails when the whole interval violates it, and is inconclusive "
+    "when the interval straddles it (more samples would decide). A spec concludes as the worst of its checks "
+    "(a spec that failed for another reason than a check fails). The overall verdict is ERROR when a spec "
+    "errored, else FAIL when any spec fails, else INCONCLUSIVE when any is inconclusive, else PASS when any "
+    "passes, else NOT RUN; expected failures (xfail) and skipped specs do not count. The pytest outcome of "
+    "each spec still rests on the point estimate alone, so a spec pytest reports as failed may conclude "
+    "inconclusive here.")
+
+PLACEHOLDER_NOTE = (
+    "No protocol was given: the thresholds are the placeholders shipped with the specs, not clinical claims. "
+    "Pass --protocol with pre-registered, clinically justified criteria.")
+
+_LIMITATION_LINES = 40
+
+
+def spec_conclusion(record: Any) -> Optional[str]:
+    """pass / fail / inconclusive / error for a :class:`~medrobust.session.SpecRecord`, None when it did not run."""
+    if record.outcome == "error":
+        return "error"
+    if record.outcome in ("skipped", "not run"):
+        return None
+    found = worst(c.conclusion for c in record.checks if c.conclusion)
+    if record.outcome == "failed" and all(c.passed for c in record.checks):
+        return "fail"  # failed outside any check (an assertion of its own, an exception)
+    return found
+
+
+def overall_verdict(ctx: Any) -> tuple[str, dict[str, int]]:
+    """The run's verdict from its spec records, and its checks counted by conclusion."""
+    counts = {c: 0 for c in CONCLUSIONS}
+    for record in ctx.specs.values():
+        for check in record.checks:
+            if check.conclusion in counts:
+                counts[check.conclusion] += 1
+    counted = [spec_conclusion(r) for r in ctx.specs.values() if r.outcome != "xfailed"]
+    if "error" in counted:
+        verdict = "ERROR"
+    elif "fail" in counted:
+        verdict = "FAIL"
+    elif "inconclusive" in counted:
+        verdict = "INCONCLUSIVE"
+    elif "pass" in counted:
+        verdict = "PASS"
+    else:
+        verdict = "NOT RUN"
+    return verdict, {"pass": counts["pass"], "fail": counts["fail"], "inconclusive": counts["inconclusive"]}
+
+
+def deviations(ctx: Any) -> list[dict[str, Any]]:
+    """Checks whose thresholds depart from the sealed protocol (one entry per spec, metric and threshold)."""
+    if ctx.protocol is None:
+        return []
+    from ..protocol import deviation
+
+    out: dict[tuple, dict[str, Any]] = {}
+    for nodeid in sorted(ctx.specs):
+        for check in ctx.specs[nodeid].checks:
+            message = deviation(ctx.protocol, nodeid, check.metric, check.threshold)
+            if message is None:
+                continue
+            key = (nodeid, check.metric, tuple(sorted(check.threshold.items())))
+            if key in out:
+                out[key]["checks"] += 1
+                continue
+            criterion = ctx.protocol.criterion_for(nodeid, check.metric)
+            out[key] = {"spec": nodeid, "metric": check.metric, "composition_key": check.composition.key,
+                        "criterion": criterion.id if criterion else None,
+                        "protocol": criterion.threshold if criterion else {},
+                        "run": {k: float(v) for k, v in check.threshold.items()}, "message": message, "checks": 1}
+    return list(out.values())
+
+
+def protocol_section(ctx: Any) -> dict[str, Any]:
+    """The ``protocol`` field: the sealed protocol and deviations, or the placeholder statement."""
+    if ctx.protocol is None:
+        return {"placeholder": True, "sha256": None, "title": "", "version": "", "intended_use": "",
+                "scope": "", "test_data": "", "criteria": [], "deviations": [], "note": PLACEHOLDER_NOTE,
+                "sign_off": [{"role": r, "name": "", "date": ""}
+                             for r in ("tester", "clinical reviewer", "approver")]}
+    section = ctx.protocol.to_json()
+    section["deviations"] = deviations(ctx)
+    section["note"] = (f"Criteria fixed in protocol {ctx.protocol.title!r} version {ctx.protocol.version}, "
+                       f"sha256 {ctx.protocol.sha256}, hashed before the run started; "
+                       f"{len(section['deviations'])} deviation(s).")
+    return section
+
+
+def _single(check: Any) -> Optional[tuple[str, int]]:
+    steps = check.composition
+    if len(steps) != 1:
+        return None
+    return str(steps[0]["name"]), int(steps[0]["severity"])
+
+
+def results_section(checks: Iterable[Any]) -> dict[str, Any]:
+    """Robustness curves per (metric, noise) and a noise x severity heat map of drops, from single-noise checks.
+
+    Args:
+        checks: :class:`~medrobust.certificate.record.CheckResult` objects of every spec.
+    """
+    points: dict[tuple[str, str], dict[int, dict[str, Any]]] = {}
+    clean: dict[tuple[str, str], dict[str, Any]] = {}
+    drops: dict[str, dict[tuple[str, int], Optional[float]]] = {}
+    for check in checks:
+        single = _single(check)
+        if single is None:
+            continue
+        noise, severity = single
+        key = (check.metric, noise)
+        uncal = (check.uncalibrated or {}).get("noisy", {}).get("value")
+        points.setdefault(key, {}).setdefault(severity, {  # the same inputs give the same figures: keep the first
+            "severity": severity, "value": check.noisy["value"], "low": check.noisy["low"],
+            "high": check.noisy["high"], "uncalibrated": uncal})
+        clean.setdefault(key, {"severity": 0, "value": check.clean["value"], "low": check.clean["low"],
+                               "high": check.clean["high"],
+                               "uncalibrated": (check.uncalibrated or {}).get("clean", {}).get("value")})
+        drops.setdefault(check.metric, {}).setdefault((noise, severity), check.drop)
+    curves = [{"metric": metric, "noise": noise,
+               "points": [clean[(metric, noise)]] + [points[(metric, noise)][s] for s in sorted(points[(metric, noise)])]}
+              for metric, noise in sorted(points)]
+    heatmap: Optional[dict[str, Any]] = None
+    if drops:
+        metric = max(sorted(drops), key=lambda m: (m == "closed_accuracy", len(drops[m])))
+        noises = sorted({n for n, _ in drops[metric]})
+        severities = sorted({s for _, s in drops[metric]})
+        heatmap = {"metric": metric, "value": "drop (clean minus noisy)", "noises": noises,
+                   "severities": severities,
+                   "cells": [[drops[metric].get((n, s)) for s in severities] for n in noises]}
+    return {"curves": curves, "heatmap": heatmap}
+
+
+def _describe(check: Any, noise_info: dict[str, Any]) -> str:
+    parts = []
+    for step in check.composition:
+        family = (noise_info.get(step["name"]) or {}).get("family")
+        parts.append(f"{step['name']}{f' ({family})' if family else ''} at severity {step['severity']}")
+    return " combined with ".join(parts) if parts else "clean inputs"
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
+
+
+def limitations(specs: Iterable[Any], noise_info: dict[str, Any], evidence: dict[str, Any]) -> list[str]:
+    """The conditions found to degrade performance, in words, worst first.
+
+    Args:
+        specs: :class:`~medrobust.certificate.record.SpecResult` objects.
+        noise_info: The certificate's ``noises`` (for families).
+        evidence: The run's probes (repeatability, shortcuts).
+    """
+    seen: dict[tuple[str, str], tuple[Any, str]] = {}
+    for spec in specs:
+        for check in spec.checks:
+            if check.conclusion in ("fail", "inconclusive"):
+                key = (check.composition_key, check.metric)
+                if key not in seen or check.conclusion == "fail":
+                    seen[key] = (check, spec.id)
+    ranked = sorted(seen.values(), key=lambda cs: (cs[0].conclusion != "fail", -(cs[0].drop or 0.0),
+                                                   cs[0].composition_key, cs[0].metric))
+    lines = []
+    for check, spec_id in ranked[:_LIMITATION_LINES]:
+        interval = check.interval or {}
+        what = "drop" if interval.get("of") == "drop" else "value"
+        limit = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in sorted(check.threshold.items()))
+        if what == "drop":
+            verb = "exceeds the allowed drop" if check.conclusion == "fail" else "may exceed the allowed drop"
+        else:
+            verb = "falls below the minimum" if check.conclusion == "fail" else "may fall below the minimum"
+        lines.append(
+            f"{check.metric} falls from {_fmt(check.clean['value'])} to {_fmt(check.noisy['value'])} "
+            f"(drop {_fmt(check.drop)}; 95 % interval of the {what} {_fmt(interval.get('low'))} to "
+            f"{_fmt(interval.get('high'))}) under {_describe(check, noise_info)}: {check.conclusion}, "
+            f"it {verb} ({limit}) [{spec_id}].")
+    if len(ranked) > _LIMITATION_LINES:
+        lines.append(f"... and {len(ranked) - _LIMITATION_LINES} more degrading conditions, listed in the results.")
+    rep = evidence.get("repeatability") or {}
+    if rep.get("n") and rep.get("agree", 0) < rep["n"]:
+        lines.append(f"Answers are not repeatable: asked twice on the same clean inputs, {rep['n'] - rep['agree']} "
+                     f"of {rep['n']} answers differed (agreement {_fmt(rep.get('rate'))}).")
+    short = evidence.get("shortcuts") or {}
+    if short.get("clean") and short.get("text_only"):
+        clean, text = short["clean"], short["text_only"]
+        if text.get("value") is not None and clean.get("value") is not None and text["high"] >= clean["low"]:
+            lines.append(f"The model may not use the image: with an uninformative image its closed accuracy is "
+                         f"{_fmt(text['value'])}, not clearly below {_fmt(clean['value'])} with the real image.")
+    if not lines:
+        lines.append("No tested condition degraded performance beyond its criterion. Noises, severities, "
+                     "combinations and data not tested here are not covered.")
+    return lines

@@ -1,0 +1,208 @@
+"""Evidence gathered once per run in the process that holds the model.
+
+* repeatability: the clean inputs asked twice more, bypassing cache and journal;
+* shortcut baselines: closed accuracy with an uninformative (mid-gray) image, a
+  black image, and the majority answer, so a reader sees whether the model uses
+  the image;
+* the test data: per-item hashes, a manifest digest, strata counts and the
+  overlap with the reference split;
+* the environment: versions, device, threads and determinism settings.
+
+Everything returned is JSON-ready: under pytest-xdist it travels to the
+controller inside the run's facts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+from collections import Counter
+from typing import Any, Optional, Sequence
+
+from PIL import Image
+
+from .metrics import estimate, normalize_answer
+from .sample import Sample, image_digest
+
+__all__ = ["REPEATABILITY_SAMPLES", "SHORTCUT_SAMPLES", "repeatability", "shortcuts", "test_data",
+           "environment", "text_digest"]
+
+REPEATABILITY_SAMPLES = 64
+"""At most this many clean samples are asked twice more."""
+SHORTCUT_SAMPLES = 256
+"""At most this many closed questions are asked with the image replaced."""
+
+
+def _ask(model: Any, model_name: str, samples: Sequence[Sample], batch_size: int) -> list[Optional[str]]:
+    """Answers straight from the model: no cache, no journal; a failing sample answers None."""
+    from .evaluate import Evaluator
+    from .noise.composition import Composition
+
+    evaluator = Evaluator(model, model_name, samples, {}, 0, batch_size)
+    return list(evaluator.evaluate(Composition()).answers)
+
+
+def repeatability(model: Any, model_name: str, samples: Sequence[Sample], batch_size: int,
+                  limit: int = REPEATABILITY_SAMPLES) -> dict[str, Any]:
+    """Ask the first ``limit`` clean samples twice and count agreeing answers.
+
+    Samples on which either ask failed are left out of ``n``.
+    """
+    subset = list(samples)[:limit]
+    first = _ask(model, model_name, subset, batch_size)
+    second = _ask(model, model_name, subset, batch_size)
+    scores, disagreements = [], []
+    for sample, a, b in zip(subset, first, second):
+        if a is None or b is None:
+            continue
+        same = normalize_answer(a) == normalize_answer(b)
+        scores.append(float(same))
+        if not same:
+            disagreements.append(sample.id)
+    est = estimate(scores)
+    return {"n": est.n, "agree": int(sum(scores)), "rate": _round(est.value), "low": _round(est.low),
+            "high": _round(est.high), "asked": len(subset), "disagreements": disagreements,
+            "method": "each sample asked twice on clean inputs, bypassing the answer cache and journal; "
+                      "answers compared after lower-casing and removing punctuation"}
+
+
+def _round(value: float) -> Optional[float]:
+    return None if value != value else round(value, 6)
+
+
+def _flat(image: Image.Image, level: int) -> Image.Image:
+    fill: Any = level if image.mode in ("L", "I", "F", "P", "1") else (level,) * len(image.getbands())
+    return Image.new(image.mode if image.mode != "P" else "L", image.size, fill)
+
+
+def shortcuts(model: Any, model_name: str, samples: Sequence[Sample], clean_answers: Sequence[Optional[str]],
+              batch_size: int, limit: int = SHORTCUT_SAMPLES) -> Optional[dict[str, Any]]:
+    """Closed accuracy on clean images, a mid-gray image, a black image, and of the majority answer.
+
+    Args:
+        samples: The evaluation samples; the first ``limit`` closed ones are used.
+        clean_answers: The run's clean answers, aligned with ``samples``.
+
+    Returns:
+        None when the data set has no closed questions.
+    """
+    closed = [(s, a) for s, a in zip(samples, clean_answers) if s.answer_type == "closed"][:limit]
+    if not closed:
+        return None
+    subset = [s for s, _ in closed]
+
+    def accuracy(answers: Sequence[Optional[str]]) -> dict[str, Any]:
+        return estimate([float(a is not None and normalize_answer(a) == normalize_answer(s.answer))
+                         for s, a in zip(subset, answers)]).to_json()
+
+    gray = _ask(model, model_name, [s.replace(image=_flat(s.image, 128)) for s in subset], batch_size)
+    black = _ask(model, model_name, [s.replace(image=_flat(s.image, 0)) for s in subset], batch_size)
+    counts = Counter(normalize_answer(s.answer) for s in subset)
+    majority = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    return {"metric": "closed_accuracy", "n": len(subset), "clean": accuracy([a for _, a in closed]),
+            "text_only": accuracy(gray), "blank_image": accuracy(black),
+            "majority": accuracy([majority] * len(subset)), "majority_answer": majority,
+            "note": f"closed accuracy on the first {len(subset)} closed questions: as asked; with the image "
+                    f"replaced by a uniform mid-gray one (the model sees the text only); with a black image; "
+                    f"and always answering the most frequent reference answer ({majority!r}). A model that "
+                    f"uses the image should beat all three clearly."}
+
+
+def text_digest(text: str) -> str:
+    """sha256 of UTF-8 text."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def test_data(dataset: Any, samples: Sequence[Sample], name: str, split: str,
+              reference_split: str) -> dict[str, Any]:
+    """Provenance, answer types, strata counts, per-item hashes and independence from the reference split."""
+    from .certificate.record import canonical_json
+
+    items = [{"id": s.id, "image_sha256": image_digest(s.image), "question_sha256": text_digest(s.question)}
+             for s in samples]
+    strata: dict[str, dict[str, int]] = {}
+    for key in ("modality", "organ"):
+        counts = Counter(str(s.metadata[key]) for s in samples if s.metadata.get(key) not in (None, ""))
+        if counts:
+            strata[key] = dict(sorted(counts.items()))
+    describe = getattr(dataset, "describe", None)
+    description = describe() if callable(describe) else {}
+    return {"name": name, "provenance": _provenance(name, description), "split": split,
+            "n_samples": len(samples),
+            "answer_types": {t: sum(1 for s in samples if s.answer_type == t) for t in ("closed", "open")},
+            "strata": strata, "manifest_digest": hashlib.sha256(canonical_json(items).encode()).hexdigest(),
+            "items": items, "reference_split": _reference(dataset, reference_split, items)}
+
+
+def _provenance(name: str, description: Any) -> str:
+    if not isinstance(description, dict) or not description:
+        return f"dataset {name!r}; its plugin does not describe where the data come from"
+    for key in ("provenance", "source", "generator", "description"):
+        if isinstance(description.get(key), str) and description[key].strip():
+            version = f" version {description['version']}" if description.get("version") else ""
+            return f"{description.get('name', name)}{version}: {description[key].strip()}"
+    from .certificate.record import canonical_json
+
+    return f"dataset {name!r} as its plugin describes it: {canonical_json(description)}"
+
+
+def _reference(dataset: Any, split: str, items: list[dict[str, str]]) -> dict[str, Any]:
+    try:
+        reference = list(dataset.samples(split))
+    except Exception as exc:  # a dataset without that split
+        return {"name": split, "n_samples": 0, "overlap": None, "independent": None,
+                "note": f"the reference split could not be read ({type(exc).__name__}: {exc}); "
+                        f"independence is not established"}
+    ids = {i["id"] for i in items}
+    images = {i["image_sha256"] for i in items}
+    questions = {i["question_sha256"] for i in items}
+    overlap = {"ids": sum(1 for s in reference if s.id in ids),
+               "images": sum(1 for s in reference if image_digest(s.image) in images),
+               "questions": sum(1 for s in reference if text_digest(s.question) in questions)}
+    independent = overlap["ids"] == 0 and overlap["images"] == 0
+    note = ("no reference item shares an id or an image with the test data"
+            if independent else "reference items share ids or images with the test data: a calibrator "
+                                "fitted on them has seen test inputs")
+    if overlap["questions"]:
+        note += (f"; {overlap['questions']} reference questions occur verbatim in the test data "
+                 f"(expected for templated questions)")
+    return {"name": split, "n_samples": len(reference), "overlap": overlap, "independent": independent,
+            "note": note}
+
+
+def environment(device: str, seed: int) -> dict[str, Any]:
+    """Versions, device, threads and determinism settings of this process."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(name: str) -> Optional[str]:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return None
+
+    env: dict[str, Any] = {"python": platform.python_version(), "torch": installed("torch"),
+                           "transformers": installed("transformers"), "platform": platform.platform(terse=True),
+                           "device": device, "torch_threads": None, "deterministic_algorithms": False,
+                           "cudnn_deterministic": None,
+                           "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+                           "hypothesis_profile": _hypothesis_profile(), "seed": seed}
+    try:
+        import torch  # already imported by the noise catalogue
+    except ImportError:
+        torch = None
+    if torch is not None:
+        env["torch_threads"] = torch.get_num_threads()
+        env["deterministic_algorithms"] = bool(torch.are_deterministic_algorithms_enabled())
+        cudnn = getattr(getattr(torch, "backends", None), "cudnn", None)
+        env["cudnn_deterministic"] = bool(cudnn.deterministic) if cudnn is not None else None
+    return env
+
+
+def _hypothesis_profile() -> str:
+    try:
+        from hypothesis import settings
+
+        return str(settings.get_current_profile_name())
+    except Exception:  # pragma: no cover - hypothesis internals changed
+        return "unknown"

@@ -1,0 +1,218 @@
+"""Pre-registered test protocols: acceptance criteria fixed, justified and sealed before a run.
+
+A protocol is a YAML file a team writes before testing::
+
+    title: Robustness of model X on chest radiographs
+    version: "1.0"
+    intended_use: ...
+    scope: ...
+    test_data: ...
+    criteria:
+      - id: C1
+        spec: "test_mild_image_noise*"     # optional fnmatch pattern: node id, file name or test name
+        metric: closed_accuracy
+        max_drop: 0.10                     # and/or min
+        justification: why this drop is clinically acceptable
+    sign_off:
+      tester: {name: ..., date: ...}
+      clinical_reviewer: {name: ..., date: ...}
+      approver: {name: ..., date: ...}
+
+The harness reads the file's bytes once, at session start, hashes them (sha256)
+and parses those same bytes, so the hash names exactly the criteria applied.
+A check whose threshold is not the one its criterion states is a *deviation*.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import hashlib
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+__all__ = ["Protocol", "Criterion", "ProtocolError", "load_protocol", "parse_protocol", "SIGN_OFF_ROLES",
+           "deviation"]
+
+SIGN_OFF_ROLES = ("tester", "clinical_reviewer", "approver")
+_THRESHOLDS = ("max_drop", "min")
+_KEYS = ("title", "version", "intended_use", "scope", "test_data", "criteria", "sign_off")
+_REQUIRED_TEXT = ("title", "version", "intended_use", "scope", "test_data")
+_CRITERION_KEYS = ("id", "spec", "metric", "max_drop", "min", "justification")
+
+
+class ProtocolError(ValueError):
+    """A protocol file that cannot be used, naming the file and the field."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Criterion:
+    """One pre-registered acceptance criterion."""
+
+    id: str
+    spec: Optional[str]
+    metric: str
+    max_drop: Optional[float]
+    min: Optional[float]
+    justification: str
+
+    @property
+    def threshold(self) -> dict[str, float]:
+        """The thresholds this criterion states (``max_drop`` and/or ``min``)."""
+        return {k: v for k, v in (("max_drop", self.max_drop), ("min", self.min)) if v is not None}
+
+    def matches(self, spec_id: str, metric: str) -> bool:
+        """Whether this criterion governs ``metric`` in the spec with pytest node id ``spec_id``."""
+        if metric != self.metric:
+            return False
+        if self.spec is None:
+            return True
+        pieces = spec_id.split("::")
+        parts = [spec_id, *pieces, pieces[0].rsplit("/", 1)[-1], *(p.split("[", 1)[0] for p in pieces)]
+        return any(fnmatch.fnmatchcase(part, self.spec) for part in parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """A parsed protocol with the sha256 of the bytes it was parsed from."""
+
+    path: str
+    sha256: str
+    title: str
+    version: str
+    intended_use: str
+    scope: str
+    test_data: str
+    criteria: tuple[Criterion, ...]
+    sign_off: tuple[dict[str, str], ...]
+
+    def criterion_for(self, spec_id: str, metric: str) -> Optional[Criterion]:
+        """The governing criterion: the first whose spec pattern matches, else the first without one."""
+        matching = [c for c in self.criteria if c.matches(spec_id, metric)]
+        specific = [c for c in matching if c.spec is not None]
+        return (specific or matching or [None])[0]
+
+    def to_json(self) -> dict[str, Any]:
+        """The certificate's view (the local path is left out: it cannot change a result)."""
+        return {"placeholder": False, "sha256": self.sha256, "title": self.title, "version": self.version,
+                "intended_use": self.intended_use, "scope": self.scope, "test_data": self.test_data,
+                "criteria": [c.to_json() for c in self.criteria], "sign_off": [dict(s) for s in self.sign_off]}
+
+
+def load_protocol(path: str) -> Protocol:
+    """Read, hash and validate a protocol file.
+
+    Raises:
+        ProtocolError: The file is missing, not YAML, or a field is missing or malformed.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ProtocolError(f"protocol {path}: cannot read it ({exc.strerror or exc})") from None
+    return parse_protocol(raw, path)
+
+
+def parse_protocol(raw: bytes, where: str = "<protocol>") -> Protocol:
+    """Validate protocol bytes; the digest is that of exactly these bytes."""
+    digest = hashlib.sha256(raw).hexdigest()
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ProtocolError(f"protocol {where}: not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        raise ProtocolError(f"protocol {where}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(f"protocol {where}: a protocol is a mapping with keys {', '.join(_KEYS)}")
+    unknown = sorted(set(map(str, data)) - set(_KEYS))
+    if unknown:
+        raise ProtocolError(f"protocol {where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(_KEYS)}")
+    text = {}
+    for key in _REQUIRED_TEXT:
+        value = data.get(key)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and key == "version":
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise ProtocolError(f"protocol {where}: '{key}' is required and must be non-empty text")
+        text[key] = value.strip()
+    criteria = _criteria(data.get("criteria"), where)
+    return Protocol(where, digest, text["title"], text["version"], text["intended_use"], text["scope"],
+                    text["test_data"], criteria, _sign_off(data.get("sign_off"), where))
+
+
+def _criteria(value: Any, where: str) -> tuple[Criterion, ...]:
+    if not isinstance(value, list) or not value:
+        raise ProtocolError(f"protocol {where}: 'criteria' must be a non-empty list of criteria "
+                            f"(id, metric, max_drop and/or min, justification)")
+    out, seen = [], set()
+    for i, item in enumerate(value):
+        at = f"protocol {where}: criteria[{i}]"
+        if not isinstance(item, dict):
+            raise ProtocolError(f"{at} must be a mapping with {', '.join(_CRITERION_KEYS)}")
+        unknown = sorted(set(map(str, item)) - set(_CRITERION_KEYS))
+        if unknown:
+            raise ProtocolError(f"{at}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(_CRITERION_KEYS)}")
+        for key in ("id", "metric", "justification"):
+            if not isinstance(item.get(key), str) or not item[key].strip():
+                raise ProtocolError(f"{at}.{key} is required and must be non-empty text"
+                                    + (" (the clinical reason this threshold is acceptable)"
+                                       if key == "justification" else ""))
+        if item["id"] in seen:
+            raise ProtocolError(f"{at}.id {item['id']!r} is used twice; criterion ids must be unique")
+        seen.add(item["id"])
+        spec = item.get("spec")
+        if spec is not None and (not isinstance(spec, str) or not spec.strip()):
+            raise ProtocolError(f"{at}.spec must be a pattern over spec ids (e.g. 'test_mild_*') or left out")
+        thresholds = {}
+        for key in _THRESHOLDS:
+            v = item.get(key)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise ProtocolError(f"{at}.{key} must be a number in [0, 1], got {v!r}")
+            thresholds[key] = float(v)
+        if not thresholds:
+            raise ProtocolError(f"{at} ({item['id']}) needs a threshold: max_drop and/or min")
+        out.append(Criterion(item["id"].strip(), spec.strip() if spec else None, item["metric"].strip(),
+                             thresholds.get("max_drop"), thresholds.get("min"), item["justification"].strip()))
+    return tuple(out)
+
+
+def _sign_off(value: Any, where: str) -> tuple[dict[str, str], ...]:
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise ProtocolError(f"protocol {where}: 'sign_off' must map roles ({', '.join(SIGN_OFF_ROLES)}) "
+                            f"to {{name, date}}")
+    unknown = sorted(set(map(str, value)) - set(SIGN_OFF_ROLES))
+    if unknown:
+        raise ProtocolError(f"protocol {where}: sign_off: unknown role(s) {', '.join(unknown)}; "
+                            f"roles: {', '.join(SIGN_OFF_ROLES)}")
+    out = []
+    for role in SIGN_OFF_ROLES:
+        entry = value.get(role) or {}
+        if not isinstance(entry, dict) or set(map(str, entry)) - {"name", "date"}:
+            raise ProtocolError(f"protocol {where}: sign_off.{role} must be a mapping with name and date")
+        fields = {}
+        for key in ("name", "date"):
+            v = entry.get(key)
+            fields[key] = "" if v is None else str(v)  # YAML reads 2026-01-31 as a date
+        out.append({"role": role.replace("_", " "), **fields})
+    return tuple(out)
+
+
+def deviation(protocol: Protocol, spec_id: str, metric: str, threshold: dict[str, float]) -> Optional[str]:
+    """Why a check's ``threshold`` departs from the sealed protocol, or None when it does not."""
+    criterion = protocol.criterion_for(spec_id, metric)
+    if criterion is None:
+        return f"no criterion of the protocol covers {metric} in {spec_id}"
+    stated = criterion.threshold
+    if set(stated) != set(threshold) or any(abs(stated[k] - float(threshold[k])) > 1e-9 for k in stated):
+        shown = ", ".join(f"{k} {v:g}" for k, v in sorted(stated.items()))
+        used = ", ".join(f"{k} {float(v):g}" for k, v in sorted(threshold.items()))
+        return f"criterion {criterion.id} states {shown} for {metric}; the run used {used}"
+    return None
