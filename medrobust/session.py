@@ -299,11 +299,19 @@ class RunContext:
 
             o = self.options
             clean = self.evaluator.evaluate(Composition()).answers
-            self._evidence = {
-                "repeatability": probes.repeatability(self.model, o.model, self.samples, o.batch_size),
-                "shortcuts": probes.shortcuts(self.model, o.model, self.samples, clean, o.batch_size),
-                "test_data": probes.test_data(self.dataset, self.samples, o.dataset, o.split, o.reference_split),
-                "environment": probes.environment(o.device, o.seed)}
+            gather = {
+                "repeatability": lambda: probes.repeatability(self.model, o.model, self.samples, o.batch_size),
+                "shortcuts": lambda: probes.shortcuts(self.model, o.model, self.samples, clean, o.batch_size),
+                "test_data": lambda: probes.test_data(self.dataset, self.samples, o.dataset, o.split,
+                                                      o.reference_split),
+                "environment": lambda: probes.environment(o.device, o.seed)}
+            self._evidence = {"probe_errors": {}}
+            for name, probe in gather.items():
+                try:
+                    self._evidence[name] = probe()
+                except Exception as exc:  # a probe must not lose the run's certificate
+                    self._evidence[name] = None
+                    self._evidence["probe_errors"][name] = f"{type(exc).__name__}: {exc}"
         return self._evidence
 
 

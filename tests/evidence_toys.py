@@ -54,6 +54,15 @@ class BlindModel:
         return out
 
 
+class PickyModel(ToyModel):
+    """Breaks the answer contract (returns nothing) when shown a uniform image."""
+
+    def answer(self, samples):
+        if any(s.image.getextrema()[0] == s.image.getextrema()[1] for s in samples):
+            return []
+        return super().answer(samples)
+
+
 _TOY = {"models": medrobust_register_models, "datasets": medrobust_register_datasets}
 
 
@@ -62,6 +71,7 @@ def medrobust_register_models(register):
     _TOY["models"](register)
     register("drifting", DriftingModel)
     register("blind", BlindModel)
+    register("picky", PickyModel)
 
 
 @medrobust.hookimpl

@@ -211,6 +211,8 @@ def limitations(specs: Iterable[Any], noise_info: dict[str, Any], evidence: dict
         if text.get("value") is not None and clean.get("value") is not None and text["high"] >= clean["low"]:
             lines.append(f"The model may not use the image: with an uninformative image its closed accuracy is "
                          f"{_fmt(text['value'])}, not clearly below {_fmt(clean['value'])} with the real image.")
+    for probe, message in sorted((evidence.get("probe_errors") or {}).items()):
+        lines.append(f"The {probe} evidence could not be gathered ({message}); the report lacks it.")
     if not lines:
         lines.append("No tested condition degraded performance beyond its criterion. Noises, severities, "
                      "combinations and data not tested here are not covered.")

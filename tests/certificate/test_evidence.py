@@ -188,6 +188,15 @@ def test_shortcut_baselines_show_whether_the_model_uses_the_image(evidence_toy):
     assert any("may not use the image" in line for line in blind["limitations"])
 
 
+def test_a_failing_probe_is_reported_and_the_certificate_still_written(evidence_toy):
+    evidence_toy.makepyfile(test_spec=PLANTED)
+    evidence_toy.runpytest("--model", "picky", "--dataset", "toy", *ARGS).assert_outcomes(passed=2)
+    cert = _certificate(evidence_toy)
+    assert cert["shortcuts"] is None and cert["repeatability"]["n"] == 24
+    assert any(line.startswith("The shortcuts evidence could not be gathered (ModelOutputError: model 'picky' "
+                               "returned 0 answers") for line in cert["limitations"])
+
+
 def test_the_environment_records_versions_device_determinism_and_seed(toy):
     toy.makepyfile(test_spec=PLANTED)
     toy.runpytest(*TOY_ARGS, "--seed", "7")
