@@ -14,14 +14,18 @@ Peers are not dependencies: one that is missing is reported as ``not installed``
 an op that raises as ``failed``. The mapping (peer op and parameters for each of
 our noises) is the data in :data:`MAPPING`; ``--show-mapping`` prints it.
 
-Timing: warm-up calls, then repeated calls until ``repeats`` or the per-cell time
-budget is reached (at least ``min_repeats``); the median call time is reported as
-images/s. One-image peers are timed as a loop over the first ``peer_images`` images
-of the batch (fewer, but at least :data:`MIN_PEER_IMAGES`, for ops so slow that
-the loop would overrun the budget; their cost per image does not depend on the
-batch size). Input conversion
-(tensor to numpy uint8) is not timed for anybody. Torch (and OpenCV) threads are
-pinned to each value of ``--threads`` in turn.
+Timing: warm-up calls, then rounds in which ours and every peer of the op are
+called once each, in turn, until ``repeats`` rounds or the time budget is reached
+(at least ``min_repeats``); the fastest call of each is reported as images/s, so
+load from other processes, which only ever slows a call, disturbs all alike.
+Each table also shows the images/s of a plain float copy of the batch, a bound
+for any op that returns a fresh float batch. One-image peers are timed as a loop
+over the first ``peer_images`` images of the batch (fewer, but at least
+:data:`MIN_PEER_IMAGES`, for ops so slow that the loop would overrun the budget;
+their cost per image does not depend on the batch size). Everybody gets the same
+8-bit images (ours as ``k / 255`` floats); input conversion (tensor to numpy
+uint8) is not timed for anybody. Torch (and OpenCV) threads are pinned to each
+value of ``--threads`` in turn.
 
 Usage::
 
@@ -39,7 +43,6 @@ import importlib.util
 import json
 import math
 import os
-import statistics
 import sys
 import time
 import types
@@ -295,19 +298,39 @@ def _peer_callable(module: types.ModuleType, op: PeerOp, height: int, width: int
 # ---------------------------------------------------------------- timing
 
 
-def _median_seconds(fn: Callable[[], Any], warmup: int, repeats: int, min_repeats: int,
-                    budget_s: float) -> float:
-    for _ in range(warmup):
-        fn()
-    times: list[float] = []
+def _best_seconds(fns: Mapping[str, Callable[[], Any]], warmup: int, repeats: int, min_repeats: int,
+                  budget_s: float) -> dict[str, float]:
+    """Fastest call time of each function, timed in interleaved rounds.
+
+    Every round calls each function once, in turn, so a burst of load from
+    another process hits all contenders alike; the minimum over rounds is the
+    least disturbed measurement of each (at least ``min_repeats`` rounds, then
+    until ``repeats`` or ``budget_s`` per contender).
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    best = {key: math.inf for key in fns}
     start = time.perf_counter()
     for i in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-        if i + 1 >= min_repeats and time.perf_counter() - start > budget_s:
+        for key, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[key] = min(best[key], time.perf_counter() - t0)
+        if i + 1 >= min_repeats and time.perf_counter() - start > budget_s * len(fns):
             break
-    return statistics.median(times)
+    return best
+
+
+def copy_rate(setting: Setting, *, warmup: int, repeats: int, min_repeats: int, budget_s: float) -> float:
+    """Images/s of ``batch.clone()``: a bound for any op that writes a fresh float batch.
+
+    A float32 op reads the batch and writes a new one at least once; a peer on
+    uint8 moves a quarter of the bytes. Where the fastest peer runs above half
+    this rate, ours cannot reach 2x with float tensors in and out.
+    """
+    batch = _inputs(setting)["batch"]
+    return setting.batch / _best_seconds({"copy": batch.clone}, warmup, repeats, min_repeats, budget_s)["copy"]
 
 
 def _inputs(setting: Setting) -> dict[str, Any]:
@@ -322,8 +345,10 @@ def _inputs(setting: Setting) -> dict[str, Any]:
     if gray.shape[-1] != setting.size:
         gray = F.interpolate(gray, size=(setting.size, setting.size), mode="bilinear",
                              align_corners=False).clamp_(0.0, 1.0)
-    batch = gray.repeat(1, setting.channels, 1, 1).contiguous()
-    u8 = (batch * 255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    # 8-bit images, as decoded files are: ours gets exactly the values the peers get as uint8
+    u8_batch = (gray.repeat(1, setting.channels, 1, 1) * 255.0).round_().to(torch.uint8)
+    batch = u8_batch.float() / 255.0
+    u8 = u8_batch.permute(0, 2, 3, 1).numpy()
     numpy_images = [img[..., 0].copy() if setting.channels == 1 else img.copy() for img in u8]
     tio_images = [img.unsqueeze(-1).clone() for img in batch]  # [C, H, W, 1]
     return {"batch": batch, "numpy": numpy_images, "torchio": tio_images}
@@ -355,9 +380,9 @@ def measure(noises: Mapping[str, Any], names: Sequence[str], peers: Mapping[str,
                                "threads": threads, "peers": {}, "failures": {}}
         params = noise.params(SEVERITY, SEED)
         row["ours_params"] = {k: v for k, v in params.items() if k != "seed"}
-        seconds = _median_seconds(lambda: noise.apply(batch, noise.params(SEVERITY, SEED)),
-                                  warmup, repeats, min_repeats, budget_s)
-        row["ours"] = setting.batch / seconds
+        contenders: dict[str, Callable[[], Any]] = {
+            "ours": lambda noise=noise: noise.apply(batch, noise.params(SEVERITY, SEED))}
+        counts = {"ours": setting.batch}
         for op in MAPPING.get(name, ()):
             module, status = peers[op.peer]
             if module is None:
@@ -376,23 +401,27 @@ def measure(noises: Mapping[str, Any], names: Sequence[str], peers: Mapping[str,
                         per_call = budget_s / (warmup + min_repeats)
                         keep = int(per_call / max(time.perf_counter() - t0, 1e-9))
                         items = items[:max(min(MIN_PEER_IMAGES, len(items)), min(len(items), keep))]
-                        n_items = len(items)
 
                         def run(fn=fn, items=items):
                             for item in items:
                                 fn(item)
-                        count = n_items
+                        counts[op.peer] = len(items)
                     else:
                         fn(batch)
 
                         def run(fn=fn):
                             fn(batch)
-                        count = setting.batch
-                    seconds = _median_seconds(run, warmup, repeats, min_repeats, budget_s)
-                row["peers"][op.peer] = count / seconds
+                        counts[op.peer] = setting.batch
+                contenders[op.peer] = run
             except Exception as exc:
                 row["peers"][op.peer] = "failed"
                 row["failures"][op.peer] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            seconds = _best_seconds(contenders, warmup, repeats, min_repeats, budget_s)
+        row["ours"] = counts["ours"] / seconds.pop("ours")
+        for peer, secs in seconds.items():
+            row["peers"][peer] = counts[peer] / secs
         measured = [v for v in row["peers"].values() if isinstance(v, float)]
         row["ratio"] = row["ours"] / max(measured) if measured else None
         rows.append(row)
@@ -411,16 +440,30 @@ def _rate(value: Any) -> str:
     return str(value) if value is not None else "-"
 
 
-def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A plain-text table of one setting and thread count."""
+def _verdict(row: Mapping[str, Any], copy: Optional[float]) -> str:
+    ratio = row["ratio"]
+    if ratio is None:
+        return "-"
+    if ratio >= 2.0:
+        return "yes"
+    fastest = max(v for v in row["peers"].values() if isinstance(v, float))
+    return "no, copy-bound" if copy is not None and fastest > copy / 2.0 else "no"
+
+
+def format_table(rows: Sequence[Mapping[str, Any]], copy: Optional[float] = None) -> str:
+    """A plain-text table of one setting and thread count.
+
+    With ``copy`` (see :func:`copy_rate`), a miss reads ``no, copy-bound`` where
+    the fastest peer runs above half the float copy rate: 2x is then out of
+    reach for any float-in, float-out op.
+    """
     head = ["noise", "ours"] + list(PEERS) + ["ours/fastest", ">=2x"]
     body = []
     for row in rows:
         ratio = row["ratio"]
         body.append([row["noise"], _rate(row["ours"])]
                     + [_rate(row["peers"].get(p)) for p in PEERS]
-                    + [f"{ratio:.2f}" if ratio is not None else "-",
-                       ("yes" if ratio >= 2.0 else "no") if ratio is not None else "-"])
+                    + [f"{ratio:.2f}" if ratio is not None else "-", _verdict(row, copy)])
     widths = [max(len(str(r[i])) for r in [head] + body) for i in range(len(head))]
     lines = ["  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [head] + body]
@@ -449,6 +492,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: small batches, few repeats")
     parser.add_argument("--threads", default="1,2", help="torch/OpenCV thread counts, comma-separated")
     parser.add_argument("--noises", default="", help="only these of our noises, comma-separated")
+    parser.add_argument("--settings", default="",
+                        help="only these image settings, as LABEL/BATCH, comma-separated (e.g. gray64/64,rgb224/32)")
     parser.add_argument("--include-unmatched", action="store_true",
                         help="also time our image noises no peer implements")
     parser.add_argument("--json", metavar="PATH", help="also write all rows as JSON")
@@ -479,15 +524,29 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("peers: " + ", ".join(f"{p} {status}" for p, (_, status) in peers.items()))
     print("images/s; ours: one batched apply call per batch; kornia batched; the other peers one image "
           f"per call, looped over the first {config['peer_images']} images (fewer, at least "
-          f"{MIN_PEER_IMAGES}, for slow ops); median of up to {config['repeats']} loops")
+          f"{MIN_PEER_IMAGES}, for slow ops); fastest of up to {config['repeats']} interleaved rounds")
     all_rows = []
+    settings = config["settings"]
+    if args.settings:
+        known = {f"{s.label}/{s.batch}": s for s in FULL["settings"] + QUICK["settings"]}
+        wanted = [w.strip() for w in args.settings.split(",") if w.strip()]
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            parser.error(f"unknown settings {', '.join(unknown)}; choose from {', '.join(known)}")
+        settings = tuple(known[w] for w in wanted)
+    timing = {k: v for k, v in config.items() if k not in ("settings", "peer_images")}
     for threads in [int(t) for t in args.threads.split(",")]:
-        for setting in config["settings"]:
+        for setting in settings:
+            _set_threads(threads)
+            copy = copy_rate(setting, **timing)
             rows = measure(noises, names, peers, setting, threads,
                            **{k: v for k, v in config.items() if k != "settings"})
+            for row in rows:
+                row["copy"] = copy
             all_rows += rows
-            print(f"\n{setting.label} batch {setting.batch}, {threads} thread(s)")
-            print(format_table(rows))
+            print(f"\n{setting.label} batch {setting.batch}, {threads} thread(s); "
+                  f"float copy (batch.clone()) {_rate(copy)} images/s")
+            print(format_table(rows, copy))
             for row in rows:
                 for peer, why in row["failures"].items():
                     print(f"  failed: {peer} for {row['noise']}: {why}")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["generator", "gaussian_kernel", "separable_filter", "gaussian_filter", "uniform"]
+__all__ = ["generator", "gaussian_kernel", "separable_filter", "gaussian_filter", "uniform",
+           "eight_bit_index", "pointwise"]
 
 
 def generator(params: Mapping[str, Any], device: torch.device) -> torch.Generator:
@@ -53,3 +54,43 @@ def separable_filter(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor
 def gaussian_filter(images: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian smoothing of standard deviation ``sigma`` pixels (no clamping)."""
     return separable_filter(images, gaussian_kernel(sigma, images.dtype, images.device))
+
+
+_PROBE = 4096
+#: Adding 2 ** 23 to a float32 in [0, 2 ** 23) rounds it to an integer held in the low mantissa bits.
+_MAGIC = 8388608.0
+_MAGIC_BITS = 0x4B000000
+
+
+def eight_bit_index(images: torch.Tensor) -> Optional[torch.Tensor]:
+    """Flat int32 ``k`` with ``images == k / 255`` exactly everywhere (float32 only), else ``None``.
+
+    Decoded 8-bit images (see ``image_to_tensor``) hold only these 256 values;
+    a pointwise map of them is then one lookup in a 256-entry table. ``k`` is
+    ``round(255 x)`` read from the bits of ``255 x + 2 ** 23`` (a float-to-int
+    conversion costs several times more on CPU).
+    """
+    if images.dtype != torch.float32 or images.numel() == 0:
+        return None
+    flat = images.reshape(-1)
+    levels = torch.arange(256, dtype=images.dtype, device=images.device) / 255.0
+    for part in (flat[:_PROBE], flat):  # a cheap probe first: most non-8-bit inputs fail it
+        index = torch.mul(part, 255.0).add_(_MAGIC).view(torch.int32).sub_(_MAGIC_BITS).clamp_(0, 255)
+        if not torch.equal(levels.index_select(0, index), part):
+            return None
+    return index
+
+
+def pointwise(images: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """``fn(images)`` for an elementwise ``fn``; 8-bit images go through a 256-entry table of ``fn``.
+
+    The table is ``fn`` of the 256 levels, so both paths compute the same
+    function of each value (up to the last bit where a vectorised kernel and
+    its scalar tail round differently); a gather is cheaper than a power or a
+    logarithm.
+    """
+    index = eight_bit_index(images)
+    if index is None:
+        return fn(images)
+    table = fn(torch.arange(256, dtype=images.dtype, device=images.device) / 255.0)
+    return table.index_select(0, index).view(images.shape)

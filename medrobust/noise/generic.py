@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn.functional as F
 
-from ._ops import generator
+from ._ops import generator, pointwise
 from .base import ImageNoise
 
 __all__ = [
@@ -88,6 +88,29 @@ def _base_grid(b: int, h: int, w: int, dtype: torch.dtype, device: torch.device)
 # ---------------------------------------------------------------- noise
 
 
+def _distinct_positions(gen: torch.Generator, rows: int, size: int, count: int,
+                        device: torch.device) -> torch.Tensor:
+    """``[rows, count]`` positions in ``range(size)``, distinct within each row, drawn from ``gen``.
+
+    Each row is a uniformly random subset in random order. A sparse pick draws
+    ``count`` positions and redraws repeats (later draws of a position already
+    taken) until none is left, so its cost grows with ``count``, not with the
+    image; a dense pick (over a quarter of ``size``) takes the ``count`` largest
+    of one uniform score per position.
+    """
+    if 4 * count > size:
+        return torch.rand((rows, size), generator=gen, device=device).topk(count, dim=1).indices
+    picked = torch.randint(size, (rows, count), generator=gen, device=device)
+    while True:
+        values, order = picked.sort(dim=1, stable=True)  # equal positions keep their draw order
+        repeat = torch.zeros_like(picked, dtype=torch.bool)
+        repeat.scatter_(1, order[:, 1:], values[:, 1:] == values[:, :-1])
+        redraw = int(repeat.sum())
+        if redraw == 0:
+            return picked
+        picked[repeat] = torch.randint(size, (redraw,), generator=gen, device=device)
+
+
 def shot_noise(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     """Poisson photon noise: ``Poisson(x * photons) / photons`` (variance ``x / photons``)."""
     photons = float(params["photons"])
@@ -103,8 +126,7 @@ def impulse_noise(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tens
     if count == 0:
         return images.clone()
     gen = generator(params, images.device)
-    scores = torch.rand((b, h * w), generator=gen, device=images.device)
-    picked = scores.topk(count, dim=1).indices  # a uniformly random subset, in random order
+    picked = _distinct_positions(gen, b, h * w, count, images.device)
     salt = round(count * SALT_FRACTION)
     values = torch.zeros((b, count), dtype=images.dtype, device=images.device)
     values[:, :salt] = 1.0
@@ -117,7 +139,8 @@ def speckle_noise(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tens
     """Multiplicative Gaussian noise: ``x * (1 + sigma * N(0, 1))``, clipped to [0, 1]."""
     gen = generator(params, images.device)
     noise = torch.randn(images.shape, generator=gen, device=images.device, dtype=images.dtype)
-    return (images * (1.0 + float(params["sigma"]) * noise)).clamp_(0.0, 1.0)
+    # in place on the fresh noise: the same arithmetic as images * (1 + sigma * noise), no temporaries
+    return noise.mul_(float(params["sigma"])).add_(1.0).mul_(images).clamp_(0.0, 1.0)
 
 
 # ---------------------------------------------------------------- blur
@@ -209,7 +232,8 @@ def contrast(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
 
 def gamma(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     """Power-law intensity mapping ``x ** gamma`` (0 and 1 fixed, monotone)."""
-    return images.clamp(0.0, 1.0).pow(float(params["gamma"]))
+    exponent = float(params["gamma"])
+    return pointwise(images, lambda x: x.clamp(0.0, 1.0).pow(exponent))
 
 
 # ---------------------------------------------------------------- digital
@@ -220,12 +244,18 @@ def pixelate(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     b, c, h, w = images.shape
     block = int(params["block"])
     pad = (0, -w % block, 0, -h % block)  # partial tiles at the right and bottom edges
-    sums = F.avg_pool2d(F.pad(images, pad), block, divisor_override=1)
-    ones = torch.ones((1, 1, h, w), dtype=images.dtype, device=images.device)
-    counts = F.avg_pool2d(F.pad(ones, pad), block, divisor_override=1)
-    means = sums / counts
-    out = means.repeat_interleave(block, dim=2).repeat_interleave(block, dim=3)
-    return out[..., :h, :w].clamp(0.0, 1.0)
+    sums = F.avg_pool2d(F.pad(images, pad) if any(pad) else images, block, divisor_override=1)
+    if any(pad):
+        ones = torch.ones((1, 1, h, w), dtype=images.dtype, device=images.device)
+        counts = F.avg_pool2d(F.pad(ones, pad), block, divisor_override=1)
+    else:
+        counts = torch.full((1, 1) + sums.shape[2:], float(block * block), dtype=images.dtype, device=images.device)
+    means = (sums / counts).clamp_(0.0, 1.0)
+    hb, wb = means.shape[2:]
+    # widen each mean to its block's columns (a small copy), then repeat whole rows (a contiguous copy)
+    rows = means.unsqueeze(-1).expand(b, c, hb, wb, block).reshape(b, c, hb, 1, wb * block)
+    out = rows.expand(b, c, hb, block, wb * block).reshape(b, c, hb * block, wb * block)
+    return out[..., :h, :w].contiguous() if any(pad) else out
 
 
 # ---------------------------------------------------------------- geometric
@@ -280,7 +310,7 @@ IMPULSE_NOISE = ImageNoise(
     rationale=("Isolated black or white pixels come from dead or hot detector elements, dust on scanned film and "
                "bit errors in image transmission."),
     table=[{"amount": a} for a in (0.005, 0.01, 0.025, 0.05, 0.1)],
-    fn=impulse_noise,
+    fn=impulse_noise, version="2",  # 2: positions drawn by rejection of repeats (was: top-k of one score per pixel)
 )
 SPECKLE_NOISE = ImageNoise(
     name="speckle_noise", family="noise",
@@ -336,7 +366,7 @@ GAMMA = ImageNoise(
     rationale=("Uncalibrated monitors, phone cameras and exports that ignore the DICOM grayscale display "
                "function change mid-tone brightness while keeping black and white."),
     table=[{"gamma": g} for g in (1.2, 1.4, 1.7, 2.2, 3.0)],
-    random=False, fn=gamma,
+    random=False, fn=gamma, version="2",  # 2: 8-bit inputs through a lookup table (last-bit differences)
 )
 PIXELATE = ImageNoise(
     name="pixelate", family="digital",

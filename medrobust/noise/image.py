@@ -19,7 +19,8 @@ def gaussian_noise(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Ten
     """Additive zero-mean Gaussian noise of standard deviation ``sigma``, clipped to [0, 1]."""
     gen = generator(params, images.device)
     noise = torch.randn(images.shape, generator=gen, device=images.device, dtype=images.dtype)
-    return (images + float(params["sigma"]) * noise).clamp_(0.0, 1.0)
+    # in place on the fresh noise: the same arithmetic as images + sigma * noise, no temporaries
+    return noise.mul_(float(params["sigma"])).add_(images).clamp_(0.0, 1.0)
 
 
 def gaussian_blur(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
