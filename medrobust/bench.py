@@ -42,7 +42,10 @@ def replay_command(ctx: RunContext, composition: Composition, metric: str) -> st
     for key, value in sorted(o.calibrator_options.items()):
         parts += ["--calibrator-option", f"{key}={value}"]
     dataset = o.dataset + (f":{o.dataset_path}" if o.dataset_path else "")
-    parts += ["--dataset", dataset, "--seed", str(o.seed)]
+    parts += ["--dataset", dataset]
+    for key, value in sorted(o.dataset_options.items()):
+        parts += ["--dataset-option", f"{key}={value}"]
+    parts += ["--seed", str(o.seed)]
     if o.severity_scale != "declared":
         parts += ["--severity-scale", o.severity_scale]
     if o.samples is not None:

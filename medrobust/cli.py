@@ -81,7 +81,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         model_options=parse_key_values(args.model_option, "--model-option"),
         calibrator=args.calibrator,
         calibrator_options=parse_key_values(args.calibrator_option, "--calibrator-option"),
-        dataset=dataset, dataset_path=dataset_path, samples=args.samples, seed=args.seed,
+        dataset=dataset, dataset_path=dataset_path,
+        dataset_options=parse_key_values(args.dataset_option, "--dataset-option"),
+        samples=args.samples, seed=args.seed,
         certificate=None, device=args.device, batch_size=args.batch_size,
         severity_scale=args.severity_scale, journal=None if args.journal in ("none", "") else args.journal)
     ctx = RunContext(options, load_plugins())
@@ -128,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibrator", default="none")
     p.add_argument("--calibrator-option", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--dataset", default="phantom-vqa", metavar="NAME[:PATH]")
+    p.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--samples", type=int)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")

@@ -27,6 +27,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="option passed to the calibrator factory (repeatable)")
     group.addoption("--dataset", default="phantom-vqa", metavar="NAME[:PATH]",
                     help="registered dataset, with a local path if it needs one (default: phantom-vqa)")
+    group.addoption("--dataset-option", action="append", default=[], metavar="KEY=VALUE",
+                    help="option passed to the dataset factory, e.g. lang=all (repeatable)")
     group.addoption("--samples", type=int, default=None, metavar="N",
                     help="evaluate on a seeded subset of N test samples (default: the whole split)")
     group.addoption("--seed", type=int, default=0, help="run seed; every noise seed derives from it")
@@ -60,7 +62,9 @@ def _options(config: pytest.Config) -> Any:
             calibrator=config.getoption("--calibrator"),
             calibrator_options=parse_key_values(config.getoption("--calibrator-option"),
                                                 "--calibrator-option"),
-            dataset=dataset, dataset_path=dataset_path, samples=samples, seed=config.getoption("--seed"),
+            dataset=dataset, dataset_path=dataset_path,
+            dataset_options=parse_key_values(config.getoption("--dataset-option"), "--dataset-option"),
+            samples=samples, seed=config.getoption("--seed"),
             certificate=None if certificate in ("none", "") else certificate,
             device=config.getoption("--device"), batch_size=config.getoption("--batch-size"),
             severity_scale=config.getoption("--severity-scale"),

@@ -41,6 +41,7 @@ class RunOptions:
     calibrator_options: dict[str, str] = dataclasses.field(default_factory=dict)
     dataset: str = "phantom-vqa"
     dataset_path: Optional[str] = None
+    dataset_options: dict[str, str] = dataclasses.field(default_factory=dict)
     split: str = "test"
     reference_split: str = "reference"
     samples: Optional[int] = None
@@ -166,7 +167,7 @@ class RunContext:
     def dataset(self) -> Any:
         if self._dataset is None:
             factory = self.host.datasets[self.options.dataset]
-            self._dataset = factory({"path": self.options.dataset_path, "seed": 0})
+            self._dataset = factory({"path": self.options.dataset_path, "seed": 0, **self.options.dataset_options})
         return self._dataset
 
     @property
