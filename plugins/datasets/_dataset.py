@@ -75,8 +75,10 @@ class LocalDataset:
     Splits: ``test`` (the release's test split, for evaluation), ``reference`` (the
     release's training split, for fitting calibrators: never sharing an image with
     test unless ``reference_images=any``, and capped at ``reference_size`` samples
-    by a seeded subset), and the release's own split names. A record whose image
-    cannot be decoded is skipped and listed by :meth:`describe`.
+    by a seeded subset), and the release's own split names. A split's images are
+    decoded when the split is first asked for (each image file once, shared by its
+    questions), so a truncated file is found at load time, not during a run; a
+    record whose image cannot be decoded is skipped and listed by :meth:`describe`.
 
     Args:
         name: Registered dataset name; sample ids start with it.
@@ -202,6 +204,7 @@ class LocalDataset:
             "format": self.release.format,
             "path": str(self.release.root),
             "options": dict(self.options),
+            "seed": self.seed,
             "splits": splits,
             "test_split": self.release.test_split,
             "reference_split": self.release.reference_split,
