@@ -31,8 +31,11 @@ def _cmd_noises(args: argparse.Namespace) -> int:
     from .noise.base import ImageNoise
     from .noise.catalogue_report import catalogue_rows, contact_sheet
 
+    from .session import parse_dataset
+
     host = load_plugins()
-    dataset = host.datasets[args.dataset]({"path": None, "seed": 0})
+    name, path = parse_dataset(args.dataset)
+    dataset = host.datasets[name]({"path": path, "seed": 0})
     samples = list(dataset.samples(args.split))[: args.samples]
     if args.show:
         noise = host.noises[args.show]
@@ -118,7 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--show", metavar="NAME", help="write a contact sheet PNG of one noise (severities 1-5)")
     p.add_argument("--output", metavar="PNG", help="where --show writes (default: NAME.png)")
     p.add_argument("--index", type=int, default=0, help="which sample --show uses")
-    p.add_argument("--dataset", default="phantom-vqa", help="dataset measured on (default: phantom-vqa)")
+    p.add_argument("--dataset", default="phantom-vqa", metavar="NAME[:PATH]",
+                   help="dataset measured on (default: phantom-vqa)")
     p.add_argument("--split", default="reference", help="split measured on (default: reference)")
     p.add_argument("--samples", type=int, default=32, help="samples measured on (default: 32)")
     p.add_argument("--no-measure", action="store_true", help="list without measuring")

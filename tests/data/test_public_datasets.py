@@ -364,3 +364,13 @@ def test_suites_run_end_to_end_on_vqa_rad(tmp_path: Path) -> None:
     assert cert["dataset"]["n_samples"] == 3
     assert cert["dataset"]["description"]["format"] == "osf-json"
     assert cert["summary"]["checks"] > 0 and cert["summary"]["error"] == 0
+
+
+def test_noise_catalogue_measures_on_a_local_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from medrobust.cli import main
+
+    manifest = write_jsonl(tmp_path)
+    assert main(["noises", "--dataset", f"jsonl:{manifest}", "--split", "test", "--no-measure", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dataset"] == f"jsonl:{manifest}"
+    assert main(["noises", "--dataset", f"slake:{tmp_path}", "--no-measure"]) == 2
+    assert "slake: annotation file not found" in capsys.readouterr().err
