@@ -1,0 +1,122 @@
+"""Builds tiny random-weight LLaVA checkpoints offline, in the llava-hf format and in the original one.
+
+Everything is made here: a byte-level BPE tokenizer trained on a few lines with an
+``<image>`` token, a CLIP vision tower (3 channels: the processor converts gray
+phantom images to RGB and resizes them) and a Mistral or Llama language model,
+saved with ``save_pretrained`` (safetensors) beside a ``LlavaProcessor`` whose
+image processor needs no torchvision (``CLIPImageProcessorPil``). Under 100k
+parameters, so a whole robustness suite runs in seconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+IMAGE_SIZE = 32
+PATCH_SIZE = 8
+IMAGE_TOKENS = (IMAGE_SIZE // PATCH_SIZE) ** 2
+SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
+CORPUS = [
+    "[INST] <image>\nIs there a lesion in the left lung? [/INST] yes",
+    "[INST] <image>\nWhat modality is this image? [/INST] ct scan of the brain",
+    "USER: <image>\nIs this normal? ASSISTANT: no, there is a large mass on the right side",
+    "A chat between a curious human and an artificial intelligence assistant.",
+    "how many lesions are present? one two three; which organ: chest, brain, eye, shoulder.",
+]
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if message['role'] == 'user' %}[INST] "
+    "{% for item in message['content'] %}{% if item['type'] == 'image' %}<image>\n"
+    "{% else %}{{ item['text'] }}{% endif %}{% endfor %} [/INST]{% endif %}{% endfor %}")
+
+
+def build_tokenizer(vocab_size: int = 300) -> Any:
+    """A byte-level BPE tokenizer with ``<image>``, saved padding right (the plugin must pad left)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(CORPUS * 5, trainer=trainer)
+    tok.post_processor = processors.TemplateProcessing(  # a BOS first, as Mistral's and Llama's tokenizers do
+        single="<s> $A", pair="<s> $A $B", special_tokens=[("<s>", tok.token_to_id("<s>"))])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="<unk>", bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+        extra_special_tokens={"image_token": "<image>"}, padding_side="right",  # the plugin pads left itself
+        model_input_names=["input_ids", "attention_mask"])
+
+
+def build_model(tokenizer: Any, text: str = "mistral", seed: int = 0) -> Any:
+    """A random-weight ``LlavaForConditionalGeneration`` (CLIP + Mistral or Llama), fp32."""
+    import torch
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, MistralConfig
+
+    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                              num_channels=3, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, projection_dim=32)
+    text_kwargs = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
+                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                       pad_token_id=tokenizer.pad_token_id)
+    text_config = MistralConfig(**text_kwargs) if text == "mistral" else LlamaConfig(**text_kwargs)
+    config = LlavaConfig(vision_config=vision, text_config=text_config,
+                         image_token_id=tokenizer.convert_tokens_to_ids("<image>"), image_seq_length=IMAGE_TOKENS,
+                         vision_feature_layer=-2, vision_feature_select_strategy="default",
+                         projector_hidden_act="gelu")
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config).eval()
+    with torch.no_grad():  # random init is near-uniform; sharpen it so greedy answers depend on the input
+        for p in model.parameters():
+            if p.ndim >= 2:
+                p.mul_(8.0)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model
+
+
+def build_processor(tokenizer: Any, chat_template: bool = False) -> Any:
+    """A ``LlavaProcessor`` with a PIL-only CLIP image processor (RGB, resized to the tower's size)."""
+    from transformers import CLIPImageProcessorPil, LlavaProcessor
+
+    images = CLIPImageProcessorPil(size={"shortest_edge": IMAGE_SIZE},
+                                   crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}, do_convert_rgb=True)
+    return LlavaProcessor(image_processor=images, tokenizer=tokenizer, patch_size=PATCH_SIZE,
+                          vision_feature_select_strategy="default", num_additional_image_tokens=1,
+                          chat_template=CHAT_TEMPLATE if chat_template else None)
+
+
+def save_tiny_llava(out: Path, text: str = "mistral", seed: int = 0, chat_template: bool = False) -> Path:
+    """Write a llava-hf-format checkpoint (safetensors, config, processor, tokenizer) to ``out``."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    out = Path(out)
+    tokenizer = build_tokenizer()
+    build_model(tokenizer, text=text, seed=seed).save_pretrained(out, safe_serialization=True)
+    build_processor(tokenizer, chat_template=chat_template).save_pretrained(out)
+    return out
+
+
+def save_original_format(out: Path) -> Path:
+    """A directory shaped like the original LLaVA-Med release: LlavaMistralForCausalLM + mm_vision_tower."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps({
+        "architectures": ["LlavaMistralForCausalLM"], "model_type": "llava_mistral",
+        "mm_vision_tower": "openai/clip-vit-large-patch14-336", "mm_projector_type": "mlp2x_gelu",
+        "hidden_size": 32, "image_aspect_ratio": "pad"}))
+    (out / "model-00001-of-00001.safetensors").write_bytes(b"")
+    return out
+
+
+def save_bin_only(out: Path) -> Path:
+    """A llava-hf-format checkpoint whose weights are only a pickled ``pytorch_model.bin``."""
+    import torch
+
+    out = save_tiny_llava(out)
+    for path in out.glob("*.safetensors"):
+        path.unlink()
+    torch.save({"not": torch.zeros(1)}, out / "pytorch_model.bin")
+    return out
