@@ -8,7 +8,7 @@ import pytest
 
 from conftest import TOY_ARGS
 from evidence_toys import evidence_toy  # noqa: F401  (fixture)
-from medrobust.certificate.evidence import limitations, results_section
+from medrobust.certificate.evidence import limitations, overall_verdict, results_section, spec_conclusion
 from medrobust.conclusions import conclude, stratify, worst
 from medrobust.metrics import estimate
 
@@ -97,6 +97,29 @@ def test_limitations_name_noise_family_severity_metric_and_size_worst_first():
     assert "under blur (blur) at severity 2: inconclusive, it may fall below the minimum (min 0.8)" in lines[1]
     assert "2 of 10 answers differed" in lines[2] and len(lines) == 3
     assert "No tested condition" in limitations([], {}, {})[0]
+
+
+def _record(outcome, *conclusions, passed=None):
+    """A spec record; ``passed`` is the point-estimate outcome of its checks (default: not 'fail')."""
+    checks = [types.SimpleNamespace(conclusion=c, passed=c != "fail" if passed is None else passed)
+              for c in conclusions]
+    return types.SimpleNamespace(outcome=outcome, checks=checks)
+
+
+@pytest.mark.parametrize("records,verdict", [
+    ([_record("passed", "pass"), _record("passed", "pass", "inconclusive")], "INCONCLUSIVE"),
+    ([_record("passed", "pass"), _record("failed", "inconclusive", passed=False)], "INCONCLUSIVE"),
+    ([_record("passed", "pass"), _record("failed", "pass")], "FAIL"),  # failed outside its checks
+    ([_record("passed", "inconclusive"), _record("failed", "fail")], "FAIL"),
+    ([_record("error"), _record("failed", "fail")], "ERROR"),
+    ([_record("passed", "pass"), _record("xfailed", "fail"), _record("skipped")], "PASS"),
+    ([_record("passed")], "PASS"),  # its own assertions held, without a check
+    ([_record("skipped")], "NOT RUN"),
+])
+def test_the_overall_verdict_follows_the_rule_it_states(records, verdict):
+    ctx = types.SimpleNamespace(specs={str(i): r for i, r in enumerate(records)})
+    assert overall_verdict(ctx)[0] == verdict
+    assert spec_conclusion(_record("passed", "pass", "fail")) == "fail"
 
 
 # -- end to end ----------------------------------------------------------------------------
