@@ -32,7 +32,8 @@ Extension points (override in a subclass; each is a small method or class attrib
 * ``check_config(config)``: raise a :class:`CheckpointError` for a checkpoint the
   plugin cannot load, before any weight is read (``config`` is ``config.json`` as a dict).
 * ``load_model(dtype)`` (default ``AutoModelForImageTextToText``) and ``load_processor()``
-  (default ``AutoProcessor``); use ``self.load_kwargs()`` for the safe loading flags.
+  (default ``AutoProcessor``); pass ``**self.weight_kwargs(dtype), **self.load_kwargs()`` to a
+  model's ``from_pretrained`` (safetensors, dtype, device map; local files, remote code flag).
 * ``build_prompt(question, with_image)``: the prompt text for one question, holding
   ``self.image_token`` when ``with_image`` (default: the processor's chat template).
   ``prompt_template()`` describes it for the identity.
@@ -60,6 +61,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.util
 import inspect
 import json
 import operator
@@ -192,6 +194,14 @@ class HFVisionLanguageModel:
         """The safe loading flags every ``from_pretrained`` call gets."""
         return {"local_files_only": True, "trust_remote_code": self.options["trust_remote_code"]}
 
+    def weight_kwargs(self, dtype: Any) -> dict[str, Any]:
+        """What a model's ``from_pretrained`` gets besides :meth:`load_kwargs`: safetensors only, the dtype,
+        and ``device_map`` (loading straight onto the device) when accelerate is installed."""
+        kwargs: dict[str, Any] = {"use_safetensors": True, "dtype": dtype}
+        if self.device.type != "cpu" and importlib.util.find_spec("accelerate") is not None:
+            kwargs["device_map"] = str(self.device)
+        return kwargs
+
     def load_processor(self) -> Any:
         """The processor (tokenizer + image processor); override for a specific class."""
         from transformers import AutoProcessor
@@ -199,11 +209,11 @@ class HFVisionLanguageModel:
         return AutoProcessor.from_pretrained(str(self.path), **self.load_kwargs())
 
     def load_model(self, dtype: Any) -> Any:
-        """The model in ``dtype`` on the CPU; override for a specific class."""
+        """The model in ``dtype`` (moved to the device afterwards); override for a specific class."""
         from transformers import AutoModelForImageTextToText
 
-        return AutoModelForImageTextToText.from_pretrained(
-            str(self.path), use_safetensors=True, dtype=dtype, **self.load_kwargs())
+        return AutoModelForImageTextToText.from_pretrained(str(self.path), **self.weight_kwargs(dtype),
+                                                           **self.load_kwargs())
 
     def _resolve_device(self, name: str) -> Any:
         torch = self._torch
@@ -330,27 +340,12 @@ class HFVisionLanguageModel:
                 out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
         return out
 
-    def _generate_mixed(self, texts: list[str], images: list[Any], max_new_tokens: int) -> list[str]:
-        """Generate for texts of which some have an image (``None`` where not)."""
-        out: list[str] = [""] * len(texts)
-        with_image = [k for k, im in enumerate(images) if im is not None]
-        text_only = [k for k, im in enumerate(images) if im is None]
-        if with_image:
-            done = self._run_generate([texts[k] for k in with_image], [images[k] for k in with_image],
-                                      max_new_tokens)
-            for k, a in zip(with_image, done):
-                out[k] = a
-        if text_only:
-            for k, a in zip(text_only, self._run_generate([texts[k] for k in text_only], None, max_new_tokens)):
-                out[k] = a
-        return out
-
     # -- the contract -----------------------------------------------------------
     def answer(self, samples: list[Any]) -> list[str]:
         """One answer per sample (greedy by default), stripped of surrounding space."""
-        images = [getattr(s, "image", None) for s in samples]
-        texts = [self.build_prompt(s.question, with_image=im is not None) for s, im in zip(samples, images)]
-        return [a.strip() for a in self._generate_mixed(texts, images, self.options["max_new_tokens"])]
+        texts = [self.build_prompt(s.question) for s in samples]
+        answers = self._run_generate(texts, [s.image for s in samples], self.options["max_new_tokens"])
+        return [a.strip() for a in answers]
 
     def generate(self, prompts: list[str], images: Optional[list[Any]] = None,
                  max_new_tokens: int = 32) -> list[str]:

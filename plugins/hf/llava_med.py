@@ -91,8 +91,8 @@ class LlavaMed(FeatureHookMixin, HFVisionLanguageModel):
     def load_model(self, dtype: Any) -> Any:
         from transformers import LlavaForConditionalGeneration
 
-        return LlavaForConditionalGeneration.from_pretrained(
-            str(self.path), use_safetensors=True, dtype=dtype, **self.load_kwargs())
+        return LlavaForConditionalGeneration.from_pretrained(str(self.path), **self.weight_kwargs(dtype),
+                                                             **self.load_kwargs())
 
     def load_processor(self) -> Any:
         processor = super().load_processor()

@@ -121,6 +121,7 @@ def test_other_architectures_are_sent_to_hf_vlm(checkpoint, tmp_path) -> None:
 
 def test_remote_code_stays_off_unless_asked(model, checkpoint) -> None:
     assert model.load_kwargs() == {"local_files_only": True, "trust_remote_code": False}
+    assert model.weight_kwargs(torch.float32) == {"use_safetensors": True, "dtype": torch.float32}
     assert model.identity()["trust_remote_code"] is False
 
 
@@ -154,6 +155,8 @@ def test_gray_64px_phantoms_become_rgb_square_inputs(model, samples) -> None:
     assert samples[0].image.mode == "L" and samples[0].image.size == (64, 64)
     enc = model.encode(["[INST] <image>\nx [/INST]"], [model.prepare_image(samples[0].image)])
     assert tuple(enc["pixel_values"].shape) == (1, 3, tiny_llava.IMAGE_SIZE, tiny_llava.IMAGE_SIZE)
+    as_tensor = model.prepare_image(torch.full((1, 64, 64), 0.5))
+    assert as_tensor.mode == "RGB" and as_tensor.size == (64, 64) and as_tensor.getpixel((3, 3)) == (128, 128, 128)
     wide = model.prepare_image(Image.new("L", (40, 20), 200))
     assert wide.mode == "RGB" and wide.size == (40, 40)
     assert wide.getpixel((0, 0)) != wide.getpixel((20, 20))  # padded with the mean colour, image kept
