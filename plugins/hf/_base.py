@@ -327,11 +327,12 @@ class HFVisionLanguageModel:
         config.max_new_tokens = max_new_tokens
         with torch.inference_mode():
             for i in self._chunks(len(texts)):
-                imgs = None if images is None else [self.prepare_image(im) for im in images[i:i + self.batch_size]]
+                given = None if images is None else list(images[i:i + self.batch_size])
+                imgs = None if given is None else [self.prepare_image(im) for im in given]
                 inputs = self._to_device(self.encode(texts[i:i + self.batch_size], imgs))
                 if config.do_sample:
                     torch.manual_seed(self.options["seed"] + i)
-                self._images = imgs
+                self._images = given  # a feature transform sees the images as the caller gave them
                 try:
                     ids = self.model.generate(**inputs, generation_config=config)
                 finally:
@@ -375,10 +376,11 @@ class HFVisionLanguageModel:
         with torch.inference_mode():
             for i in self._chunks(len(texts)):
                 chunk = texts[i:i + self.batch_size]
-                imgs = None if images is None else [self.prepare_image(im) for im in images[i:i + self.batch_size]]
+                given = None if images is None else list(images[i:i + self.batch_size])
+                imgs = None if given is None else [self.prepare_image(im) for im in given]
                 spans = [self._text_tokens(prefix, t) for t in chunk]
                 inputs = self._to_device(self.encode([prefix + t for t in chunk], imgs))
-                self._images = imgs
+                self._images = given
                 try:
                     logits = self.model(**inputs, **self.forward_kwargs(inputs)).logits
                 finally:

@@ -203,7 +203,7 @@ def test_feature_transform_changes_answers_and_logits_and_removal_restores(model
     seen = []
 
     def zero(features, imgs):
-        seen.append((tuple(features.shape), features.dtype, features.device.type, len(imgs)))
+        seen.append((tuple(features.shape), features.dtype, features.device.type, [im.mode for im in imgs]))
         return features * 0
 
     model.set_feature_transform(zero)
@@ -214,7 +214,7 @@ def test_feature_transform_changes_answers_and_logits_and_removal_restores(model
         model.set_feature_transform(None)
     assert changed != answers
     assert [lp for _, lp in scored[0]] != pytest.approx([lp for _, lp in before[0]])
-    assert seen[0] == ((4, tiny_llava.IMAGE_TOKENS, 32), torch.float32, "cpu", 4)
+    assert seen[0] == ((4, tiny_llava.IMAGE_TOKENS, 32), torch.float32, "cpu", ["L"] * 4)  # the caller's images
     assert model.answer(samples) == answers
     assert model.score_text(questions, images=images) == before
 
