@@ -2,6 +2,8 @@
 
 Registered exactly as a third-party model plugin would be. The factories import
 torch and transformers only when a model is built, so loading the plugin is cheap.
+They are named ``*_model``: a function named like its submodule (``llava_med``) is
+replaced by that module on the package once the submodule is imported.
 """
 
 from __future__ import annotations
@@ -11,14 +13,20 @@ from typing import Any
 
 import medrobust
 
-__all__ = ["medrobust_register_models", "llava_med"]
+__all__ = ["medrobust_register_models", "llava_med_model", "hf_vlm_model"]
 
 
-def llava_med(options: dict[str, Any]) -> Any:
+def llava_med_model(options: dict[str, Any]) -> Any:
     """LLaVA-Med v1.5, or any llava-hf-format LLaVA checkpoint, from ``--model-path``."""
     return importlib.import_module(".llava_med", __name__).LlavaMed(options)
 
 
+def hf_vlm_model(options: dict[str, Any]) -> Any:
+    """Qwen2-VL, Qwen2.5-VL, LLaVA-NeXT, Gemma 3 or Idefics3 from ``--model-path`` (``config.json`` decides)."""
+    return importlib.import_module(".hf_vlm", __name__).load_hf_vlm(options)
+
+
 @medrobust.hookimpl
 def medrobust_register_models(register: medrobust.Register) -> None:
-    register("llava-med", llava_med)
+    register("llava-med", llava_med_model)
+    register("hf-vlm", hf_vlm_model)

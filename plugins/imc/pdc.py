@@ -151,9 +151,10 @@ def require_feature_hook(model: Any, who: str = "imc-pdc") -> None:
     if not (callable(getattr(model, "vision_features", None))
             and callable(getattr(model, "set_feature_transform", None))):
         name = getattr(model, "name", None) or type(model).__name__
+        why = (getattr(model, "missing_capabilities", None) or {}).get("feature_hook")  # the model's own reason
         raise MissingCapability(
             f"{who} needs the feature-hook capability (vision_features + set_feature_transform); "
-            f"model {name} does not offer it, so PDC cannot run; SMS can")
+            f"model {name} does not offer it{f' ({why})' if why else ''}, so PDC cannot run; SMS can")
 
 
 class PDC:

@@ -1,0 +1,221 @@
+"""``hf-vlm``: image-text-to-text models transformers loads natively, from a local directory.
+
+The family is read from ``config.json``'s ``model_type`` (see
+:mod:`~medrobust_plugins.hf.families`): Qwen2-VL, Qwen2.5-VL, LLaVA-NeXT, Gemma 3
+(MedGemma) and Idefics3 (SmolVLM). Any other model type is refused with the list of
+supported ones. Questions are put through the processor's own chat template (one
+user turn: the image, then the question, then the generation prompt); answers are
+greedy by default, in left-padded batches (the options of
+:class:`~medrobust_plugins.hf._base.HFVisionLanguageModel`).
+
+Options of its own (``--model-option KEY=VALUE``):
+
+===============  ==============================================================
+``question``     the user text, holding ``{question}`` (default ``{question}``;
+                 e.g. ``{question} Answer with one word.``)
+``image_size``   resize every image to this square size before the processor
+                 (default 0: as given). Families whose vision-token count
+                 follows the image size (Qwen2-VL, LLaVA-NeXT, Idefics3) need
+                 one size for a feature transform such as IMC's PDC.
+===============  ==============================================================
+
+The feature hook (``vision_features`` / ``set_feature_transform``) sits on the
+input of the module where the family's vision features enter the projector; what
+it sees is recorded in ``identity()["feature_hook"]``. Qwen2-VL and Qwen2.5-VL's
+processors also want a video processor, which needs torchvision: without it the
+processor is loaded image-only (recorded as ``processor``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Mapping, Optional, Sequence
+
+from ._base import BASE_CHOICES, BASE_DEFAULTS, CheckpointError, FeatureHookMixin, HFVisionLanguageModel
+from .families import Family, detect_family, join_features, split_features
+
+__all__ = ["HFVLM", "HookedHFVLM", "load_hf_vlm"]
+
+
+class HFVLM(HFVisionLanguageModel):
+    """A supported image-text-to-text checkpoint, without the feature hook.
+
+    Used as is for a family whose architecture offers no point to hook the vision
+    features; ``identity()["feature_hook"]`` then says why.
+    """
+
+    PLUGIN: ClassVar[str] = "hf-vlm"
+    DEFAULTS: ClassVar[dict[str, Any]] = {**BASE_DEFAULTS, "question": "{question}", "image_size": 0}
+    CHOICES: ClassVar[dict[str, Sequence[Any]]] = BASE_CHOICES
+
+    family: Family
+    processor_note: str = "AutoProcessor"
+
+    def __init__(self, options: Optional[Mapping[str, Any]] = None) -> None:
+        super().__init__(options)
+        self.name = f"hf-vlm ({self.family.model_type})"
+        if self.family.model_type.startswith("qwen2"):  # what generate() puts before a prompt with an image
+            self.image_token = "<|vision_start|><|image_pad|><|vision_end|>"
+
+    def check_config(self, config: dict[str, Any]) -> None:
+        """Find the family; refuse unknown model types (listing the supported ones)."""
+        if "{question}" not in self.options["question"]:
+            raise ValueError(f"hf-vlm: option question must hold {{question}}, got {self.options['question']!r}")
+        if self.options["image_size"] < 0:
+            raise ValueError(f"hf-vlm: option image_size must be 0 (as given) or a size in pixels, "
+                             f"got {self.options['image_size']}")
+        try:
+            self.family = detect_family(config, str(self.path))
+        except ValueError as exc:
+            raise CheckpointError(str(exc)) from None
+
+    def load_processor(self) -> Any:
+        """``AutoProcessor``; without torchvision, the family's processor without its video half."""
+        try:
+            return super().load_processor()
+        except (OSError, ImportError, ValueError, TypeError) as exc:
+            if not self.family.video_processor:
+                raise
+            first = exc
+        import transformers
+
+        name = _processor_class_name(self.path) or ""
+        cls = getattr(transformers, name, None) if name.endswith("Processor") else None
+        if not isinstance(cls, type):
+            raise CheckpointError(f"hf-vlm: cannot load the processor in {self.path}: {first}")
+        self.processor_note = (f"{name} (image-only: its video processor did not load, {type(first).__name__}; "
+                               "video processors need torchvision)")
+        return _image_only(cls).from_pretrained(str(self.path), **self.load_kwargs())
+
+    def forward_kwargs(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Qwen2-VL families compute their own multimodal positions from the attention mask."""
+        if self.family.model_type.startswith("qwen2"):
+            return {}
+        return super().forward_kwargs(inputs)
+
+    def build_prompt(self, question: str, with_image: bool = True) -> str:
+        """The processor's chat template around the ``question`` option's text."""
+        return super().build_prompt(self.options["question"].replace("{question}", question), with_image)
+
+    def prepare_image(self, image: Any) -> Any:
+        """RGB, resized to ``image_size`` x ``image_size`` when that option is set."""
+        image = super().prepare_image(image)
+        size = self.options["image_size"]
+        if size and image.size != (size, size):
+            from PIL import Image
+
+            image = image.resize((size, size), Image.Resampling.BICUBIC)
+        return image
+
+    def encode(self, texts: list[str], images: Optional[list[Any]]) -> Any:
+        """The processor call; images nested one list per text where the family wants it."""
+        if images is not None and self.family.nested_images:
+            images = [[im] for im in images]
+        return super().encode(texts, images)
+
+    @property
+    def missing_capabilities(self) -> dict[str, str]:
+        """Optional capabilities this model lacks, each with the reason (read by IMC's PDC message)."""
+        return {"feature_hook": self.family.hook_unavailable or (
+            f"hf-vlm knows no module of {self.family.model_type} whose input is the vision features")}
+
+    def feature_hook_report(self) -> dict[str, Any]:
+        """What the feature hook reads, or why there is none."""
+        return {"available": False, "reason": self.missing_capabilities["feature_hook"]}
+
+    def identity(self) -> dict[str, Any]:
+        """The base identity plus family, processor and feature-hook report."""
+        ident = super().identity()
+        ident.update(family=self.family.model_type, family_label=self.family.label,
+                     processor=self.processor_note, feature_hook=self.feature_hook_report(),
+                     question_template=self.options["question"], image_size=self.options["image_size"] or None)
+        return ident
+
+
+class HookedHFVLM(FeatureHookMixin, HFVLM):
+    """A supported checkpoint with the feature hook on its family's module input."""
+
+    _units: Optional[list[int]] = None
+    _order: Optional[list[Any]] = None
+
+    @property
+    def FEATURE_MODULE(self) -> str:  # type: ignore[override]  # per family, not per class
+        return str(self.family.hook_module)
+
+    def _remember(self, inputs: Mapping[str, Any]) -> None:
+        """Units per image (and token order) of the batch about to run, for the hook."""
+        if inputs.get("pixel_values") is None:
+            self._units, self._order = None, None
+            return
+        self._units = self.family.units(inputs, self.model)
+        self._order = self.family.order(inputs, self.model) if self.family.order else None
+
+    def encode(self, texts: list[str], images: Optional[list[Any]]) -> Any:
+        inputs = super().encode(texts, images)
+        self._remember(inputs)
+        return inputs
+
+    def image_feature_inputs(self, images: list[Any]) -> dict[str, Any]:
+        """The image half of the processor's output for ``images`` (one bare image token each)."""
+        token = getattr(self.processor, "image_token", None) or self.image_token
+        inputs = dict(HFVLM.encode(self, [token] * len(images), images))
+        self._remember(inputs)
+        return {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
+
+    def features_to_batch(self, features: Any, n_images: int) -> Any:
+        """The hooked input as ``[images, tokens, dim]``; one token count per batch is required."""
+        if self._units is None:
+            raise RuntimeError("hf-vlm: the feature hook ran without a processed image batch")
+        pieces = split_features(self.family, features, self._units, self._order)
+        counts = sorted({p.shape[0] for p in pieces})
+        if len(counts) > 1:
+            raise ValueError(
+                f"hf-vlm ({self.family.model_type}): the images of one batch give different numbers of vision "
+                f"tokens ({', '.join(map(str, counts))}), so their features cannot form one [batch, tokens, dim] "
+                "tensor; resize every image to one size with --model-option image_size=N")
+        return self._torch.stack(pieces)
+
+    def features_from_batch(self, batch: Any, like: Any) -> Any:
+        """Inverse of :meth:`features_to_batch`."""
+        return join_features(self.family, list(batch.to(like.device)), like, self._order)
+
+    @property
+    def missing_capabilities(self) -> dict[str, str]:
+        return {}
+
+    def feature_hook_report(self) -> dict[str, Any]:
+        return {"available": True, "module": self.family.hook_module, "features": self.family.hook_note}
+
+
+def _processor_class_name(path: Path) -> Optional[str]:
+    for name in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
+        file = path / name
+        if file.is_file():
+            value = json.loads(file.read_text(encoding="utf-8")).get("processor_class")
+            if value:
+                return str(value)
+    return None
+
+
+def _image_only(cls: type) -> type:
+    """``cls`` without its video processor argument (its ``__call__`` skips videos when absent)."""
+
+    def __init__(self: Any, image_processor: Any = None, tokenizer: Any = None, chat_template: Any = None,
+                 **kwargs: Any) -> None:
+        cls.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
+
+    return type(f"{cls.__name__}ImageOnly", (cls,), {"__init__": __init__})
+
+
+def load_hf_vlm(options: Optional[Mapping[str, Any]] = None) -> HFVLM:
+    """The ``hf-vlm`` factory: the hooked class where the family has a hook point, else the plain one."""
+    path = Path(str((options or {}).get("path") or ""))
+    hooked = True
+    if (path / "config.json").is_file():
+        try:
+            family = detect_family(json.loads((path / "config.json").read_text(encoding="utf-8")))
+            hooked = family.hook_module is not None
+        except ValueError:
+            pass  # the class reports it, with the path, while checking the checkpoint
+    return (HookedHFVLM if hooked else HFVLM)(options)
