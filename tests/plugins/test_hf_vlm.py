@@ -1,0 +1,297 @@
+"""The ``hf-vlm`` plugin on tiny random-weight checkpoints of each family, built offline by ``tiny_vlms``."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from PIL import Image  # noqa: E402
+
+from medrobust.data.phantom import PhantomVQA  # noqa: E402
+from medrobust.manager import load_plugins  # noqa: E402
+from medrobust.model import capabilities  # noqa: E402
+from medrobust_plugins.hf import families  # noqa: E402
+from medrobust_plugins.hf._base import CheckpointError  # noqa: E402
+from medrobust_plugins.hf.hf_vlm import HFVLM, HookedHFVLM, load_hf_vlm  # noqa: E402
+from medrobust_plugins.imc import PDC, MissingCapability  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import tiny_vlms  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+FAMILIES = sorted(tiny_vlms.FAMILIES)
+QWEN_PROMPT = ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+               "<|vision_start|><|image_pad|><|vision_end|>{question}<|im_end|>\n<|im_start|>assistant\n")
+PROMPTS = {  # each tiny checkpoint's own chat template, rendered by the processor
+    "qwen2_vl": QWEN_PROMPT,
+    "qwen2_5_vl": QWEN_PROMPT,
+    "llava_next": "[INST] <image>\n{question} [/INST]",
+    "gemma3": "<bos><start_of_turn>user\n<start_of_image>{question}<end_of_turn>\n<start_of_turn>model\n",
+    "idefics3": "<|begin_of_text|>User:<image>{question}<end_of_utterance>\nAssistant:",
+}
+FEATURES = {  # [tokens, dim] the hook sees for a 64x64 phantom image
+    "qwen2_vl": (64, 32),  # 8x8 patches of 8 pixels, before the 2x2 merge
+    "qwen2_5_vl": (64, 32),
+    "llava_next": (80, 32),  # base view + 2x2 anyres crops, 4x4 patches each
+    "gemma3": (64, 32),  # resized to 32, 8x8 patches of 4 pixels
+    "idefics3": (80, 32),  # 2x2 crops + the global view, 4x4 patches each
+}
+OPTIONS = {"batch_size": 8, "max_new_tokens": 6}
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("vlms")
+    return {f: tiny_vlms.save_tiny_vlm(root / f, f) for f in FAMILIES}
+
+
+@pytest.fixture(scope="module")
+def models(checkpoints) -> dict[str, HFVLM]:
+    return {f: load_hf_vlm({"path": str(p), **OPTIONS}) for f, p in checkpoints.items()}
+
+
+@pytest.fixture(scope="module")
+def samples():
+    return PhantomVQA({}).samples("test")[:5]
+
+
+# -- loading, family, prompt ---------------------------------------------------------------------
+@pytest.mark.parametrize("family", FAMILIES)
+def test_each_family_loads_with_every_capability(models, family) -> None:
+    model = models[family]
+    assert type(model) is HookedHFVLM and model.family.model_type == family
+    assert capabilities(model) == {"feature_hook": True, "free_generation": True, "token_scoring": True}
+    assert model.tokenizer.padding_side == "left" and model.dtype == torch.float32
+    assert sum(p.numel() for p in model.model.parameters()) < 1_000_000
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_processors_chat_template_makes_the_prompt(models, family) -> None:
+    model = models[family]
+    assert model.prompt_template() == PROMPTS[family]
+    assert model.build_prompt("is it?") == PROMPTS[family].replace("{question}", "is it?")
+    ids = model.encode([model.build_prompt("is it?")], [model.prepare_image(Image.new("L", (64, 64)))])["input_ids"]
+    assert model.tokenizer.decode(ids[0]).count(model.tokenizer.bos_token or "\0") <= 1  # never a doubled BOS
+
+
+def test_a_changed_chat_template_changes_the_prompt_and_the_identity(checkpoints, models, tmp_path) -> None:
+    import shutil
+
+    path = Path(shutil.copytree(checkpoints["gemma3"], tmp_path / "g3"))
+    template = path / "chat_template.jinja"
+    template.write_text(template.read_text().replace("<start_of_turn>model", "<start_of_turn>radiologist"))
+    model = load_hf_vlm({"path": str(path), "question": "{question} Answer in one word.", **OPTIONS})
+    assert model.prompt_template().endswith("{question} Answer in one word.<end_of_turn>\n"
+                                            "<start_of_turn>radiologist\n")
+    ident, before = model.identity(), models["gemma3"].identity()
+    assert ident["processor_sha256"]["chat_template.jinja"] != before["processor_sha256"]["chat_template.jinja"]
+    assert ident["weights_sha256"] == before["weights_sha256"]
+    assert ident["question_template"] == "{question} Answer in one word."
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_identity_digests_family_and_feature_hook(models, checkpoints, family) -> None:
+    ident = models[family].identity()
+    path = checkpoints[family]
+    sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in path.iterdir()}
+    assert ident["weights_sha256"] == {"model.safetensors": sha["model.safetensors"]}
+    assert ident["config_sha256"] == sha["config.json"]
+    for name in ("tokenizer.json", "chat_template.jinja", "processor_config.json"):
+        assert ident["processor_sha256"][name] == sha[name]
+    assert ident["family"] == family and ident["architecture"] == json.loads(
+        (path / "config.json").read_text())["architectures"][0]
+    assert ident["feature_hook"]["available"] is True
+    assert ident["feature_hook"]["module"] == families.FAMILIES[family].hook_module
+    assert ident["generation"]["decoding"] == "greedy" and ident["generation"]["max_new_tokens"] == 6
+    assert str(path) not in json.dumps(ident)  # local paths stay out of the certificate digest
+
+
+def test_qwen_processors_load_image_only_without_torchvision(models) -> None:
+    try:
+        import torchvision  # noqa: F401
+    except Exception:
+        for family in ("qwen2_vl", "qwen2_5_vl"):
+            assert "image-only" in models[family].processor_note
+            assert not hasattr(models[family].processor, "video_processor")
+    else:
+        assert models["qwen2_vl"].processor_note == "AutoProcessor"
+    assert models["gemma3"].processor_note == "AutoProcessor"
+
+
+# -- answers --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("family", FAMILIES)
+def test_batched_answers_and_scores_equal_unbatched(models, samples, family) -> None:
+    model = models[family]
+    batched = model.answer(samples)
+    assert len(batched) == len(samples) and all(isinstance(a, str) for a in batched)
+    assert batched == [model.answer([s])[0] for s in samples]
+    questions, images = [s.question for s in samples], [s.image for s in samples]
+    together = model.score_text(questions, images)
+    for k in (0, 3):
+        alone = model.score_text([questions[k]], [images[k]])[0]
+        assert [t for t, _ in alone] == [t for t, _ in together[k]]
+        assert "".join(t for t, _ in alone) == questions[k]
+        assert torch.allclose(torch.tensor([v for _, v in alone]), torch.tensor([v for _, v in together[k]]),
+                              atol=1e-4)
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "idefics3"])
+def test_answers_depend_on_the_image(models, samples, family) -> None:
+    model = models[family]
+    blank = [s.replace(image=Image.new("L", s.image.size, 0)) for s in samples]
+    scored = model.score_text([s.question for s in samples], [s.image for s in samples])
+    scored_blank = model.score_text([s.question for s in blank], [s.image for s in blank])
+    assert any(abs(a[1] - b[1]) > 1e-3 for x, y in zip(scored, scored_blank) for a, b in zip(x, y))
+
+
+# -- feature hook ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("family", FAMILIES)
+def test_vision_features_shape_and_batch_independence(models, samples, family) -> None:
+    model = models[family]
+    images = [s.image for s in samples]
+    feats = model.vision_features(images)
+    assert tuple(feats.shape) == (len(images), *FEATURES[family]) and feats.dtype == torch.float32
+    assert torch.allclose(model.vision_features(images[2:3])[0], feats[2], atol=1e-5)
+    assert not torch.equal(feats[0], feats[1])
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_feature_transform_reaches_the_language_model(models, samples, family) -> None:
+    model = models[family]
+    questions, images = [s.question for s in samples[:3]], [s.image for s in samples[:3]]
+    plain = model.score_text(questions, images)
+    seen: list[tuple] = []
+
+    def identity(features, imgs):
+        seen.append((tuple(features.shape), len(imgs)))
+        return features.clone()
+
+    try:
+        model.set_feature_transform(identity)
+        same = model.score_text(questions, images)
+        model.answer(samples[:3])
+        model.set_feature_transform(lambda features, imgs: torch.zeros_like(features))
+        zeroed = model.score_text(questions, images)
+        untouched = model.vision_features(images)  # vision_features never applies the transform
+    finally:
+        model.set_feature_transform(None)
+    assert seen == [((3, *FEATURES[family]), 3)] * 2  # one call per batch: scoring, then answering
+    assert [v for s in same for _, v in s] == pytest.approx([v for s in plain for _, v in s], abs=1e-5)
+    assert any(abs(a[1] - b[1]) > 1e-3 for x, y in zip(zeroed, plain) for a, b in zip(x, y))
+    assert torch.allclose(untouched, model.vision_features(images))
+    assert model.score_text(questions, images) == plain  # removed again
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl"])
+def test_qwen_features_come_in_raster_order(checkpoints, family) -> None:
+    """With the vision blocks removed the hook sees the patch embedding, linear in each patch's pixels."""
+    model = load_hf_vlm({"path": str(checkpoints[family]), **OPTIONS})
+    model.model.model.visual.blocks = torch.nn.ModuleList()
+    levels = torch.randperm(64, generator=torch.Generator().manual_seed(0)).float() * 3 + 20  # one per patch
+    pixels = levels.reshape(8, 8).repeat_interleave(8, 0).repeat_interleave(8, 1)
+    feats = model.vision_features([Image.fromarray(pixels.numpy().astype("uint8"))])[0]
+    # each feature channel is an affine function of the patch level only if the tokens are in raster order
+    centred = feats - feats.mean(0)
+    x = levels - levels.mean()
+    corr = (centred * x[:, None]).sum(0) / (centred.norm(dim=0) * x.norm() + 1e-12)
+    assert corr.abs().max() > 0.999
+
+
+def test_images_of_different_sizes_need_one_size_for_the_hook(checkpoints, models) -> None:
+    images = [Image.new("L", (64, 64), 90), Image.new("L", (96, 64), 90)]  # 96x64 is scaled to 64x48
+    with pytest.raises(ValueError, match=r"different numbers of vision tokens \(48, 64\).*image_size=N"):
+        models["qwen2_vl"].vision_features(images)
+    resized = load_hf_vlm({"path": str(checkpoints["qwen2_vl"]), "image_size": 64, **OPTIONS})
+    assert tuple(resized.vision_features(images).shape) == (2, 64, 32)
+    assert resized.identity()["image_size"] == 64
+
+
+def test_a_family_without_a_hook_point_reports_why(checkpoints, samples, monkeypatch) -> None:
+    reason = "its vision features enter through cross-attention, not a projector input"
+    monkeypatch.setitem(families.FAMILIES, "gemma3", dataclasses.replace(
+        families.FAMILIES["gemma3"], hook_module=None, hook_unavailable=reason))
+    model = load_hf_vlm({"path": str(checkpoints["gemma3"]), **OPTIONS})
+    assert type(model) is HFVLM
+    assert capabilities(model) == {"feature_hook": False, "free_generation": True, "token_scoring": True}
+    assert model.identity()["feature_hook"] == {"available": False, "reason": reason}
+    assert len(model.answer(samples[:2])) == 2
+    with pytest.raises(MissingCapability, match=rf"model hf-vlm \(gemma3\) does not offer it \({reason}\), so PDC "
+                                                r"cannot run; SMS can"):
+        PDC().fit(model, samples)
+
+
+# -- refusing what it cannot load ----------------------------------------------------------------
+@pytest.mark.parametrize("model_type, hint", [
+    ("mllama", ""),
+    ("llava", "load with --model llava-med"),
+    ("llava_mistral", "convert it to the llava-hf format"),
+])
+def test_unsupported_model_types_list_the_supported_ones(tmp_path, model_type, hint) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": model_type, "architectures": ["X"]}))
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    registry = load_plugins().models
+    assert registry.provider("hf-vlm") == "hf"
+    factory = registry["hf-vlm"]
+    with pytest.raises(CheckpointError) as info:
+        factory({"path": str(tmp_path)})
+    message = str(info.value)
+    assert f"model_type {model_type!r} (architectures: X) in {tmp_path} is not supported" in message
+    assert "supported model types: gemma3, idefics3, llava_next, qwen2_5_vl, qwen2_vl." in message
+    assert hint in message
+
+
+def test_bad_options_fail_clearly(checkpoints) -> None:
+    path = str(checkpoints["gemma3"])
+    with pytest.raises(ValueError, match="option question must hold {question}"):
+        load_hf_vlm({"path": path, "question": "Answer briefly."})
+    with pytest.raises(ValueError, match=r"hf-vlm: unknown option\(s\) image_sise"):
+        load_hf_vlm({"path": path, "image_sise": 64})
+
+
+# -- end to end -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("family", ["qwen2_vl", "gemma3"])
+def test_suites_run_end_to_end_with_imc(checkpoints, models, family, pytester) -> None:
+    """A short slice of the suites (one image spec, one text spec) so two families fit the time budget.
+
+    In process (pytester), so the run does not pay for importing torch and transformers again.
+    """
+    tmp_path = pytester.path
+    run = pytester.runpytest_inprocess(
+        str(REPO / "suites"), "-k", "gaussian_noise or keyboard_typos",
+        "--model", "hf-vlm", "--model-path", str(checkpoints[family]), "--model-option", "max_new_tokens=4",
+        "--calibrator", "imc", "--calibrator-option", "pdc.max_reference=16",
+        "--calibrator-option", "pdc.noises=gaussian_noise,jpeg", "--samples", "8",
+        "--certificate", str(tmp_path / "cert"), "--journal", "none", "-p", "no:cacheprovider", "-q")
+    assert run.ret in (0, 1), "\n".join(run.outlines[-40:])  # 1: random weights fail specs
+    cert = json.loads((tmp_path / "cert.json").read_text())
+    ident = cert["model"]
+    assert ident["name"] == "hf-vlm" and ident["family"] == family
+    assert ident["class"] == "medrobust_plugins.hf.hf_vlm.HookedHFVLM"
+    assert ident["capabilities"] == {"feature_hook": True, "free_generation": True, "token_scoring": True}
+    assert ident["weights_sha256"] == models[family].identity()["weights_sha256"]
+    assert ident["feature_hook"]["module"] == families.FAMILIES[family].hook_module
+    assert cert["calibrator"]["name"] == "imc" and cert["calibrator"]["params"]["pdc"]["fitted_on"] == 16
+    assert cert["summary"]["error"] == 0, [s.get("message") for s in cert["specs"] if s["verdict"] == "error"]
+    assert not cert["sample_errors"]
+    checks = [c for s in cert["specs"] for c in s["checks"]]
+    assert len(cert["specs"]) == 2 and checks and all("uncalibrated" in c for c in checks)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_free_generation_with_and_without_images(models, samples, family) -> None:
+    model = models[family]
+    with_images = model.generate(["Describe the image.", "Findings:"], [s.image for s in samples[:2]],
+                                 max_new_tokens=3)
+    text_only = model.generate(["The lesion is"], max_new_tokens=3)
+    assert len(with_images) == 2 and len(text_only) == 1
+    assert all(isinstance(t, str) for t in with_images + text_only)
+    with pytest.raises(ValueError, match="2 prompts but 1 images"):
+        model.generate(["a", "b"], [samples[0].image])
