@@ -151,6 +151,10 @@ class Bench:
                              stratify(self.samples, result.clean_scores, result.scores))
         if self._ctx.current is not None:
             self._ctx.current.checks.append(record)
+            if failures:  # hypothesis replays the shrunk example last: the last case is the minimal one
+                from .certificate.cases import failure_case
+
+                self._ctx.current.case = failure_case(self._ctx, comp, metric, result)
         if failures:
             raise RobustnessFailure("\n".join([
                 f"{metric} {' and '.join(failures)}",

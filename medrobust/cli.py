@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON as printed by a failing spec, or 'noise@3+other@1'; 'clean' for none")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_evaluate)
+    from .certificate.commands import add_certificate_commands
+
+    add_certificate_commands(sub)
     return parser
 
 

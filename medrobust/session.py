@@ -106,15 +106,19 @@ class SpecRecord:
     checks: list[CheckRecord] = dataclasses.field(default_factory=list)
     outcome: str = "not run"
     message: str = ""
+    case: Optional[dict[str, Any]] = None
+    """The last failing check's failure case (see :mod:`medrobust.certificate.cases`), gathered where
+    the evaluator lives so that it travels to the xdist controller with the record."""
 
     def to_json(self) -> dict[str, Any]:
         return {"nodeid": self.nodeid, "name": self.name, "kind": self.kind, "outcome": self.outcome,
-                "message": self.message, "checks": [c.to_json() for c in self.checks]}
+                "message": self.message, "checks": [c.to_json() for c in self.checks], "case": self.case}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "SpecRecord":
         return cls(data["nodeid"], data["name"], data["kind"],
-                   [CheckRecord.from_json(c) for c in data["checks"]], data["outcome"], data["message"])
+                   [CheckRecord.from_json(c) for c in data["checks"]], data["outcome"], data["message"],
+                   data.get("case"))
 
 
 class RunContext:
@@ -314,7 +318,6 @@ class RunContext:
                     self._evidence[name] = None
                     self._evidence["probe_errors"][name] = f"{type(exc).__name__}: {exc}"
         return self._evidence
-
 
     def merged_facts(self) -> dict[str, Any]:
         """Local facts merged with those sent by xdist workers."""

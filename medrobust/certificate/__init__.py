@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ def write_certificate(ctx: Any, base: str) -> tuple[Path, Path]:
         stem = stem.with_suffix("")
     stem.parent.mkdir(parents=True, exist_ok=True)
     json_path, html_path = stem.with_suffix(".json"), stem.with_suffix(".html")
-    json_path.write_text(canonical_json(data) + "\n", encoding="utf-8")
-    html_path.write_text(render_html(data), encoding="utf-8")
+    text = canonical_json(data)
+    json_path.write_text(text + "\n", encoding="utf-8")
+    # rendered from the JSON as written, so that `medrobust verify` can re-render the page from its data
+    html_path.write_text(render_html(json.loads(text)), encoding="utf-8")
     return json_path, html_path

@@ -14,7 +14,7 @@ from typing import Any, Optional
 from ..sample import image_digest
 
 __all__ = ["SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certificate", "canonical_json",
-           "compute_digest", "DIGEST_EXCLUDES", "samples_digest"]
+           "compute_digest", "DIGEST_EXCLUDES", "samples_digest", "section_digests"]
 
 SCHEMA = "medrobust.certificate/2"
 DIGEST_EXCLUDES = ("digest", "timing", "local")
@@ -41,9 +41,20 @@ def _finite(value: Any) -> Any:
 
 
 def compute_digest(data: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``data`` without :data:`DIGEST_EXCLUDES`."""
+    """sha256 of the canonical JSON of ``data`` without :data:`DIGEST_EXCLUDES`.
+
+    It covers ``section_digests`` too: they are a function of the sections they digest, so the
+    overall digest means the same as without them, and editing a stored section digest shows.
+    """
     covered = {k: v for k, v in data.items() if k not in DIGEST_EXCLUDES}
     return hashlib.sha256(canonical_json(covered).encode("utf-8")).hexdigest()
+
+
+def section_digests(data: dict[str, Any]) -> dict[str, str]:
+    """sha256 of each covered top-level section's canonical JSON, so that ``medrobust verify`` can say
+    which sections changed (every field but :data:`DIGEST_EXCLUDES` and ``section_digests`` itself)."""
+    return {k: hashlib.sha256(canonical_json(v).encode("utf-8")).hexdigest()
+            for k, v in sorted(data.items()) if k not in DIGEST_EXCLUDES and k != "section_digests"}
 
 
 @dataclasses.dataclass
@@ -60,6 +71,8 @@ class CheckResult:
     passed: bool
     model_errors: int
     uncalibrated: Optional[dict[str, Any]] = None
+    case_id: Optional[str] = None
+    """The failure case (``cases[].id``) of this check, when it is its spec's minimal failure."""
     conclusion: Optional[str] = None
     """pass / fail / inconclusive: the 95 % interval against the threshold."""
     interval: Optional[dict[str, Any]] = None
@@ -100,6 +113,8 @@ class Certificate:
     sample_errors: list[dict[str, str]]
     timing: dict[str, Any]
     local: dict[str, Any] = dataclasses.field(default_factory=dict)
+    cases: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    section_digests: dict[str, str] = dataclasses.field(default_factory=dict)
     verdict_rule: str = ""
     scope_disclaimer: str = ""
     protocol: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -112,8 +127,9 @@ class Certificate:
     digest: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (digest filled in)."""
+        """Plain JSON-ready dict (section digests and digest filled in)."""
         data = dataclasses.asdict(self)
+        data["section_digests"] = section_digests(data)
         data["digest"] = compute_digest(data)
         return data
 
@@ -207,9 +223,11 @@ def build_certificate(ctx: Any, timing: dict[str, Any]) -> Certificate:
            "hypothesis_profile": _hypothesis_profile(),
            "plugins": {kind: ctx.host.registry(kind).providers() for kind in
                        ("models", "calibrators", "noises", "datasets", "metrics")}}
+    from .cases import number_cases
+
     return Certificate(SCHEMA, verdict, summary, harness, run, facts["model"], facts["calibrator"],
                        facts["dataset"], noises, specs, facts["sample_errors"], timing, local,
-                       **_evidence(ctx, specs, facts, noises))
+                       cases=number_cases(specs, ctx.specs), **_evidence(ctx, specs, facts, noises))
 
 
 def _evidence(ctx: Any, specs: list[SpecResult], facts: dict[str, Any], noises: dict[str, Any]) -> dict[str, Any]:
@@ -218,14 +236,14 @@ def _evidence(ctx: Any, specs: list[SpecResult], facts: dict[str, Any], noises: 
     from ..probes import environment
 
     found = facts.get("evidence") or {}
+    protocol = evidence.protocol_section(ctx)
     return {"verdict_rule": evidence.VERDICT_RULE, "scope_disclaimer": evidence.SCOPE_DISCLAIMER,
-            "protocol": evidence.protocol_section(ctx),
+            "protocol": protocol,
             "environment": found.get("environment") or environment(ctx.options.device, ctx.options.seed),
             "test_data": found.get("test_data"),
             "results": evidence.results_section(c for s in specs for c in s.checks),
             "repeatability": found.get("repeatability"), "shortcuts": found.get("shortcuts"),
-            "limitations": evidence.limitations(specs, noises, found)}
-
+            "limitations": evidence.limitations(specs, noises, found, protocol.get("untested_criteria", ()))}
 
 
 def _hypothesis_profile() -> str:

@@ -1,0 +1,101 @@
+"""The certificate subcommands of ``medrobust``: ``verify``, ``replay`` and ``diff``.
+
+Exit codes: ``verify`` 0 valid, 1 tampered, 2 unreadable; ``replay`` 0 when every
+example's noisy inputs were rebuilt bit for bit, 1 when one was not, 2 when the
+case cannot be replayed here; ``diff`` 0 without regressions, 1 with, 2 when a
+certificate cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_certificate_commands"]
+
+
+def _unreadable(exc: Exception) -> int:
+    print(f"medrobust: error: {exc}", file=sys.stderr)
+    return 2
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .integrity import UnreadableCertificate, verify
+
+    try:
+        result = verify(args.certificate, check_view=not args.no_view)
+    except UnreadableCertificate as exc:
+        return _unreadable(exc)
+    print(json.dumps(result.to_json(), indent=2) if args.json else "\n".join(result.lines()))
+    return 0 if result.valid else 1
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from .compare import compare_certificates
+    from .integrity import UnreadableCertificate, load_certificate
+
+    try:
+        a, b = load_certificate(args.a), load_certificate(args.b)
+    except UnreadableCertificate as exc:
+        return _unreadable(exc)
+    result = compare_certificates(a, b)
+    print(json.dumps(result.to_json(), indent=2) if args.json else "\n".join(result.lines()))
+    return 1 if result.regressions else 0
+
+
+def _short(text: Any, limit: int = 60) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[:limit - 3] + "..."
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from .integrity import UnreadableCertificate, load_certificate
+    from .replay import ReplayError, find_case, replay_case
+
+    try:
+        cert = load_certificate(args.certificate)
+        case = find_case(cert, args.case)
+        results = replay_case(cert, args.case, args.plugin, args.output, args.device)
+    except (UnreadableCertificate, ReplayError) as exc:
+        return _unreadable(exc)
+    if args.json:
+        print(json.dumps({"case": args.case, "examples": [r.to_json() for r in results]}, indent=2))
+    else:
+        print(f"{args.case}: {case.get('spec')}  {case.get('metric')} under {case.get('composition_key')}")
+        for r in results:
+            inputs = "inputs bit for bit" if r.reproduced else "INPUTS DIFFER"
+            same = "same" if r.answer[0] == r.answer[1] else "CHANGED"
+            print(f"  {r.sample_id}: {inputs}; answer recorded {_short(r.answer[0])}, now {_short(r.answer[1])} "
+                  f"({same})")
+            if not r.reproduced:
+                print(f"    image sha256 recorded {r.image_sha256[0]}, rebuilt {r.image_sha256[1]}")
+                print(f"    question sha256 recorded {r.question_sha256[0]}, rebuilt {r.question_sha256[1]}")
+            for path in r.files:
+                print(f"    wrote {path}")
+        print(f"  replay of the whole metric: {case.get('replay_command')}")
+    return 0 if all(r.reproduced for r in results) else 1
+
+
+def add_certificate_commands(sub: Any) -> None:
+    """Add ``verify``, ``replay`` and ``diff`` to the ``medrobust`` subparsers ``sub``."""
+    p = sub.add_parser("verify", help="check a certificate's digests (exit 0 valid, 1 tampered, 2 unreadable)")
+    p.add_argument("certificate", help="the .json twin or the .html view; the other twin beside it is compared too")
+    p.add_argument("--no-view", action="store_true", help="do not re-render the HTML to compare its visible text")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_verify)
+    p = sub.add_parser("replay", help="rebuild a failure case's noisy inputs bit for bit and re-ask the model")
+    p.add_argument("certificate", help="the .json twin or the .html view")
+    p.add_argument("--case", required=True, help="a case id of the certificate, e.g. case-1")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE|FILE.py",
+                   help="load a plugin that is not installed (e.g. the conftest.py that registered the model)")
+    p.add_argument("--output", metavar="DIR", help="write the rebuilt noisy images (PNG) and questions here")
+    p.add_argument("--device", help="run the model on this device instead of the certificate's")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_replay)
+    p = sub.add_parser("diff", help="what changed from certificate A to B (exit 1 on regressions)")
+    p.add_argument("a", help="the earlier certificate (.json or .html)")
+    p.add_argument("b", help="the later certificate (.json or .html)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_diff)

@@ -1,0 +1,281 @@
+"""``medrobust verify``: recompute a certificate's digests and say exactly what differs.
+
+A certificate is its JSON twin or its HTML view, which embeds the same JSON in
+``<script type="application/json" id="certificate-data">``. Verification
+recomputes every section digest and the overall digest from the content, and,
+when both twins lie side by side, compares the HTML's embedded data with the
+JSON twin path by path and the HTML's visible text with a fresh rendering of
+its embedded data. Digests show accidental or careless edits; anyone who can
+rewrite the file can also rewrite its digests, so they are no signature.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+from typing import Any, Optional
+
+from .record import DIGEST_EXCLUDES, canonical_json, compute_digest, section_digests
+
+__all__ = ["UnreadableCertificate", "Verification", "check_digests", "load_certificate",
+           "embedded_json", "json_differences", "verify"]
+
+MAX_DIFFERENCES = 50
+
+
+class UnreadableCertificate(ValueError):
+    """The file is missing, is not a certificate, or its JSON cannot be parsed."""
+
+
+def embedded_json(html: str) -> dict[str, Any]:
+    """The certificate data embedded in an HTML view (the ``certificate-data`` element).
+
+    Raises:
+        UnreadableCertificate: No such element, or its content is not JSON.
+    """
+    from .render import embedded_certificate
+
+    try:
+        return embedded_certificate(html)
+    except ValueError as exc:
+        raise UnreadableCertificate(str(exc)) from None
+
+
+def _parse(text: "str | dict[str, Any]", where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text) if isinstance(text, str) else text
+    except json.JSONDecodeError as exc:
+        raise UnreadableCertificate(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("digest"), str):
+        raise UnreadableCertificate(f"{where}: not a medrobust certificate (no top-level 'digest')")
+    return data
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        raise UnreadableCertificate(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UnreadableCertificate(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _is_html(path: Path, text: str) -> bool:
+    if path.suffix.lower() in (".html", ".htm"):
+        return True
+    return path.suffix.lower() != ".json" and not text.lstrip().startswith("{")
+
+
+def load_certificate(path: "str | Path") -> dict[str, Any]:
+    """The certificate data of a JSON twin or an HTML view (which embeds the JSON).
+
+    Raises:
+        UnreadableCertificate: Missing file, not UTF-8, no embedded data, not JSON, no digest.
+    """
+    path = Path(path)
+    text = _read(path)
+    if _is_html(path, text):
+        return _parse(embedded_json(text), f"{path} (embedded data)")
+    return _parse(text, str(path))
+
+
+def _normal(value: Any) -> Any:
+    """What canonical JSON makes of a value (non-finite floats are null), for comparison."""
+    return json.loads(canonical_json(value))
+
+
+def _key(path: str, key: str) -> str:
+    return f"{path}.{key}" if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key) else f"{path}[{json.dumps(key)}]"
+
+
+def json_differences(a: Any, b: Any, names: tuple[str, str] = ("first", "second"),
+                     limit: int = MAX_DIFFERENCES) -> list[str]:
+    """JSON paths (``$.specs[0].checks[1].noisy.value``) where ``a`` and ``b`` differ, at most ``limit``.
+
+    A key present on one side only is listed as ``PATH (only in NAME)`` with ``names`` naming the sides.
+    """
+    out: list[str] = []
+    _walk(_normal(a), _normal(b), "$", out, limit, names)
+    return out
+
+
+def _walk(a: Any, b: Any, path: str, out: list[str], limit: int, names: tuple[str, str]) -> None:
+    if len(out) >= limit:
+        return
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                out.append(f"{_key(path, key)} (only in the {names[1] if key not in a else names[0]})")
+            else:
+                _walk(a[key], b[key], _key(path, key), out, limit, names)
+            if len(out) >= limit:
+                return
+    elif isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b)):
+            _walk(x, y, f"{path}[{i}]", out, limit, names)
+        if len(a) != len(b) and len(out) < limit:
+            out.append(f"{path} (length {len(a)} against {len(b)})")
+    elif type(a) is not type(b) or a != b:
+        out.append(path)
+
+
+@dataclasses.dataclass
+class Verification:
+    """What ``medrobust verify`` found.
+
+    Attributes:
+        path: The file verified.
+        stored_digest / computed_digest: The digest in the file and the one its content gives.
+        changed_sections: Top-level sections whose stored section digest no longer matches.
+        unlisted_sections / missing_sections: Covered sections without a stored digest, and stored
+            digests of sections that are gone.
+        twin: The other twin, when it lies beside ``path``.
+        twin_differences: JSON paths where the HTML's embedded data and the JSON twin differ.
+        twin_unreadable: Why the twin could not be read, if so.
+        view_differs: The HTML's visible text is not the rendering of its embedded data
+            (None: no HTML checked, or made by another harness version so not comparable).
+        notes: Anything else worth saying.
+    """
+
+    path: Path
+    stored_digest: str
+    computed_digest: str
+    changed_sections: list[str]
+    unlisted_sections: list[str]
+    missing_sections: list[str]
+    twin: Optional[Path] = None
+    twin_differences: list[str] = dataclasses.field(default_factory=list)
+    twin_unreadable: Optional[str] = None
+    view_differs: Optional[bool] = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        """True when every digest matches and the twins (if both present) agree."""
+        return (self.stored_digest == self.computed_digest and not self.changed_sections
+                and not self.unlisted_sections and not self.missing_sections and not self.twin_differences
+                and self.twin_unreadable is None and not self.view_differs)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form (paths as text)."""
+        data = dataclasses.asdict(self)
+        data.update(path=str(self.path), twin=str(self.twin) if self.twin else None, valid=self.valid)
+        return data
+
+    def lines(self) -> list[str]:
+        """A human-readable account, first line ``valid`` or ``TAMPERED``."""
+        out = [f"{'valid' if self.valid else 'TAMPERED'}: {self.path}"]
+        if self.stored_digest == self.computed_digest:
+            out.append(f"  digest {self.stored_digest} matches its content")
+        else:
+            out.append(f"  digest does not match: stored {self.stored_digest}, content gives {self.computed_digest}")
+        for name in self.changed_sections:
+            out.append(f"  section {name!r} changed: its content no longer matches section_digests[{name!r}]")
+        for name in self.unlisted_sections:
+            out.append(f"  section {name!r} has no stored digest (added after the certificate was made?)")
+        for name in self.missing_sections:
+            out.append(f"  section {name!r} has a stored digest but is missing")
+        if self.twin is not None:
+            if self.twin_unreadable:
+                out.append(f"  twin {self.twin}: unreadable: {self.twin_unreadable}")
+            elif self.twin_differences:
+                out.append("  the HTML's embedded data and the JSON twin differ at:")
+                out += [f"    {p}" for p in self.twin_differences]
+            else:
+                out.append(f"  twin {self.twin} holds the same data")
+        if self.view_differs:
+            out.append("  the HTML's visible text differs from the rendering of its embedded data")
+        out += [f"  note: {n}" for n in self.notes]
+        return out
+
+
+def _twin(path: Path) -> Optional[Path]:
+    suffix = path.suffix.lower()
+    other = path.with_suffix(".json" if suffix in (".html", ".htm") else ".html") if suffix in (
+        ".html", ".htm", ".json") else None
+    return other if other is not None and other.exists() else None
+
+
+def _view_check(html: str, data: dict[str, Any], result: Verification) -> None:
+    """Re-render the embedded data and compare with the page.
+
+    A page that differs from its rendering is tampered when this harness made it (same version
+    and git revision); made by another, the template may have changed, so it is only noted.
+    """
+    from .. import __version__
+    from .record import _git_revision
+    from .render import render_html
+
+    harness = data.get("harness") if isinstance(data.get("harness"), dict) else {}
+    made_by = (harness.get("version"), harness.get("git_revision"))
+    here = (__version__, _git_revision())
+    try:
+        fresh: Optional[str] = render_html(data)
+    except Exception as exc:  # a structure the template cannot render
+        fresh = None
+        problem = f"the embedded data cannot be rendered: {type(exc).__name__}: {exc}"
+    if fresh == html:
+        result.view_differs = False
+        return
+    if made_by != here:
+        result.notes.append(f"visible HTML text not compared: made by medrobust {made_by[0]} ({made_by[1]}), "
+                            f"this is {here[0]} ({here[1]}) whose template may differ; the embedded data "
+                            f"was verified")
+        return
+    result.view_differs = True
+    if fresh is None:
+        result.notes.append(problem)
+        return
+    line = next((i for i, (x, y) in enumerate(zip(html.splitlines(), fresh.splitlines())) if x != y),
+                min(len(html.splitlines()), len(fresh.splitlines())))
+    result.notes.append(f"the page first departs from its rendering at line {line + 1}")
+
+
+def check_digests(data: dict[str, Any], path: "str | Path" = "<data>") -> Verification:
+    """Recompute the section digests and the overall digest of certificate ``data`` (no twins, no view)."""
+    stored = data.get("section_digests") if isinstance(data.get("section_digests"), dict) else {}
+    computed = section_digests(data)
+    result = Verification(
+        Path(path), str(data.get("digest")), compute_digest(data),
+        changed_sections=sorted(k for k in computed if k in stored and stored[k] != computed[k]),
+        unlisted_sections=sorted(k for k in computed if k not in stored),
+        missing_sections=sorted(k for k in stored if k not in computed and k not in DIGEST_EXCLUDES))
+    if "section_digests" not in data:
+        result.notes.append("no section_digests (a certificate made before they existed?)")
+        result.unlisted_sections = []
+    return result
+
+
+def verify(path: "str | Path", check_view: bool = True) -> Verification:
+    """Verify a certificate file (``.json`` or ``.html``) and its twin beside it.
+
+    Args:
+        path: The JSON twin or the HTML view.
+        check_view: For an HTML view, also compare its visible text with a fresh
+            rendering of its embedded data (only when made by this harness version).
+
+    Raises:
+        UnreadableCertificate: ``path`` cannot be read as a certificate.
+    """
+    path = Path(path)
+    text = _read(path)
+    html = _is_html(path, text)
+    data = _parse(embedded_json(text) if html else text, f"{path} (embedded data)" if html else str(path))
+    result = check_digests(data, path)
+    twin = _twin(path)
+    if twin is not None:
+        result.twin = twin
+        try:
+            other = load_certificate(twin)
+        except UnreadableCertificate as exc:
+            result.twin_unreadable = str(exc)
+        else:
+            embedded, plain = (data, other) if html else (other, data)
+            result.twin_differences = json_differences(embedded, plain, ("HTML", "JSON twin"))
+            if html is False and check_view:
+                _view_check(_read(twin), other, result)
+    if html and check_view:
+        _view_check(text, data, result)
+    return result

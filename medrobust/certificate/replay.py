@@ -1,0 +1,180 @@
+"""``medrobust replay CERT --case ID``: rebuild a failure case's noisy inputs and re-ask the model.
+
+The run is rebuilt from what the certificate states: the model, calibrator and
+dataset with their options and paths, the seed and severity scale, and the
+case's composition. Each example's noisy image and question are rebuilt and
+compared bit for bit with the sha256 recorded in the certificate; then the
+model is asked again and its answers are shown beside the recorded ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from ..noise.composition import Composition, NoiseStep, apply_composition
+from ..sample import image_digest
+from .cases import text_digest
+from .record import canonical_json
+
+__all__ = ["ReplayError", "ExampleReplay", "find_case", "load_extra_plugins", "replay_case"]
+
+
+class ReplayError(ValueError):
+    """The case cannot be replayed here (unknown id, missing data or model, missing plugin)."""
+
+
+@dataclasses.dataclass
+class ExampleReplay:
+    """One example of a case, rebuilt and asked again."""
+
+    sample_id: str
+    image_sha256: tuple[str, str]
+    """(recorded, rebuilt) sha256 of the noisy image (mode, size and pixels)."""
+    question_sha256: tuple[str, str]
+    """(recorded, rebuilt) sha256 of the noisy question's UTF-8 bytes."""
+    records_match: bool
+    """The rebuilt applied-noise records (resolved params and seeds) equal the recorded ones."""
+    answer: tuple[Optional[str], Optional[str]]
+    """(recorded, new) answer of the model to the noisy input."""
+    question_noisy: str
+    files: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def reproduced(self) -> bool:
+        """The noisy inputs were rebuilt bit for bit."""
+        return (self.image_sha256[0] == self.image_sha256[1] and self.question_sha256[0] == self.question_sha256[1]
+                and self.records_match)
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {**dataclasses.asdict(self), "reproduced": self.reproduced}
+
+
+def find_case(cert: dict[str, Any], case_id: str) -> dict[str, Any]:
+    """The case ``case_id`` of ``cert``; the error lists the ids there are."""
+    cases = [c for c in cert.get("cases") or [] if isinstance(c, dict)]
+    for case in cases:
+        if case.get("id") == case_id:
+            return case
+    ids = ", ".join(str(c.get("id")) for c in cases) or "none (no spec failed)"
+    raise ReplayError(f"no case {case_id!r} in this certificate; its cases: {ids}")
+
+
+def load_extra_plugins(specs: Sequence[str]) -> list[Any]:
+    """Import plugins named on the command line: module names, or paths of ``.py`` files."""
+    modules = []
+    for spec in specs:
+        path = Path(spec)
+        if spec.endswith(".py") or path.exists():
+            if not path.is_file():
+                raise ReplayError(f"plugin file {spec} does not exist")
+            digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+            loader = importlib.util.spec_from_file_location(f"medrobust_replay_{path.stem}_{digest}", path)
+            if loader is None or loader.loader is None:
+                raise ReplayError(f"cannot import plugin file {spec}")
+            module = importlib.util.module_from_spec(loader)
+            loader.loader.exec_module(module)
+            modules.append(module)
+        else:
+            try:
+                modules.append(importlib.import_module(spec))
+            except ImportError as exc:
+                raise ReplayError(f"cannot import plugin module {spec!r}: {exc}") from None
+    return modules
+
+
+def _options(cert: dict[str, Any], device: Optional[str]) -> Any:
+    from ..session import RunOptions
+
+    stated = (cert.get("run") or {}).get("options") or {}
+    fields = {f.name for f in dataclasses.fields(RunOptions)}
+    kwargs = {k: v for k, v in stated.items() if k in fields}
+    kwargs.update(journal=None, certificate=None)  # ask the model again; write no certificate
+    if device:
+        kwargs["device"] = device
+    options = RunOptions(**kwargs)
+    for label, value in (("dataset path", options.dataset_path), ("model path", options.model_path)):
+        if value and not Path(value).exists():
+            raise ReplayError(f"the certificate's {label} {value!r} is not available here; "
+                              f"run replay where it exists (or at the same path)")
+    return options
+
+
+def _context(cert: dict[str, Any], plugins: Sequence[str], device: Optional[str]) -> Any:
+    from ..manager import load_plugins
+    from ..registry import PluginError
+    from ..session import RunContext
+
+    options = _options(cert, device)
+    ctx = RunContext(options, load_plugins(extra=load_extra_plugins(plugins)))
+    provided = (cert.get("run") or {}).get("plugins") or {}
+    for kind, name in (("models", options.model), ("calibrators", options.calibrator),
+                       ("datasets", options.dataset)):
+        try:
+            ctx.host.registry(kind)[name]
+        except PluginError as exc:
+            source = (provided.get(kind) or {}).get(name, "unknown")
+            raise ReplayError(f"{exc}. The certificate's {kind[:-1]} {name!r} came from plugin {source!r}; "
+                              f"load it with --plugin MODULE or --plugin FILE.py") from None
+    return ctx
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "sample"
+
+
+def replay_case(cert: dict[str, Any], case_id: str, plugins: Sequence[str] = (),
+                output: "str | Path | None" = None, device: Optional[str] = None) -> list[ExampleReplay]:
+    """Rebuild the noisy inputs of case ``case_id``'s examples and ask the model again.
+
+    Args:
+        cert: The certificate data.
+        case_id: A ``cases[].id``.
+        plugins: Extra plugins to load (module names or ``.py`` files), e.g. the conftest that
+            registered the model.
+        output: A folder to write each rebuilt noisy image (PNG) and question (text) into.
+        device: Run the model on this device instead of the certificate's.
+
+    Raises:
+        ReplayError: Unknown case, unavailable data or model, missing plugin or noise.
+    """
+    case = find_case(cert, case_id)
+    ctx = _context(cert, plugins, device)
+    steps = [NoiseStep(str(s["name"]), int(s["severity"])) for s in case.get("composition") or []]
+    composition = Composition(tuple(steps))
+    wanted = [ex["sample_id"] for ex in case.get("examples") or []]
+    by_id = {s.id: s for s in ctx.dataset.samples(ctx.options.split) if s.id in set(wanted)}
+    missing = [i for i in wanted if i not in by_id]
+    if missing:
+        raise ReplayError(f"dataset {ctx.options.dataset!r} split {ctx.options.split!r} has no samples "
+                          f"{', '.join(missing)}; is it the dataset the certificate was made on?")
+    try:
+        rebuilt = [apply_composition(by_id[i], composition, ctx.noises, ctx.options.seed) for i in wanted]
+    except KeyError as exc:
+        raise ReplayError(f"{exc.args[0]}; load the plugin that provides it with --plugin") from None
+    answers = list(ctx.model.answer([sample for sample, _ in rebuilt])) if rebuilt else []
+    folder = Path(output) if output else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for n, (example, (sample, applied), answer) in enumerate(zip(case["examples"], rebuilt, answers), start=1):
+        records = [r.to_json() for r in applied]
+        result = ExampleReplay(
+            example["sample_id"], (example.get("noisy_image_sha256"), image_digest(sample.image)),
+            (example.get("noisy_question_sha256"), text_digest(sample.question)),
+            "applied" not in example or canonical_json(records) == canonical_json(example["applied"]),
+            (example.get("answer_noisy"), answer), sample.question)
+        if folder is not None:
+            base = f"{_slug(case_id)}-{n}-{_slug(sample.id)}-noisy"
+            image_path, question_path = folder / f"{base}.png", folder / f"{base}.txt"
+            sample.image.save(image_path, format="PNG")
+            question_path.write_text(sample.question, encoding="utf-8")
+            result.files = [str(image_path), str(question_path)]
+        out.append(result)
+    return out

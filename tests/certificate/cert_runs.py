@@ -1,0 +1,74 @@
+"""Real certificates for the certificate tests: pytester runs of the toy plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TOY_PLUGIN = Path(__file__).resolve().parents[1] / "toy_plugin.py"
+
+PLANTED_SPEC = '''
+import pytest
+from hypothesis import given, settings
+import medrobust as mr
+settings.load_profile("medrobust")
+
+def test_mild(bench):
+    bench.expect("gaussian_blur@1", metric="closed_accuracy", max_drop=0.2)
+
+@pytest.mark.xfail(reason="known: the planted pair breaks the model")
+def test_known(bench):
+    bench.expect("char_typos@4+gaussian_noise@4", metric="closed_accuracy", max_drop=0.05)
+
+@settings(max_examples=60)
+@given(noise=mr.compositions(max_noises=3, noises=["gaussian_noise", "gaussian_blur", "jpeg", "char_typos"]))
+def test_planted(bench, noise):
+    bench.expect(noise, metric="closed_accuracy", max_drop=0.05)
+'''
+"""A passing spec, a known failure, and a hypothesis spec that shrinks to ``gaussian_noise@3 + char_typos@3``
+on the ``planted`` model."""
+
+PLANTED_ARGS = ("--model", "planted", "--dataset", "toy", "-p", "no:cacheprovider", "--journal", "none")
+
+
+def run_planted(toy: pytest.Pytester, *extra: str) -> Path:
+    """Run :data:`PLANTED_SPEC` on the planted model; returns the JSON twin's path."""
+    toy.makepyfile(test_planted=PLANTED_SPEC)
+    toy.runpytest(*PLANTED_ARGS, *extra).assert_outcomes(passed=1, failed=1, xfailed=1)
+    return toy.path / "reports" / "certificate.json"
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A certificate's JSON twin as a dict."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def planted_run(directory: Path, *extra: str) -> Path:
+    """Run :data:`PLANTED_SPEC` in a fresh pytest process in ``directory`` (for module-scoped fixtures).
+
+    Returns the JSON twin's path; the HTML view lies beside it.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "conftest.py").write_text(TOY_PLUGIN.read_text(encoding="utf-8"), encoding="utf-8")
+    (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    (directory / "test_planted.py").write_text(PLANTED_SPEC, encoding="utf-8")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", *PLANTED_ARGS, *extra], cwd=directory,
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert "1 failed, 1 passed, 1 xfailed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    return directory / "reports" / "certificate.json"
+
+
+def copy_twins(json_path: Path, directory: Path) -> Path:
+    """Copy a certificate's JSON twin and HTML view into ``directory``; returns the copied JSON's path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for source in (json_path, json_path.with_suffix(".html")):
+        shutil.copy(source, directory / source.name)
+    return directory / json_path.name
