@@ -42,3 +42,49 @@ def test_sparse_positions_are_distinct_and_uniform():
     for slot in range(count):  # every slot, hence salt and pepper alike, is uniform over the pixels
         freq = torch.bincount(picked[:, slot], minlength=size).float()
         assert ((freq - expected).abs() < 5 * expected ** 0.5).all(), freq
+
+
+def test_poisson_table_inversion_follows_the_poisson_law_per_level():
+    from medrobust.noise._poisson import poisson_8bit
+
+    gen = torch.Generator().manual_seed(3)
+    n = 60000
+    for photons in (10.0, 150.0, 1500.0):
+        for k in (0, 1, 40, 200, 255):
+            x = torch.full((n,), k / 255.0)
+            counts = poisson_8bit(x, photons, gen).double()
+            rate = float(torch.tensor(k / 255.0) * photons)
+            assert torch.equal(counts, counts.round()) and counts.min() >= 0
+            if rate == 0:
+                assert counts.max() == 0
+                continue
+            values, seen = torch.unique(counts, return_counts=True)
+            pmf = torch.exp(torch.xlogy(values, torch.tensor(rate, dtype=torch.float64)) - rate
+                            - torch.lgamma(values + 1.0))
+            expected = pmf * n
+            keep = expected > 20
+            chi2 = (((seen.double() - expected) ** 2) / expected)[keep].sum().item()
+            dof = int(keep.sum())
+            assert chi2 < dof + 6 * (2 * dof) ** 0.5 + 10, (photons, k, chi2, dof)
+            assert abs(counts.mean().item() - rate) < 5 * (rate / n) ** 0.5
+
+
+def test_poisson_table_path_only_for_8_bit_cpu_images_and_seeded():
+    from medrobust.noise._poisson import CHUNK, poisson_8bit
+
+    images = _levels()[torch.randint(0, 256, (CHUNK + 999,), generator=torch.Generator().manual_seed(4))]
+    a = poisson_8bit(images, 150.0, torch.Generator().manual_seed(5))
+    b = poisson_8bit(images, 150.0, torch.Generator().manual_seed(5))
+    assert a is not None and torch.equal(a, b) and a.shape == images.shape
+    assert poisson_8bit(images + 1e-4, 150.0, torch.Generator()) is None  # not 8-bit: the caller uses torch.poisson
+    assert poisson_8bit(images, 1e9, torch.Generator()) is None  # table too long
+
+
+def test_poisson_bisection_of_long_walks_finds_the_same_counts(monkeypatch):
+    from medrobust.noise import _poisson
+
+    images = _levels()[torch.randint(0, 256, (50000,), generator=torch.Generator().manual_seed(6))]
+    guided = _poisson.poisson_8bit(images, 1500.0, torch.Generator().manual_seed(7))
+    monkeypatch.setattr(_poisson, "WALK_STEPS", 2000)  # every draw walks to its count
+    walked = _poisson.poisson_8bit(images, 1500.0, torch.Generator().manual_seed(7))
+    assert torch.equal(guided, walked)
