@@ -149,6 +149,7 @@ def test_the_protocol_hash_is_printed_and_recorded_with_criteria_and_sign_off(to
     protocol = cert["protocol"]
     assert protocol["placeholder"] is False and protocol["sha256"] == digest
     assert protocol["deviations"] == [] and [c["id"] for c in protocol["criteria"]] == ["NOISE-ACC", "CLEAN"]
+    assert protocol["checks_per_criterion"] == {"NOISE-ACC": 1, "CLEAN": 1} and protocol["untested_criteria"] == []
     assert protocol["sign_off"][0] == {"role": "tester", "name": "Ada Tester", "date": "2026-11-20"}
     assert "protocol" not in cert["run"]["options"] and cert["local"]["protocol"] == str(path)
     assert cert["schema"] == "medrobust.certificate/2"
@@ -188,6 +189,18 @@ def test_uncovered(bench):
     checks = {s["name"]: s["checks"][0] for s in cert["specs"]}
     assert checks["test_clean"]["deviation"] is None
     assert "NOISE-ACC" in checks["test_mild_noise"]["deviation"]
+    assert cert["protocol"]["checks_per_criterion"] == {"NOISE-ACC": 1, "CLEAN": 1}
+
+
+def test_a_criterion_no_spec_exercised_is_named_in_the_limitations(toy):
+    toy.makepyfile(test_spec=SPEC.split("def test_mild_noise")[0])
+    path = toy.path / "protocol.yaml"
+    path.write_text(PROTOCOL)
+    toy.runpytest(*TOY_ARGS, "--protocol", str(path)).assert_outcomes(passed=1)
+    cert = _certificate(toy)
+    assert cert["protocol"]["untested_criteria"] == ["NOISE-ACC"]
+    assert ("Protocol criterion NOISE-ACC was not exercised: no spec ran a check it governs."
+            in cert["limitations"])
 
 
 def test_the_protocol_is_hashed_before_any_spec_runs(toy):

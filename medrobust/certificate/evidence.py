@@ -108,6 +108,14 @@ def protocol_section(ctx: Any) -> dict[str, Any]:
                              for r in ("tester", "clinical reviewer", "approver")]}
     section = ctx.protocol.to_json()
     section["deviations"] = deviations(ctx)
+    checked = {c.id: 0 for c in ctx.protocol.criteria}
+    for nodeid, record in ctx.specs.items():
+        for check in record.checks:
+            criterion = ctx.protocol.criterion_for(nodeid, check.metric)
+            if criterion is not None:
+                checked[criterion.id] += 1
+    section["checks_per_criterion"] = checked
+    section["untested_criteria"] = [key for key, n in checked.items() if n == 0]
     section["note"] = (f"Criteria fixed in protocol {ctx.protocol.title!r} version {ctx.protocol.version}, "
                        f"sha256 {ctx.protocol.sha256}, hashed before the run started; "
                        f"{len(section['deviations'])} deviation(s).")
@@ -170,13 +178,15 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
 
 
-def limitations(specs: Iterable[Any], noise_info: dict[str, Any], evidence: dict[str, Any]) -> list[str]:
+def limitations(specs: Iterable[Any], noise_info: dict[str, Any], evidence: dict[str, Any],
+                untested: Iterable[str] = ()) -> list[str]:
     """The conditions found to degrade performance, in words, worst first.
 
     Args:
         specs: :class:`~medrobust.certificate.record.SpecResult` objects.
         noise_info: The certificate's ``noises`` (for families).
         evidence: The run's probes (repeatability, shortcuts).
+        untested: Ids of protocol criteria no check exercised.
     """
     seen: dict[tuple[str, str], tuple[Any, str]] = {}
     for spec in specs:
@@ -213,6 +223,8 @@ def limitations(specs: Iterable[Any], noise_info: dict[str, Any], evidence: dict
         if text.get("value") is not None and clean.get("value") is not None and text["high"] >= clean["low"]:
             lines.append(f"The model may not use the image: with an uninformative image its closed accuracy is "
                          f"{_fmt(text['value'])}, not clearly below {_fmt(clean['value'])} with the real image.")
+    for criterion in untested:
+        lines.append(f"Protocol criterion {criterion} was not exercised: no spec ran a check it governs.")
     for probe, message in sorted((evidence.get("probe_errors") or {}).items()):
         lines.append(f"The {probe} evidence could not be gathered ({message}); the report lacks it.")
     if not lines:
