@@ -33,7 +33,7 @@ DEFAULT_DISCLAIMER = ("Bench testing of robustness to input perturbations. This 
 SIGN_OFF_ROLES = ("tester", "clinical reviewer", "approver")
 MAX_IMAGE_BYTES = 256 * 1024
 MAX_MANIFEST_ROWS = 20
-MAX_STRATA_ROWS = 40
+MAX_STRATA_ROWS = 24
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _JSON_UNSAFE = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
@@ -225,8 +225,11 @@ def _cover(cert: dict[str, Any], protocol: dict[str, Any], specs: list[dict[str,
         "calibrator": _d(cert.get("calibrator")).get("name"),
         "dataset": _d(cert.get("dataset")).get("name"),
         "seed": _d(cert.get("run")).get("seed"),
-        "specs": {k: summary.get(k, 0) for k in ("specs", "pass", "fail", "inconclusive", "error",
-                                                  "known failure", "skipped")},
+        # pass / fail / inconclusive by each spec's conclusion, the rest by its pytest outcome
+        "specs": {"specs": summary.get("specs", len(specs)),
+                  **{k: sum(1 for s in specs if s["conclusion"] == k and s["verdict"] != "known failure")
+                     for k in ("pass", "fail", "inconclusive")},
+                  **{k: sum(1 for s in specs if s["verdict"] == k) for k in ("error", "known failure", "skipped")}},
         "checks": summary.get("checks", sum(len(s["checks"]) for s in specs)),
         "checks_by_conclusion": by_conclusion,
     }
@@ -309,7 +312,7 @@ def _protocol(protocol: dict[str, Any]) -> dict[str, Any]:
         deviations.append({**d, "protocol_text": _threshold_text(d.get("protocol")),
                            "run_text": _threshold_text(d.get("run"))})
     return {"recorded": bool(protocol), **{k: protocol.get(k) for k in (
-        "title", "version", "sha256", "intended_use", "scope", "test_data")},
+        "title", "version", "sha256", "intended_use", "scope", "test_data", "note")},
         "placeholder": bool(protocol.get("placeholder", True)), "criteria": criteria, "deviations": deviations}
 
 
