@@ -11,7 +11,8 @@ import dataclasses
 import math
 from typing import Any, Optional, Sequence
 
-__all__ = ["Tick", "Series", "LineChart", "HeatCell", "HeatMap", "curve_chart", "heat_map"]
+__all__ = ["Tick", "Series", "LineChart", "HeatCell", "HeatMap", "curve_chart", "heat_map", "contrast_ratio",
+           "relative_luminance"]
 
 _FONT_PX = 11
 _CHAR_PX = 6.4  # average advance of an 11 px sans-serif glyph, for label widths
@@ -178,14 +179,37 @@ _RAMP = [(0xf7, 0xf4, 0xf9), (0xd4, 0xb9, 0xda), (0xc9, 0x94, 0xc7), (0x98, 0x4e
          (0x2d, 0x00, 0x4b)]
 
 
+def relative_luminance(hex_colour: str) -> float:
+    """WCAG 2 relative luminance of ``#rrggbb``."""
+    def linear(c: int) -> float:
+        c8 = c / 255
+        return c8 / 12.92 if c8 <= 0.04045 else ((c8 + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two ``#rrggbb`` colours (1 to 21)."""
+    la, lb = sorted((relative_luminance(a), relative_luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+_INKS = ("#1b1f24", "#ffffff")
+
+
 def _ramp(t: float) -> tuple[str, str]:
-    """Fill and text colour for ``t`` in [0, 1]."""
+    """Fill for ``t`` in [0, 1] and the text colour (dark or white) that contrasts with it more."""
     t = min(1.0, max(0.0, t)) * (len(_RAMP) - 1)
     i = min(int(t), len(_RAMP) - 2)
     f = t - i
-    rgb = [round(a + (b - a) * f) for a, b in zip(_RAMP[i], _RAMP[i + 1])]
-    lum = sum(c * w for c, w in zip(rgb, (0.2126, 0.7152, 0.0722))) / 255
-    return "#%02x%02x%02x" % tuple(rgb), ("#ffffff" if lum < 0.45 else "#1b1f24")
+    rgb = [a + (b - a) * f for a, b in zip(_RAMP[i], _RAMP[i + 1])]
+    fill = "#%02x%02x%02x" % tuple(round(c) for c in rgb)
+    # mid-tones that neither ink reads on at 4.5:1 are darkened until white text does
+    while max(contrast_ratio(fill, ink) for ink in _INKS) < 4.5:
+        rgb = [c * 0.97 for c in rgb]
+        fill = "#%02x%02x%02x" % tuple(round(c) for c in rgb)
+    return fill, max(_INKS, key=lambda ink: contrast_ratio(fill, ink))
 
 
 def heat_map(metric: str, noises: Sequence[str], severities: Sequence[int],

@@ -159,7 +159,7 @@ def _l(value: Any) -> list[Any]:
 def _rows(mapping: Any, prefix: str = "") -> list[tuple[str, str]]:
     """Flatten nested dicts into ``(dotted key, text)`` rows, keys sorted."""
     out: list[tuple[str, str]] = []
-    for key in sorted(_d(mapping), key=str):
+    for key in sorted(_d(mapping), key=lambda k: (k != "name", str(k))):
         value = mapping[key]
         name = f"{prefix}{key}"
         if isinstance(value, dict) and value:
@@ -171,8 +171,10 @@ def _rows(mapping: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 def build_view(cert: dict[str, Any]) -> dict[str, Any]:
     """Everything the template shows, computed from the certificate dict."""
-    specs = [_spec_view(s) for s in _l(cert.get("specs"))]
     protocol = _d(cert.get("protocol"))
+    deviating = {(d.get("spec"), d.get("metric"), d.get("composition_key"))
+                 for d in map(_d, _l(protocol.get("deviations")))}
+    specs = [_spec_view(s, deviating) for s in _l(cert.get("specs"))]
     cases = [_case_view(c) for c in _l(cert.get("cases"))]
     return {
         "schema": str(cert.get("schema", "unknown")),
@@ -324,9 +326,11 @@ _VERDICT_CONCLUSION = {"pass": "pass", "fail": "fail", "known failure": "fail", 
                        "skipped": "not run", "not run": "not run"}
 
 
-def _spec_view(spec: Any) -> dict[str, Any]:
+def _spec_view(spec: Any, deviating: set[tuple[Any, Any, Any]]) -> dict[str, Any]:
     spec = _d(spec)
     checks = [_check_view(c) for c in _l(spec.get("checks"))]
+    for c in checks:
+        c["deviation"] = (spec.get("id"), c["metric"], c["key"]) in deviating
     verdict = str(spec.get("verdict", "not run"))
     conclusion = str(spec.get("conclusion") or _VERDICT_CONCLUSION.get(verdict, verdict))
     counts = {k: sum(1 for c in checks if c["conclusion"] == k) for k in ("pass", "fail", "inconclusive")}

@@ -75,7 +75,8 @@ def test_every_section_of_the_report_is_there(cert, html):
     text = page.visible
     assert "FAIL" in text and cert["digest"] in text and cert["protocol"]["sha256"] in text
     assert "not a conformity assessment" in text
-    assert "1 threshold differ from the sealed protocol" in text  # deviation flagged on the cover
+    assert "1 threshold differs from the sealed protocol" in text  # deviation flagged on the cover
+    assert text.count("⚠ differs from the protocol") == 1  # and on its row of the test matrix
     assert "A 10-point drop would change the triage" in text  # criteria with their justification
     assert cert["model"]["weights_sha256"]["model.safetensors"] in text
     assert cert["test_data"]["manifest_digest"] in text
@@ -158,6 +159,9 @@ def test_heat_map_is_darker_for_larger_drops_and_says_missing():
     assert fills["b at severity 1"].text == "-0.05"
     dark = fills["a at severity 2"]
     assert dark.text_fill == "#ffffff"  # white text on the dark cell
+    many = charts.heat_map("acc", ["a"], list(range(1, 22)), [[k / 20 for k in range(21)]])
+    for cell in many.cells + many.legend:  # every printed value readable (WCAG AA, 4.5:1)
+        assert charts.contrast_ratio(cell.fill, cell.text_fill) >= 4.5, cell
     assert "Largest: a at severity 2: drop +0.30" in hm.description
 
 
