@@ -27,7 +27,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-__all__ = ["Family", "FAMILIES", "UnsupportedModel", "detect_family", "supported_model_types", "resolve_module"]
+__all__ = ["Family", "FAMILIES", "UnsupportedModel", "detect_family", "supported_model_types", "split_features",
+           "join_features"]
 
 
 class UnsupportedModel(ValueError):
@@ -184,17 +185,6 @@ def detect_family(config: Mapping[str, Any], path: str = "") -> Family:
     raise UnsupportedModel(
         f"hf-vlm: model_type {model_type or '(missing)'!r} (architectures: {arch}){where} is not supported; "
         f"supported model types: {', '.join(supported_model_types())}.{hint}")
-
-
-def resolve_module(model: Any, dotted: str) -> Any:
-    """``model.a.b.c`` for ``dotted == "a.b.c"``, with an error naming the missing step."""
-    obj = model
-    for part in dotted.split("."):
-        if not hasattr(obj, part):
-            raise AttributeError(f"hf-vlm: {type(model).__name__} has no {dotted} (no {part!r}); this "
-                                 "transformers version lays the model out differently than hf-vlm expects")
-        obj = getattr(obj, part)
-    return obj
 
 
 def split_features(family: Family, features: Any, units: Sequence[int], order: Optional[Sequence[Any]]) -> list[Any]:

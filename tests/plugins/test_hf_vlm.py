@@ -114,16 +114,26 @@ def test_identity_digests_family_and_feature_hook(models, checkpoints, family) -
     assert str(path) not in json.dumps(ident)  # local paths stay out of the certificate digest
 
 
-def test_qwen_processors_load_image_only_without_torchvision(models) -> None:
+def test_qwen_processors_load_image_only_without_torchvision(models, checkpoints, tmp_path) -> None:
+    import shutil
+
+    # released Qwen checkpoints also carry a video processor config; without torchvision it cannot load
+    path = Path(shutil.copytree(checkpoints["qwen2_vl"], tmp_path / "qwen"))
+    (path / "video_preprocessor_config.json").write_text(json.dumps({
+        "video_processor_type": "Qwen2VLVideoProcessor", "processor_class": "Qwen2VLProcessor", "patch_size": 8,
+        "merge_size": 2, "temporal_patch_size": 2}))
+    with_video = load_hf_vlm({"path": str(path), **OPTIONS})
     try:
         import torchvision  # noqa: F401
     except Exception:
-        for family in ("qwen2_vl", "qwen2_5_vl"):
-            assert "image-only" in models[family].processor_note
-            assert not hasattr(models[family].processor, "video_processor")
+        for model in (models["qwen2_vl"], models["qwen2_5_vl"], with_video):
+            assert "image-only" in model.processor_note and "torchvision" in model.processor_note
+            assert not hasattr(model.processor, "video_processor")
+        assert with_video.identity()["processor"].startswith("Qwen2VLProcessor (image-only")
     else:
         assert models["qwen2_vl"].processor_note == "AutoProcessor"
     assert models["gemma3"].processor_note == "AutoProcessor"
+    assert len(with_video.answer(PhantomVQA({}).samples("test")[:2])) == 2
 
 
 # -- answers --------------------------------------------------------------------------------------
