@@ -4,7 +4,10 @@ The run is rebuilt from what the certificate states: the model, calibrator and
 dataset with their options and paths, the seed and severity scale, and the
 case's composition. Each example's noisy image and question are rebuilt and
 compared bit for bit with the sha256 recorded in the certificate; then the
-model is asked again and its answers are shown beside the recorded ones.
+model is asked again and its answers are shown beside the recorded ones. The
+examples go to the model as one batch of their own, not in the run's batches, so
+a model whose answers depend on the rest of its batch (padding, batch
+statistics) may answer differently; ``replay_command`` re-evaluates the whole run.
 """
 
 from __future__ import annotations

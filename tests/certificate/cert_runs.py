@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pytest
 
@@ -55,15 +55,36 @@ def planted_run(directory: Path, *extra: str) -> Path:
 
     Returns the JSON twin's path; the HTML view lies beside it.
     """
+    return spec_run(directory, PLANTED_SPEC, (*PLANTED_ARGS, *extra), "1 failed, 1 passed, 1 xfailed",
+                    module="test_planted")
+
+
+def spec_run(directory: Path, spec: str, args: Sequence[str], outcome: str, conftest_extra: str = "",
+             certificate: str = "reports/certificate", module: str = "test_spec") -> Path:
+    """Run ``spec`` with the toy plugin (plus ``conftest_extra``) in a fresh pytest process in ``directory``.
+
+    Args:
+        directory: Where the run happens (created if needed).
+        spec: The text of the test module.
+        args: pytest arguments.
+        outcome: Text the summary line must contain, e.g. ``"2 passed"``.
+        conftest_extra: Python appended to the toy plugin's conftest.
+        certificate: The ``--certificate`` base path.
+        module: The test module's name (specs are ``MODULE.py::test_...``).
+
+    Returns:
+        The JSON twin's path; the HTML view lies beside it.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "conftest.py").write_text(TOY_PLUGIN.read_text(encoding="utf-8"), encoding="utf-8")
+    conftest = TOY_PLUGIN.read_text(encoding="utf-8") + conftest_extra
+    (directory / "conftest.py").write_text(conftest, encoding="utf-8")
     (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-    (directory / "test_planted.py").write_text(PLANTED_SPEC, encoding="utf-8")
+    (directory / f"{module}.py").write_text(spec, encoding="utf-8")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", *PLANTED_ARGS, *extra], cwd=directory,
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert "1 failed, 1 passed, 1 xfailed" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
-    return directory / "reports" / "certificate.json"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", *args, "--certificate", certificate],
+                          cwd=directory, capture_output=True, text=True, env=env, timeout=600)
+    assert outcome in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
+    return directory / f"{certificate}.json"
 
 
 def copy_twins(json_path: Path, directory: Path) -> Path:

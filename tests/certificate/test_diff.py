@@ -1,0 +1,126 @@
+"""``medrobust diff A B``: new failures, fixed specs, moves beyond the CIs, changed identities."""
+
+import copy
+import json
+
+import pytest
+
+from cert_runs import load, spec_run
+from medrobust.certificate.compare import CI_RULE, compare_certificates
+from medrobust.cli import main
+
+VERSIONED_MODEL = '''
+
+class VersionedModel:
+    """Answers right on clean inputs; version 2 (the "upgrade") breaks under pixel noise."""
+
+    def __init__(self, options):
+        self.version = str(options.get("version", "1"))
+
+    def answer(self, samples):
+        out = []
+        for s in samples:
+            i = int(s.id.rsplit("/", 1)[1])
+            kind = "bright" if i % 3 else "shape"
+            truth = ("yes" if i % 2 == 0 else "no") if kind == "bright" else "square"
+            corner = np.asarray(s.image, dtype=np.float32)[0:4, 0:4] / 255.0
+            noisy = float(np.abs(corner - 40 / 255.0).max()) > 0.02
+            out.append({"yes": "no", "no": "yes"}.get(truth, truth) if noisy and self.version == "2" else truth)
+        return out
+
+    def identity(self):
+        return {"name": "versioned", "version": self.version, "weights_sha256": self.version * 64}
+
+
+@medrobust.hookimpl
+def medrobust_register_models(register):
+    register("versioned", VersionedModel)
+'''
+
+SPEC = '''
+def test_typos(bench):
+    bench.expect("char_typos@2", metric="closed_accuracy", max_drop=0.1)
+
+def test_pixels(bench):
+    bench.expect("gaussian_noise@2", metric="closed_accuracy", max_drop=0.1)
+'''
+
+ARGS = ("--model", "versioned", "--dataset", "toy", "-p", "no:cacheprovider", "--journal", "none")
+
+
+@pytest.fixture(scope="module")
+def upgrade(tmp_path_factory):
+    """Certificates of version 1 (all pass) and version 2 (a planted regression under pixel noise)."""
+    where = tmp_path_factory.mktemp("upgrade")
+    a = spec_run(where, SPEC, (*ARGS, "--model-option", "version=1"), "2 passed", VERSIONED_MODEL, "reports/a")
+    b = spec_run(where, SPEC, (*ARGS, "--model-option", "version=2"), "1 failed, 1 passed", VERSIONED_MODEL,
+                 "reports/b")
+    return a, b
+
+
+def test_a_planted_regression_fails_the_diff(upgrade, capsys):
+    a, b = upgrade
+    assert main(["diff", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "3 regression(s)" and lines[1] == "verdict: PASS -> FAIL (worse)"
+    assert "NEW FAILURE  test_spec.py::test_pixels  (pass -> fail)" in out
+    assert "WORSE        test_spec.py::test_pixels  closed_accuracy noisy under gaussian_noise@2: 1.000 [" in out
+    assert "test_typos" not in out  # unchanged: typos never reach the pixels
+    assert "changed weights: $.model.weights_sha256" in out and "changed run options" in out
+    assert lines[-1] == f"rule: {CI_RULE}"
+
+
+def test_the_reverse_diff_is_a_fix_and_passes(upgrade, capsys):
+    a, b = upgrade
+    assert main(["diff", str(b.with_suffix(".html")), str(a)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no regressions\nverdict: FAIL -> PASS\n")
+    assert "fixed        test_spec.py::test_pixels  (fail -> pass)" in out and "better       test_spec.py" in out
+
+
+def test_a_certificate_against_itself_changes_nothing(upgrade, capsys):
+    a, _ = upgrade
+    assert main(["diff", str(a), str(a), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["regressions"] == 0 and report["changed"] == [] and report["worse"] == report["better"] == []
+    assert report["verdict"] == {"a": "PASS", "b": "PASS", "worse": False} and report["ci_rule"] == CI_RULE
+
+
+def test_json_output_lists_the_regressions(upgrade, capsys):
+    a, b = upgrade
+    assert main(["diff", str(a), str(b), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["regressions"] == 3
+    assert report["new_failures"] == [{"spec": "test_spec.py::test_pixels", "a": "pass", "b": "fail"}]
+    [worse] = report["worse"]
+    assert (worse["which"], worse["composition_key"]) == ("noisy", "gaussian_noise@2")
+    assert worse["b"]["high"] < worse["a"]["low"]
+    assert {c["what"] for c in report["changed"]} >= {"model", "weights", "run options"}
+
+
+def _cert(noisy, clean=(0.9, 0.8, 0.95), verdict="pass"):
+    est = lambda v: {"value": v[0], "low": v[1], "high": v[2], "n": 50, "method": "wilson"}  # noqa: E731
+    check = {"composition_key": "jpeg@2", "metric": "closed_accuracy", "clean": est(clean), "noisy": est(noisy)}
+    return {"verdict": "PASS", "specs": [{"id": "s", "verdict": verdict, "checks": [check]}], "digest": ""}
+
+
+def test_moves_within_overlapping_intervals_are_not_regressions():
+    a = _cert((0.80, 0.70, 0.88))
+    moved = compare_certificates(a, _cert((0.74, 0.63, 0.83)))
+    assert moved.regressions == 0 and moved.worse == []
+    fell = compare_certificates(a, _cert((0.55, 0.45, 0.65)))
+    assert fell.regressions == 1 and fell.worse[0]["delta"] == pytest.approx(-0.25)
+    # a new spec that fails is a new failure; a spec that disappears is listed, not a regression
+    b = copy.deepcopy(a)
+    b["specs"] = [{"id": "t", "verdict": "error", "checks": []}]
+    result = compare_certificates(a, b)
+    assert result.new_failures == [{"spec": "t", "a": "absent", "b": "error"}] and result.removed_specs == ["s"]
+    assert "digest does not match" in " ".join(result.notes)
+
+
+def test_an_unreadable_certificate_exits_2(upgrade, tmp_path, capsys):
+    a, _ = upgrade
+    (tmp_path / "x.json").write_text("[]", encoding="utf-8")
+    assert main(["diff", str(a), str(tmp_path / "x.json")]) == 2
+    assert "not a medrobust certificate" in capsys.readouterr().err

@@ -1,0 +1,92 @@
+"""``medrobust replay CERT --case ID``: a counterexample's inputs rebuilt bit for bit, the model asked again."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from cert_runs import copy_twins, load, planted_run
+from medrobust.certificate.cases import text_digest
+from medrobust.certificate.record import canonical_json
+from medrobust.cli import main
+from medrobust.sample import image_digest
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory):
+    """A real certificate with failure cases; its conftest registers the toy plugin."""
+    return planted_run(tmp_path_factory.mktemp("planted"))
+
+
+def _case(cert, spec="test_planted.py::test_planted"):
+    return next(c for c in cert["cases"] if c["spec"] == spec)
+
+
+def test_replay_rebuilds_the_noisy_inputs_bit_for_bit_and_asks_again(planted, tmp_path, capsys):
+    cert = load(planted)
+    case = _case(cert)
+    out = tmp_path / "rebuilt"
+    rc = main(["replay", str(planted.with_suffix(".html")), "--case", case["id"],
+               "--plugin", str(planted.parents[1] / "conftest.py"), "--output", str(out), "--json"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    examples = report["examples"]
+    assert [e["sample_id"] for e in examples] == [e["sample_id"] for e in case["examples"]]
+    for got, recorded in zip(examples, case["examples"]):
+        assert got["reproduced"] and got["records_match"]
+        assert got["image_sha256"] == [recorded["noisy_image_sha256"]] * 2
+        assert got["question_sha256"] == [recorded["noisy_question_sha256"]] * 2
+        # asked again: the planted model judges a whole batch, and replay's batch is the examples alone
+        assert got["answer"][0] == recorded["answer_noisy"] and got["answer"][1] in ("yes", "no")
+        # the files written are the noisy inputs themselves
+        image_path, question_path = got["files"]
+        assert image_digest(Image.open(image_path)) == recorded["noisy_image_sha256"]
+        question = open(question_path, encoding="utf-8").read()
+        assert question == recorded["question_noisy"] and text_digest(question) == recorded["noisy_question_sha256"]
+
+
+def test_replay_text_output_shows_recorded_and_new_answers(planted, capsys):
+    case = _case(load(planted), "test_planted.py::test_known")
+    assert main(["replay", str(planted), "--case", case["id"], "--plugin", str(planted.parents[1] / "conftest.py")]) == 0
+    out = capsys.readouterr().out
+    assert f"{case['id']}: test_planted.py::test_known  closed_accuracy under char_typos@4+gaussian_noise@4" in out
+    assert out.count("inputs bit for bit") == len(case["examples"])
+    assert out.count("answer recorded") == len(case["examples"])
+    assert case["replay_command"] in out
+
+
+def test_a_changed_recorded_hash_is_reported_as_not_reproduced(planted, tmp_path, capsys):
+    path = copy_twins(planted, tmp_path)
+    cert = load(path)
+    case = _case(cert)
+    case["examples"][1]["noisy_image_sha256"] = "0" * 64
+    path.write_text(canonical_json(cert), encoding="utf-8")
+    rc = main(["replay", str(path), "--case", case["id"], "--plugin", str(planted.parents[1] / "conftest.py")])
+    assert rc == 1
+    out = capsys.readouterr().out
+    assert "INPUTS DIFFER" in out and f"image sha256 recorded {'0' * 64}" in out
+
+
+def test_unknown_case_lists_the_ids(planted, capsys):
+    assert main(["replay", str(planted), "--case", "case-99"]) == 2
+    err = capsys.readouterr().err
+    ids = ", ".join(c["id"] for c in load(planted)["cases"])
+    assert f"no case 'case-99' in this certificate; its cases: {ids}" in err
+
+
+def test_a_model_from_an_unloaded_plugin_says_to_load_it(planted, capsys):
+    case = _case(load(planted))
+    assert main(["replay", str(planted), "--case", case["id"]]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'planted'" in err and "--plugin" in err and "came from plugin" in err
+
+
+def test_an_unavailable_dataset_path_is_a_clear_error(planted, tmp_path, capsys):
+    path = copy_twins(planted, tmp_path)
+    cert = load(path)
+    cert["run"]["options"]["dataset_path"] = str(tmp_path / "gone")
+    path.write_text(canonical_json(cert), encoding="utf-8")
+    case = _case(cert)
+    rc = main(["replay", str(path), "--case", case["id"], "--plugin", str(planted.parents[1] / "conftest.py")])
+    assert rc == 2
+    assert f"the certificate's dataset path '{tmp_path / 'gone'}' is not available here" in capsys.readouterr().err
