@@ -50,24 +50,46 @@ def build_tokenizer(vocab_size: int = 300) -> Any:
         model_input_names=["input_ids", "attention_mask"])
 
 
-def build_model(tokenizer: Any, text: str = "mistral", seed: int = 0) -> Any:
-    """A random-weight ``LlavaForConditionalGeneration`` (CLIP + Mistral or Llama), fp32."""
-    import torch
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, MistralConfig
+SIZES: dict[str, dict[str, dict[str, Any]]] = {
+    "tiny": {
+        "vision": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                   "image_size": IMAGE_SIZE, "patch_size": PATCH_SIZE, "projection_dim": 32},
+        "text": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+                 "num_key_value_heads": 1, "max_position_embeddings": 512},
+    },
+    # LLaVA-Med v1.5's shapes: CLIP ViT-L/14-336 + Mistral-7B (for benchmarks on a GPU, 7.57B parameters)
+    "llava-med": {
+        "vision": {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
+                   "num_attention_heads": 16, "image_size": 336, "patch_size": 14, "projection_dim": 768},
+        "text": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32,
+                 "num_key_value_heads": 8, "max_position_embeddings": 32768, "rope_theta": 1e6, "vocab_size": 32000},
+    },
+}
 
-    vision = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                              num_channels=3, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, projection_dim=32)
-    text_kwargs = dict(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                       num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=512,
-                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                       pad_token_id=tokenizer.pad_token_id)
+
+def build_config(tokenizer: Any, text: str = "mistral", size: str = "tiny") -> Any:
+    """A ``LlavaConfig`` (CLIP vision tower + Mistral or Llama) of one of ``SIZES``."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, MistralConfig
+
+    shape = SIZES[size]
+    vision = CLIPVisionConfig(num_channels=3, **shape["vision"])
+    text_kwargs = {"vocab_size": len(tokenizer), "bos_token_id": tokenizer.bos_token_id,
+                   "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id, **shape["text"]}
     text_config = MistralConfig(**text_kwargs) if text == "mistral" else LlamaConfig(**text_kwargs)
-    config = LlavaConfig(vision_config=vision, text_config=text_config,
-                         image_token_id=tokenizer.convert_tokens_to_ids("<image>"), image_seq_length=IMAGE_TOKENS,
-                         vision_feature_layer=-2, vision_feature_select_strategy="default",
-                         projector_hidden_act="gelu")
+    tokens = (shape["vision"]["image_size"] // shape["vision"]["patch_size"]) ** 2
+    return LlavaConfig(vision_config=vision, text_config=text_config,
+                       image_token_id=tokenizer.convert_tokens_to_ids("<image>"), image_seq_length=tokens,
+                       vision_feature_layer=-2, vision_feature_select_strategy="default",
+                       projector_hidden_act="gelu")
+
+
+def build_model(tokenizer: Any, text: str = "mistral", seed: int = 0) -> Any:
+    """A tiny random-weight ``LlavaForConditionalGeneration`` (CLIP + Mistral or Llama), fp32."""
+    import torch
+    from transformers import LlavaForConditionalGeneration
+
     torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(config).eval()
+    model = LlavaForConditionalGeneration(build_config(tokenizer, text)).eval()
     with torch.no_grad():  # random init is near-uniform; sharpen it so greedy answers depend on the input
         for p in model.parameters():
             if p.ndim >= 2:
@@ -76,13 +98,14 @@ def build_model(tokenizer: Any, text: str = "mistral", seed: int = 0) -> Any:
     return model
 
 
-def build_processor(tokenizer: Any, chat_template: bool = False) -> Any:
+def build_processor(tokenizer: Any, chat_template: bool = False, size: str = "tiny") -> Any:
     """A ``LlavaProcessor`` with a PIL-only CLIP image processor (RGB, resized to the tower's size)."""
     from transformers import CLIPImageProcessorPil, LlavaProcessor
 
-    images = CLIPImageProcessorPil(size={"shortest_edge": IMAGE_SIZE},
-                                   crop_size={"height": IMAGE_SIZE, "width": IMAGE_SIZE}, do_convert_rgb=True)
-    return LlavaProcessor(image_processor=images, tokenizer=tokenizer, patch_size=PATCH_SIZE,
+    side, patch = SIZES[size]["vision"]["image_size"], SIZES[size]["vision"]["patch_size"]
+    images = CLIPImageProcessorPil(size={"shortest_edge": side}, crop_size={"height": side, "width": side},
+                                   do_convert_rgb=True)
+    return LlavaProcessor(image_processor=images, tokenizer=tokenizer, patch_size=patch,
                           vision_feature_select_strategy="default", num_additional_image_tokens=1,
                           chat_template=CHAT_TEMPLATE if chat_template else None)
 
