@@ -25,7 +25,7 @@ from .record import canonical_json
 
 __all__ = ["render_html", "embed_json", "embedded_certificate", "png_data_uri", "DISPLAY_LIMIT"]
 
-DISPLAY_LIMIT = 2000
+DISPLAY_LIMIT = 1000
 """Characters of one untrusted string shown on the page; the embedded JSON keeps all of it."""
 
 DEFAULT_DISCLAIMER = ("Bench testing of robustness to input perturbations. This report is not a conformity "

@@ -92,6 +92,25 @@ def test_every_section_of_the_report_is_there(cert, html):
         assert f'<th scope="row">{role}</th><td></td><td></td><td></td>' in html
 
 
+def test_sign_off_is_filled_from_the_protocol():
+    data = make_certificate(with_strata=False)
+    data["protocol"]["sign_off"] = [{"role": "tester", "name": "A. <Tester>", "date": "2026-11-30"},
+                                    {"role": "approver", "name": "C. Approver", "date": "2026-12-01"}]
+    html = render_html(data)
+    assert '<th scope="row">Tester</th><td>A. &lt;Tester&gt;</td><td>2026-11-30</td>' in html
+    assert '<th scope="row">Clinical reviewer</th><td></td><td></td>' in html  # a role not given stays a blank line
+    assert '<th scope="row">Approver</th><td>C. Approver</td><td>2026-12-01</td>' in html
+
+
+def test_calibrated_and_uncalibrated_side_by_side_with_paired_statistics(cert, html):
+    check = cert["specs"][0]["checks"][0]
+    gain = check["uncalibrated"]["noisy_gain"]
+    assert "Uncalibrated: clean, noisy" in html and "Gain on noisy [95 % CI], p" in html
+    assert f'{gain["diff"]:+.3f}<br><small>[{gain["low"]:+.3f}, {gain["high"]:+.3f}]</small><br><small>p = ' in html
+    plain = render_html(make_certificate(calibrated=False, with_strata=False))
+    assert "Uncalibrated" not in plain and "Gain on noisy" not in plain
+
+
 def test_page_is_accessible_and_self_contained(html):
     page = Page(html)
     assert page.tags("html")[0]["lang"] == "en"
@@ -345,3 +364,8 @@ def test_strong(bench):
     page = Page(html)
     assert data["verdict"] in page.visible and data["digest"] in page.visible
     assert "gaussian_noise@5" in page.visible
+    # the evidence of a schema /2 run reaches the page
+    if data["schema"].endswith("/2"):
+        assert data["environment"]["python"] in page.visible
+        assert "Placeholder thresholds" in page.visible  # no --protocol given
+        assert "No robustness curves" not in page.visible and "No heat map" not in page.visible
