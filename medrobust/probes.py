@@ -15,6 +15,7 @@ controller inside the run's facts.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import platform
 from collections import Counter
@@ -68,7 +69,7 @@ def repeatability(model: Any, model_name: str, samples: Sequence[Sample], batch_
 
 
 def _round(value: float) -> Optional[float]:
-    return None if value != value else round(value, 6)
+    return None if math.isnan(value) else round(value, 6)
 
 
 def _flat(image: Image.Image, level: int) -> Image.Image:
@@ -99,7 +100,7 @@ def shortcuts(model: Any, model_name: str, samples: Sequence[Sample], clean_answ
     gray = _ask(model, model_name, [s.replace(image=_flat(s.image, 128)) for s in subset], batch_size)
     black = _ask(model, model_name, [s.replace(image=_flat(s.image, 0)) for s in subset], batch_size)
     counts = Counter(normalize_answer(s.answer) for s in subset)
-    majority = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+    majority = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
     return {"metric": "closed_accuracy", "n": len(subset), "clean": accuracy([a for _, a in closed]),
             "text_only": accuracy(gray), "blank_image": accuracy(black),
             "majority": accuracy([majority] * len(subset)), "majority_answer": majority,

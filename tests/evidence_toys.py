@@ -5,7 +5,6 @@ conftest, so it extends that plugin's registrations instead of competing with th
 """
 
 import pytest
-
 from conftest import TOY_PLUGIN
 
 EXTRA = '''
@@ -81,9 +80,8 @@ def medrobust_register_datasets(register):
 '''
 
 
-@pytest.fixture
-def evidence_toy(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A pytester directory whose conftest registers the toy plugin plus the models above."""
+def make_evidence_toy(pytester: pytest.Pytester) -> pytest.Pytester:
+    """Make ``pytester``'s directory register the toy plugin plus the models above."""
     pytester.makeconftest(TOY_PLUGIN.read_text() + EXTRA)
     pytester.makefile(".ini", pytest="[pytest]\n")
     return pytester

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import TOY_ARGS
+
 from medrobust.protocol import ProtocolError, deviation, load_protocol, parse_protocol
 from medrobust.yaml_spec import load_yaml_spec
 
@@ -121,7 +121,7 @@ def test_the_example_protocol_matches_every_shipped_threshold():
     checks = {}
     for path in sorted(SUITES.glob("test_*.py")):
         checks.update({(f"suites/{path.name}::{fn}", m): t for (fn, m), t in _python_spec_thresholds(path).items()})
-    import medrobust.manager as manager
+    from medrobust import manager
 
     host = manager.load_plugins()
     for path in sorted(SUITES.glob("*.robust.yaml")):
@@ -177,8 +177,8 @@ def test_uncovered(bench):
     result.assert_outcomes(passed=3)  # a deviation does not fail a spec; it is reported
     result.stdout.fnmatch_lines([
         "*medrobust: 2 deviation(s) from protocol *",
-        "DEVIATION test_spec.py::test_mild_noise [[]gaussian_noise@1[]]: criterion NOISE-ACC states "
-        "max_drop 0.2 for closed_accuracy; the run used max_drop 0.35",
+        ("DEVIATION test_spec.py::test_mild_noise [[]gaussian_noise@1[]]: criterion NOISE-ACC states "
+         "max_drop 0.2 for closed_accuracy; the run used max_drop 0.35"),
         "DEVIATION test_spec.py::test_uncovered [[]jpeg@1[]]: no criterion of the protocol covers answer_consistency*",
     ])
     cert = _certificate(toy)

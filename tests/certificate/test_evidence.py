@@ -5,14 +5,25 @@ import json
 import types
 
 import pytest
-
 from conftest import TOY_ARGS
-from evidence_toys import evidence_toy  # noqa: F401  (fixture)
-from medrobust.certificate.evidence import limitations, overall_verdict, results_section, spec_conclusion
+from evidence_toys import make_evidence_toy
+
+from medrobust.certificate.evidence import (
+    limitations,
+    overall_verdict,
+    results_section,
+    spec_conclusion,
+)
 from medrobust.conclusions import conclude, stratify, worst
 from medrobust.metrics import estimate
 
 ARGS = ("-p", "no:cacheprovider")
+
+
+@pytest.fixture
+def evidence_toy(pytester: pytest.Pytester) -> pytest.Pytester:
+    """The toy plugin plus drifting, blind and picky models and a stratified dataset."""
+    return make_evidence_toy(pytester)
 
 
 def _certificate(pytester: pytest.Pytester) -> dict:
@@ -138,8 +149,8 @@ def test_a_straddling_interval_makes_the_run_inconclusive_while_pytest_passes(to
     toy.makepyfile(test_spec=PLANTED)
     result = toy.runpytest(*TOY_ARGS)
     result.assert_outcomes(passed=2)  # pytest judges the point estimate: drop 0.5 <= 0.5
-    result.stdout.fnmatch_lines(["medrobust verdict with 95% intervals: INCONCLUSIVE (2 checks pass, 0 fail, "
-                                 "1 inconclusive)"])
+    result.stdout.fnmatch_lines([("medrobust verdict with 95% intervals: INCONCLUSIVE (2 checks pass, 0 fail, "
+                                  "1 inconclusive)")])
     cert = _certificate(toy)
     assert cert["verdict"] == "INCONCLUSIVE" and "point estimate" in cert["verdict_rule"]
     specs = {s["name"]: s for s in cert["specs"]}
