@@ -10,17 +10,17 @@ Options (``--model-option KEY=VALUE``), besides those of
 :class:`~medrobust_plugins.hf._base.HFVisionLanguageModel` (``dtype``, ``batch_size``,
 ``max_new_tokens``, ``do_sample``...):
 
-====================  ==========================================================
-``template``          the conversation template: ``mistral`` (LLaVA-Med v1.5:
-                      ``[INST] <image>\\n{question} [/INST]``, the default),
-                      ``vicuna`` (LLaVA v1 system prompt + ``USER: ... ASSISTANT:``),
-                      ``llava-hf`` (``USER: <image>\\n{question} ASSISTANT:``),
-                      ``chat`` (the processor's own chat template), or a template
-                      of your own holding ``{question}`` and ``<image>``
-``image_aspect_ratio`` ``pad`` (as LLaVA-Med v1.5 does: pad to a square with the
-                      image processor's mean colour, then resize) or ``processor``
-                      (the processor's resize and centre crop only)
-====================  ==========================================================
+======================  ========================================================
+``template``            the conversation template: ``mistral`` (LLaVA-Med v1.5:
+                        ``[INST] <image>\\n{question} [/INST]``, the default),
+                        ``vicuna`` (LLaVA v1 system prompt + ``USER: ... ASSISTANT:``),
+                        ``llava-hf`` (``USER: <image>\\n{question} ASSISTANT:``),
+                        ``chat`` (the processor's own chat template), or a template
+                        of your own holding ``{question}`` and ``<image>``
+``image_aspect_ratio``  ``pad`` (as LLaVA-Med v1.5 does: pad to a square with the
+                        image processor's mean colour, then resize) or ``processor``
+                        (the processor's resize and centre crop only)
+======================  ========================================================
 
 The feature hook sits on ``model.multi_modal_projector``: PDC sees the CLIP features
 ``[batch, image tokens, vision width]`` the projector maps into the language model.
