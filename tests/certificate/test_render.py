@@ -329,6 +329,7 @@ def test_a_schema_1_certificate_still_renders(cert):
     assert "Repeatability was not measured" in text and "Shortcut baselines were not measured" in text
     assert "No robustness curves are recorded in this certificate (schema medrobust.certificate/1" in text
     assert "✗ fail" in text and "✓ pass" in text  # conclusions follow from 'passed'
+    assert "predates intervals: its conclusions compare point estimates" in text
     assert canonical_json(embedded_certificate(html)) == canonical_json(old)
 
 
