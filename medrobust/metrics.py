@@ -11,7 +11,7 @@ import textdistance
 
 from .sample import Sample
 
-__all__ = ["Metric", "Estimate", "estimate", "normalize_answer", "METRICS"]
+__all__ = ["Metric", "Estimate", "estimate", "normalize_answer", "closed_answer", "METRICS"]
 
 Score = Callable[[Sample, Optional[str], Optional[str]], Optional[float]]
 
@@ -24,6 +24,31 @@ def normalize_answer(text: Optional[str]) -> str:
     if text is None:
         return ""
     return " ".join(_PUNCT.sub(" ", text.lower()).split())
+
+
+CLOSED_VOCABULARIES = (("yes", "no"), ("left", "right"), ("true", "false"), ("present", "absent"),
+                       ("normal", "abnormal"))
+"""Answer sets of closed questions: a sentence answer is read as its first word from the set."""
+
+
+def closed_answer(reference: str, answer: Optional[str]) -> str:
+    """The closed answer a free-text ``answer`` gives, in the vocabulary of ``reference``.
+
+    Chat models answer closed questions in sentences ("Yes, there is a lesion in
+    the left lung."); as in LLaVA-Med's own evaluation, such an answer counts by
+    the first word of the reference's vocabulary it contains (here: "yes"). An
+    answer with none of those words, or a reference outside every vocabulary, is
+    compared whole after normalisation.
+    """
+    ref, text = normalize_answer(reference), normalize_answer(answer)
+    if text == ref:
+        return text
+    for vocabulary in CLOSED_VOCABULARIES:
+        if ref in vocabulary:
+            for word in text.split():
+                if word in vocabulary:
+                    return word
+    return text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,7 +109,7 @@ def estimate(scores: Sequence[Optional[float]]) -> Estimate:
 def _closed_accuracy(sample: Sample, answer: Optional[str], _clean: Optional[str]) -> Optional[float]:
     if sample.answer_type != "closed":
         return None
-    return float(answer is not None and normalize_answer(answer) == normalize_answer(sample.answer))
+    return float(answer is not None and closed_answer(sample.answer, answer) == normalize_answer(sample.answer))
 
 
 def _open_recall(sample: Sample, answer: Optional[str], _clean: Optional[str]) -> Optional[float]:
@@ -97,10 +122,14 @@ def _open_recall(sample: Sample, answer: Optional[str], _clean: Optional[str]) -
     return sum(token in predicted for token in reference) / len(reference)
 
 
-def _answer_consistency(_sample: Sample, answer: Optional[str], clean: Optional[str]) -> Optional[float]:
+def _answer_consistency(sample: Sample, answer: Optional[str], clean: Optional[str]) -> Optional[float]:
     if clean is None:
         return None
-    return float(answer is not None and normalize_answer(answer) == normalize_answer(clean))
+    if answer is None:
+        return 0.0
+    if sample.answer_type == "closed":
+        return float(closed_answer(sample.answer, answer) == closed_answer(sample.answer, clean))
+    return float(normalize_answer(answer) == normalize_answer(clean))
 
 
 def _answer_similarity(_sample: Sample, answer: Optional[str], clean: Optional[str]) -> Optional[float]:
@@ -111,11 +140,13 @@ def _answer_similarity(_sample: Sample, answer: Optional[str], clean: Optional[s
 
 
 METRICS = (
-    Metric("closed_accuracy", "Exact-match accuracy on closed (yes/no, left/right) questions.",
+    Metric("closed_accuracy", "Accuracy on closed (yes/no, left/right) questions; a sentence answer counts "
+                              "by its first yes/no (left/right...) word.",
            _closed_accuracy),
     Metric("open_recall", "Fraction of reference-answer tokens present in the answer, on open questions.",
            _open_recall),
-    Metric("answer_consistency", "Fraction of samples whose noisy answer equals the clean answer.",
+    Metric("answer_consistency", "Fraction of samples whose noisy answer equals the clean answer (on closed "
+                                 "questions: gives the same yes/no, left/right...).",
            _answer_consistency, needs_clean_answer=True),
     Metric("answer_similarity", "Normalised Levenshtein similarity of the noisy to the clean answer.",
            _answer_similarity, needs_clean_answer=True),

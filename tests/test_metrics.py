@@ -21,6 +21,24 @@ def test_closed_accuracy_exact_match_after_normalisation():
     assert M["closed_accuracy"].score(OPEN, "yes", None) is None
 
 
+def test_closed_accuracy_reads_a_sentence_by_its_first_closed_word():
+    score = M["closed_accuracy"].score
+    assert score(CLOSED, "Yes, there is no sign of bleeding.", None) == 1.0
+    assert score(CLOSED, "No, the lung is clear; yes would be wrong.", None) == 0.0
+    assert score(CLOSED, "The image shows a lesion.", None) == 0.0  # no yes/no word: exact match fails
+    side = Sample("c", IMG, "Which side?", "left", "closed")
+    assert score(side, "The lesion is on the left side.", None) == 1.0
+    assert score(side, "right lung, not left", None) == 0.0
+    other = Sample("d", IMG, "Which view?", "pa", "closed")
+    assert score(other, "PA", None) == 1.0 and score(other, "pa view", None) == 0.0
+
+
+def test_consistency_on_closed_questions_compares_the_closed_answers():
+    assert M["answer_consistency"].score(CLOSED, "Yes, a lesion.", "yes") == 1.0
+    assert M["answer_consistency"].score(CLOSED, "No lesion is seen.", "Yes, one.") == 0.0
+    assert M["answer_consistency"].score(CLOSED, None, "yes") == 0.0
+
+
 def test_open_recall_counts_reference_tokens():
     assert M["open_recall"].score(OPEN, "a fundus photograph", None) == 1.0
     assert M["open_recall"].score(OPEN, "fundus", None) == 0.5
