@@ -110,11 +110,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> Optional[list[str]]:
-    if run_key not in config.stash:
+    """The sealed protocol's hash, before any spec runs."""
+    if run_key not in config.stash or run_context(config).protocol is None:
         return None
     protocol = run_context(config).protocol
-    if protocol is None:
-        return ["medrobust protocol: none (thresholds are the specs' own placeholders, not clinical claims)"]
     return [f"medrobust protocol: {protocol.path} v{protocol.version}, sha256 {protocol.sha256}"]
 
 
@@ -127,6 +126,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     ctx = run_context(config)
     if not ctx.specs:
         return
+    if ctx.protocol is None:
+        terminalreporter.write_line("medrobust protocol: none; the thresholds are the specs' own placeholders, "
+                                    "not clinical claims (--protocol PATH seals justified criteria)")
     found = deviations(ctx)
     if found:
         terminalreporter.write_sep("-", f"medrobust: {len(found)} deviation(s) from protocol "

@@ -158,7 +158,10 @@ def test_the_protocol_hash_is_printed_and_recorded_with_criteria_and_sign_off(to
 def test_without_a_protocol_the_thresholds_are_labelled_placeholders(toy):
     toy.makepyfile(test_spec=SPEC)
     result = toy.runpytest(*TOY_ARGS)
-    result.stdout.fnmatch_lines(["medrobust protocol: none (thresholds are the specs' own placeholders*"])
+    result.stdout.fnmatch_lines(["medrobust protocol: none; the thresholds are the specs' own placeholders, "
+                                 "not clinical claims*"])
+    header = result.stdout.lines[:next(i for i, line in enumerate(result.stdout.lines) if "collected" in line)]
+    assert not any("medrobust protocol" in line for line in header)  # no protocol: no header line
     protocol = _certificate(toy)["protocol"]
     assert protocol["placeholder"] is True and protocol["sha256"] is None
     assert "not clinical claims" in protocol["note"]
