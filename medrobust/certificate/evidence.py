@@ -11,6 +11,7 @@ import math
 from typing import Any, Iterable, Optional
 
 from ..conclusions import CONCLUSIONS, worst
+from ..protocol import SIGN_OFF_ROLES, deviation
 
 __all__ = ["SCOPE_DISCLAIMER", "VERDICT_RULE", "PLACEHOLDER_NOTE", "spec_conclusion", "overall_verdict",
            "deviations", "protocol_section", "results_section", "limitations"]
@@ -79,7 +80,6 @@ def deviations(ctx: Any) -> list[dict[str, Any]]:
     """Checks whose thresholds depart from the sealed protocol (one entry per spec, metric and threshold)."""
     if ctx.protocol is None:
         return []
-    from ..protocol import deviation
 
     out: dict[tuple, dict[str, Any]] = {}
     for nodeid in sorted(ctx.specs):
@@ -104,8 +104,7 @@ def protocol_section(ctx: Any) -> dict[str, Any]:
     if ctx.protocol is None:
         return {"placeholder": True, "sha256": None, "title": "", "version": "", "intended_use": "",
                 "scope": "", "test_data": "", "criteria": [], "deviations": [], "note": PLACEHOLDER_NOTE,
-                "sign_off": [{"role": r, "name": "", "date": ""}
-                             for r in ("tester", "clinical reviewer", "approver")]}
+                "sign_off": [{"role": r.replace("_", " "), "name": "", "date": ""} for r in SIGN_OFF_ROLES]}
     section = ctx.protocol.to_json()
     section["deviations"] = deviations(ctx)
     checked = {c.id: 0 for c in ctx.protocol.criteria}
