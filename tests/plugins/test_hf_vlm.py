@@ -267,18 +267,23 @@ def test_bad_options_fail_clearly(checkpoints) -> None:
 
 
 # -- end to end -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("family", ["qwen2_vl", "gemma3"])
-def test_suites_run_end_to_end_with_imc(checkpoints, models, family, pytester) -> None:
-    """A short slice of the suites (one image spec, one text spec) so two families fit the time budget.
+PDC_SMALL = ["--calibrator-option", "pdc.max_reference=16", "--calibrator-option", "pdc.noises=gaussian_noise,jpeg"]
+
+
+@pytest.mark.parametrize("family, selection, n_specs", [
+    ("qwen2_vl", [], 15),  # every spec of suites/, IMC with its default options
+    ("gemma3", ["-k", "gaussian_noise or keyboard_typos", *PDC_SMALL], 2),  # a slice, a smaller PDC fit
+])
+def test_suites_run_end_to_end_with_imc(checkpoints, models, family, selection, n_specs, pytester) -> None:
+    """``pytest suites/ --model hf-vlm --model-path TINY --calibrator imc --samples 16``.
 
     In process (pytester), so the run does not pay for importing torch and transformers again.
     """
     tmp_path = pytester.path
     run = pytester.runpytest_inprocess(
-        str(REPO / "suites"), "-k", "gaussian_noise or keyboard_typos",
+        str(REPO / "suites"), *selection,
         "--model", "hf-vlm", "--model-path", str(checkpoints[family]), "--model-option", "max_new_tokens=4",
-        "--calibrator", "imc", "--calibrator-option", "pdc.max_reference=16",
-        "--calibrator-option", "pdc.noises=gaussian_noise,jpeg", "--samples", "8",
+        "--calibrator", "imc", "--samples", "16",
         "--certificate", str(tmp_path / "cert"), "--journal", "none", "-p", "no:cacheprovider", "-q")
     assert run.ret in (0, 1), "\n".join(run.outlines[-40:])  # 1: random weights fail specs
     cert = json.loads((tmp_path / "cert.json").read_text())
@@ -288,11 +293,12 @@ def test_suites_run_end_to_end_with_imc(checkpoints, models, family, pytester) -
     assert ident["capabilities"] == {"feature_hook": True, "free_generation": True, "token_scoring": True}
     assert ident["weights_sha256"] == models[family].identity()["weights_sha256"]
     assert ident["feature_hook"]["module"] == families.FAMILIES[family].hook_module
-    assert cert["calibrator"]["name"] == "imc" and cert["calibrator"]["params"]["pdc"]["fitted_on"] == 16
+    assert cert["calibrator"]["name"] == "imc"
+    assert cert["calibrator"]["params"]["pdc"]["fitted_on"] == (16 if PDC_SMALL[1] in selection else 96)
     assert cert["summary"]["error"] == 0, [s.get("message") for s in cert["specs"] if s["verdict"] == "error"]
     assert not cert["sample_errors"]
     checks = [c for s in cert["specs"] for c in s["checks"]]
-    assert len(cert["specs"]) == 2 and checks and all("uncalibrated" in c for c in checks)
+    assert len(cert["specs"]) == n_specs and checks and all("uncalibrated" in c for c in checks)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
