@@ -175,6 +175,16 @@ def test_a_definite_failure_fails_the_run_and_the_message_shows_the_interval(toy
     assert _certificate(toy)["verdict"] == "FAIL"
 
 
+def test_with_a_calibrator_the_curves_carry_the_uncalibrated_arm(toy):
+    toy.makepyfile(test_spec=PLANTED)
+    toy.runpytest(*TOY_ARGS, "--calibrator", "toy-median")
+    curve = next(c for c in _certificate(toy)["results"]["curves"] if c["noise"] == "gaussian_noise")
+    by_severity = {p["severity"]: p for p in curve["points"]}
+    # the median filter restores part of what strong pixel noise takes from the toy model
+    assert by_severity[5]["uncalibrated"] < by_severity[5]["value"]
+    assert by_severity[0]["uncalibrated"] == by_severity[0]["value"] == 1.0
+
+
 def test_strata_and_test_data_counts_come_from_sample_metadata(evidence_toy):
     evidence_toy.makepyfile(test_spec=PLANTED)
     evidence_toy.runpytest("--model", "toy", "--dataset", "toy-strata", *ARGS).assert_outcomes(passed=2)
