@@ -105,10 +105,10 @@ def test_sign_off_is_filled_from_the_protocol():
 def test_calibrated_and_uncalibrated_side_by_side_with_paired_statistics(cert, html):
     check = cert["specs"][0]["checks"][0]
     gain = check["uncalibrated"]["noisy_gain"]
-    assert "Uncalibrated: clean, noisy" in html and "Gain on noisy [95 % CI], p" in html
+    assert "Without imc: clean / noisy" in html and "Gain on noisy [95 % CI], p" in html
     assert f'{gain["diff"]:+.3f}<br><small>[{gain["low"]:+.3f}, {gain["high"]:+.3f}]</small><br><small>p = ' in html
     plain = render_html(make_certificate(calibrated=False, with_strata=False))
-    assert "Uncalibrated" not in plain and "Gain on noisy" not in plain
+    assert "Without none" not in plain and "Gain on noisy" not in plain
 
 
 def test_page_is_accessible_and_self_contained(html):
