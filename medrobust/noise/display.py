@@ -29,7 +29,7 @@ _DIGITS_PER_STRING = 8
 def bit_depth(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     """Quantise to ``2 ** bits`` evenly spaced levels spanning [0, 1]."""
     top = float(2 ** int(params["bits"]) - 1)
-    return torch.round(images.clamp(0.0, 1.0) * top) / top
+    return images.clamp(0.0, 1.0).mul_(top).round_().div_(top)  # in place: one new tensor
 
 
 def window_clipping(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:

@@ -230,7 +230,7 @@ def brightness(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
 def contrast(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     """Shrink intensities towards each channel's mean by ``factor`` (the means are kept, as in ImageNet-C)."""
     mean = images.mean(dim=(2, 3), keepdim=True)
-    return ((images - mean) * float(params["factor"]) + mean).clamp_(0.0, 1.0)
+    return (images - mean).mul_(float(params["factor"])).add_(mean).clamp_(0.0, 1.0)  # in place: one new tensor
 
 
 def gamma(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
