@@ -109,6 +109,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_protocol(args: argparse.Namespace) -> int:
+    from .protocol import load_protocol
+
+    protocol = load_protocol(args.path)
+    if args.json:
+        print(json.dumps({"path": args.path, **protocol.to_json()}, indent=2))
+        return 0
+    print(f"protocol {args.path}: valid\nsha256 {protocol.sha256}\n{protocol.title}, version {protocol.version}")
+    for c in protocol.criteria:
+        limits = ", ".join(f"{k} {v:g}" for k, v in sorted(c.threshold.items()))
+        print(f"  {c.id}: {c.metric} {limits} in {c.spec or 'every spec'}\n    {c.justification}")
+    for entry in protocol.sign_off:
+        print(f"  {entry['role']}: {entry['name'] or '(not signed)'} {entry['date']}".rstrip())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``medrobust`` command."""
     parser = argparse.ArgumentParser(prog="medrobust", description=__doc__)
@@ -146,6 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON as printed by a failing spec, or 'noise@3+other@1'; 'clean' for none")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_evaluate)
+    p = sub.add_parser("protocol", help="validate a pre-registered test protocol and print the sha256 that seals it")
+    p.add_argument("path", help="the protocol YAML file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_protocol)
     from .certificate.commands import add_certificate_commands
 
     add_certificate_commands(sub)

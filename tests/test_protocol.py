@@ -134,6 +134,22 @@ def test_the_example_protocol_matches_every_shipped_threshold():
     assert all(c.justification for c in protocol.criteria)
 
 
+def test_the_protocol_command_validates_and_prints_the_sealing_hash(tmp_path, capsys):
+    from medrobust.cli import main
+
+    path = tmp_path / "protocol.yaml"
+    path.write_text(PROTOCOL)
+    assert main(["protocol", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"sha256 {hashlib.sha256(PROTOCOL.encode()).hexdigest()}" in out
+    assert "NOISE-ACC: closed_accuracy max_drop 0.2 in test_mild_noise" in out and "approver: (not signed)" in out
+    assert main(["protocol", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["criteria"][1]["min"] == 0.9
+    path.write_text(PROTOCOL.replace("scope:", "scop:"))
+    assert main(["protocol", str(path)]) == 2
+    assert "unknown key(s) scop" in capsys.readouterr().err
+
+
 # -- end to end ---------------------------------------------------------------------------
 
 def test_the_protocol_hash_is_printed_and_recorded_with_criteria_and_sign_off(toy):
