@@ -7,6 +7,7 @@ suites run through the served model and the certificate names the endpoint.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import socket
@@ -21,7 +22,12 @@ torch = pytest.importorskip("torch")
 
 from medrobust_plugins.imc import IMC, MissingCapability, SMSCalibrator  # noqa: E402
 from medrobust_plugins.openai_compat import openai_compatible  # noqa: E402
-from medrobust_plugins.openai_compat._http import Endpoint, EndpointError  # noqa: E402
+from medrobust_plugins.openai_compat._http import (  # noqa: E402
+    MAX_RETRY_AFTER,
+    Endpoint,
+    EndpointError,
+    _retry_after,
+)
 from medrobust_plugins.reference import ReferenceModel  # noqa: E402
 from openai_server import SERVED_NAME, LoopbackServer  # noqa: E402  (beside this file)
 
@@ -189,6 +195,19 @@ def test_an_unreachable_server_is_not_retried_per_sample() -> None:
     assert len(sleeps) == 3
 
 
+def test_backoff_is_seeded_and_retry_after_parsed() -> None:
+    def waits(seed: int) -> list[float]:
+        endpoint = Endpoint("http://127.0.0.1:1/v1", backoff=1.0, max_backoff=4.0, seed=seed)
+        return [endpoint._wait(attempt, None) for attempt in range(5)]
+
+    assert waits(3) == waits(3) != waits(4)
+    assert all(cap / 2 <= w <= cap for w, cap in zip(waits(3), [1, 2, 4, 4, 4]))
+    assert _retry_after("7") == 7.0 and _retry_after("soon") is None and _retry_after(None) is None
+    in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
+    assert 55 <= _retry_after(in_a_minute) <= 61
+    assert Endpoint("http://x/v1")._wait(0, 1e6) == MAX_RETRY_AFTER
+
+
 def test_wrong_url_fails_fast(server) -> None:
     port = _dead_port()
     with pytest.raises(EndpointError, match=r"cannot reach .* after 3 attempt\(s\): cannot connect .*; is the server running"):
@@ -261,8 +280,8 @@ def test_suites_end_to_end_through_the_server(server, tmp_path) -> None:
 
 def test_sms_end_to_end_through_the_server(server, reference, tmp_path) -> None:
     proc, cert = _suites(server, tmp_path, str(ROOT / "suites" / "test_text_noise.py"), "-k", "closed_accuracy",
-                         "--calibrator", "imc-sms", samples="10")
-    # the spec may pass or fail on 10 samples: that is the model's verdict, not the plugin's
+                         "--calibrator", "imc-sms", samples="6")
+    # the spec may pass or fail on 6 samples: that is the model's verdict, not the plugin's
     assert proc.returncode in (0, 1) and cert, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert cert["calibrator"]["name"] == "imc-sms" and cert["model"]["endpoint"] == server.url
     assert cert["calibrator"]["fitted_on"] > 0 and cert["calibrator"]["thresholds"]
