@@ -24,24 +24,24 @@ the server, so IMC's PDC cannot run here, SMS can.
 
 Options (``--model-option KEY=VALUE``):
 
-=================  ===========================================================
-``url``            base URL, e.g. ``http://host:8000/v1`` (required; no credentials in it)
-``model``          served model name (default: the only one ``GET /models`` lists)
-``api_key_env``    environment variable holding the API key (default
-                   ``MEDROBUST_API_KEY``; unset: no key is sent). The key itself
-                   is never an option: options are written into the certificate.
-``max_tokens``     answer budget (16)
-``temperature``    sampling temperature (0: greedy, reproducible)
-``system_prompt``  system message before each question ("" : none)
-``prompt_template`` user text, ``{question}`` replaced (default ``{question}``)
-``concurrency``    requests in flight at most (8)
-``timeout``        seconds to connect and between reads of a response (60)
-``retries``        further attempts of a failed request (4)
-``backoff``        first backoff in seconds, doubling per attempt (0.5), ``max_backoff`` (30)
-``seed``           seed of the backoff jitter (0)
-``token_scoring``  ``auto`` (probe the server), ``on`` (require) or ``off``
-``scoring_prefix`` text before a scored question (``"USER: "``)
-=================  ===========================================================
+===================  ===========================================================
+``url``              base URL, e.g. ``http://host:8000/v1`` (required; no credentials in it)
+``model``            served model name (default: the only one ``GET /models`` lists)
+``api_key_env``      environment variable holding the API key (default
+                     ``MEDROBUST_API_KEY``; unset: no key is sent). The key itself
+                     is never an option: options are written into the certificate.
+``max_tokens``       answer budget (16)
+``temperature``      sampling temperature (0: greedy, reproducible)
+``system_prompt``    system message before each question ("" : none)
+``prompt_template``  user text, ``{question}`` replaced (default ``{question}``)
+``concurrency``      requests in flight at most (8)
+``timeout``          seconds to connect and between reads of a response (60)
+``retries``          further attempts of a failed request (4)
+``backoff``          first backoff in seconds, doubling per attempt (0.5), ``max_backoff`` (30)
+``seed``             seed of the backoff jitter (0)
+``token_scoring``    ``auto`` (probe the server), ``on`` (require) or ``off``
+``scoring_prefix``   text before a scored question (``"USER: "``)
+===================  ===========================================================
 """
 
 from __future__ import annotations
