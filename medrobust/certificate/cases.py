@@ -31,8 +31,8 @@ SEED_RULE = "derive_seed(run seed, sample id, position, noise name, severity)"
 
 
 def text_digest(text: str) -> str:
-    """sha256 of ``text`` encoded as UTF-8."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """sha256 of ``text`` encoded as UTF-8 (lone surrogates passed through, as the probes hash them)."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def thumbnail_uri(image: Image.Image, max_px: int = THUMBNAIL_PX) -> str:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import math
 import platform
+import re
 import subprocess
 from pathlib import Path
 from typing import Any, Optional
@@ -25,9 +26,17 @@ LOCAL_OPTIONS = ("journal", "certificate", "protocol")
 
 
 def canonical_json(data: Any) -> str:
-    """Sorted keys, no insignificant whitespace, UTF-8 text, NaN as null."""
-    return json.dumps(_finite(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    """Sorted keys, no insignificant whitespace, UTF-8 text, NaN as null.
+
+    Lone surrogates (invalid UTF-8 decoded with ``surrogateescape``) are written as ``\\uXXXX``
+    escapes, so the text always encodes as UTF-8 and parses back to the same strings.
+    """
+    text = json.dumps(_finite(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
+    return _SURROGATES.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 def _finite(value: Any) -> Any:

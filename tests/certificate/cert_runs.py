@@ -35,6 +35,49 @@ def test_planted(bench, noise):
 """A passing spec, a known failure, and a hypothesis spec that shrinks to ``gaussian_noise@3 + char_typos@3``
 on the ``planted`` model."""
 
+NOISE_SENSITIVE_MODELS = '''
+
+HOSTILE = "<script>alert(1)</script> {{ 7*7 }} </table> \\udcff" + "long " * 2000
+
+
+class NoiseSensitiveModel:
+    """Right on clean images. Under pixel noise, ``versioned`` with option version=2 flips its closed
+    answers (a planted regression) and ``hostile`` answers with markup, a template and invalid UTF-8."""
+
+    def __init__(self, options, hostile=False):
+        self.version = str(options.get("version", "1"))
+        self.hostile = hostile
+        self.truth = {s.id: s.answer for split in ("test", "reference") for s in ToyDataset({}).samples(split)}
+
+    def answer(self, samples):
+        out = []
+        for s in samples:
+            clean = np.asarray(_clean_image(int(s.id.rsplit("/", 1)[1])), dtype=np.int16)
+            noisy = np.abs(np.asarray(s.image, dtype=np.int16) - clean)[0:4, 0:4].max() > 5
+            answer = self.truth[s.id]
+            if noisy and self.hostile:
+                answer = HOSTILE
+            elif noisy and self.version == "2":
+                answer = {"yes": "no", "no": "yes"}.get(answer, answer)
+            out.append(answer)
+        return out
+
+    def identity(self):
+        return {"name": "hostile" if self.hostile else "versioned", "version": self.version,
+                "weights_sha256": self.version * 64}
+
+
+_TOY_MODELS = medrobust_register_models
+
+
+@medrobust.hookimpl
+def medrobust_register_models(register):
+    _TOY_MODELS(register)
+    register("versioned", NoiseSensitiveModel)
+    register("hostile", lambda options: NoiseSensitiveModel(options, hostile=True))
+'''
+"""Conftest code appended to the toy plugin: models that break under pixel noise in planted ways."""
+
 PLANTED_ARGS = ("--model", "planted", "--dataset", "toy", "-p", "no:cacheprovider", "--journal", "none")
 
 

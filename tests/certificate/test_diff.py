@@ -5,37 +5,9 @@ import json
 
 import pytest
 
-from cert_runs import load, spec_run
+from cert_runs import NOISE_SENSITIVE_MODELS, spec_run
 from medrobust.certificate.compare import CI_RULE, compare_certificates
 from medrobust.cli import main
-
-VERSIONED_MODEL = '''
-
-class VersionedModel:
-    """Answers right on clean inputs; version 2 (the "upgrade") breaks under pixel noise."""
-
-    def __init__(self, options):
-        self.version = str(options.get("version", "1"))
-
-    def answer(self, samples):
-        out = []
-        for s in samples:
-            i = int(s.id.rsplit("/", 1)[1])
-            kind = "bright" if i % 3 else "shape"
-            truth = ("yes" if i % 2 == 0 else "no") if kind == "bright" else "square"
-            corner = np.asarray(s.image, dtype=np.float32)[0:4, 0:4] / 255.0
-            noisy = float(np.abs(corner - 40 / 255.0).max()) > 0.02
-            out.append({"yes": "no", "no": "yes"}.get(truth, truth) if noisy and self.version == "2" else truth)
-        return out
-
-    def identity(self):
-        return {"name": "versioned", "version": self.version, "weights_sha256": self.version * 64}
-
-
-@medrobust.hookimpl
-def medrobust_register_models(register):
-    register("versioned", VersionedModel)
-'''
 
 SPEC = '''
 def test_typos(bench):
@@ -52,8 +24,8 @@ ARGS = ("--model", "versioned", "--dataset", "toy", "-p", "no:cacheprovider", "-
 def upgrade(tmp_path_factory):
     """Certificates of version 1 (all pass) and version 2 (a planted regression under pixel noise)."""
     where = tmp_path_factory.mktemp("upgrade")
-    a = spec_run(where, SPEC, (*ARGS, "--model-option", "version=1"), "2 passed", VERSIONED_MODEL, "reports/a")
-    b = spec_run(where, SPEC, (*ARGS, "--model-option", "version=2"), "1 failed, 1 passed", VERSIONED_MODEL,
+    a = spec_run(where, SPEC, (*ARGS, "--model-option", "version=1"), "2 passed", NOISE_SENSITIVE_MODELS, "reports/a")
+    b = spec_run(where, SPEC, (*ARGS, "--model-option", "version=2"), "1 failed, 1 passed", NOISE_SENSITIVE_MODELS,
                  "reports/b")
     return a, b
 

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from cert_runs import copy_twins, load, planted_run
+from cert_runs import NOISE_SENSITIVE_MODELS, copy_twins, load, planted_run, spec_run
 from medrobust.certificate.integrity import check_digests, json_differences, verify
 from medrobust.certificate.record import DIGEST_EXCLUDES, canonical_json
 from medrobust.cli import main
@@ -161,3 +161,13 @@ def test_json_differences_lists_paths():
     b = {"x": [1, {"y": "b"}, 3], "z": float("nan")}
     assert json_differences(a, b, ("A", "B")) == ["$.only (only in the A)", "$.x[1].y", "$.x (length 2 against 3)",
                                                   "$.z"]
+
+
+def test_hostile_answers_keep_the_certificate_verifiable(tmp_path, capsys):
+    spec = "def test_pixels(bench):\n    bench.expect('gaussian_noise@2', metric='closed_accuracy', max_drop=0.1)\n"
+    path = spec_run(tmp_path, spec, ("--model", "hostile", "--dataset", "toy", "-p", "no:cacheprovider",
+                                     "--journal", "none"), "1 failed", NOISE_SENSITIVE_MODELS)
+    answer = load(path)["cases"][0]["examples"][0]["answer_noisy"]
+    assert answer.startswith("<script>alert(1)</script> {{ 7*7 }} </table> \udcff") and len(answer) > 10000
+    assert main(["verify", str(path)]) == 0 and main(["verify", str(path.with_suffix(".html"))]) == 0
+    assert capsys.readouterr().out.count("holds the same data") == 2
