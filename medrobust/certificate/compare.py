@@ -1,9 +1,11 @@
 """``medrobust diff A B``: what changed between two certificates, for model upgrades in CI.
 
 A *regression* is any of: the overall verdict got worse; a spec that did not
-fail in A fails (or errs) in B; a check present in both (same spec, composition
-and metric) whose clean or noisy value fell by more than the confidence
-intervals allow. "More than the CIs allow" means the two 95 % intervals do not
+fail in A fails (or errs) in B, judged by its conclusion (the 95 % interval
+against the threshold, as the certificate's verdict is; the pytest verdict for
+certificates without conclusions; known failures left out); a check present in
+both (same spec, composition and metric) whose clean or noisy value fell by
+more than the confidence intervals allow. "More than the CIs allow" means the two 95 % intervals do not
 overlap (B's upper bound below A's lower bound): a conservative rule, so a
 flagged move is unlikely to be sampling noise.
 """
@@ -23,6 +25,7 @@ CI_RULE = ("a value moved beyond its confidence intervals when the 95 % interval
 
 VERDICT_RANK = {"PASS": 0, "NOT RUN": 1, "INCONCLUSIVE": 1, "FAIL": 2, "ERROR": 3}
 FAILING = ("fail", "error")
+_VERDICT_AS_CONCLUSION = {"pass": "pass", "fail": "fail", "error": "error"}
 
 IDENTITY_SECTIONS = (
     ("model", ("model",)),
@@ -46,6 +49,7 @@ class Comparison:
     verdict: tuple[str, str]
     new_failures: list[dict[str, Any]]
     fixed: list[dict[str, Any]]
+    newly_inconclusive: list[dict[str, Any]]
     added_specs: list[str]
     removed_specs: list[str]
     worse: list[dict[str, Any]]
@@ -79,6 +83,8 @@ class Comparison:
             out.append(f"NEW FAILURE  {item['spec']}  ({item['a']} -> {item['b']})")
         for item in self.fixed:
             out.append(f"fixed        {item['spec']}  ({item['a']} -> {item['b']})")
+        for item in self.newly_inconclusive:
+            out.append(f"inconclusive {item['spec']}  ({item['a']} -> {item['b']})")
         for label, items in (("WORSE", self.worse), ("better", self.better)):
             for d in items:
                 out.append(f"{label:<12} {d['spec']}  {d['metric']} {d['which']} under {d['composition_key']}: "
@@ -105,6 +111,17 @@ def _get(data: Any, path: tuple[str, ...]) -> Any:
 
 def _specs(cert: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["id"]: s for s in cert.get("specs") or [] if isinstance(s, dict) and "id" in s}
+
+
+def _conclusion(spec: Optional[dict[str, Any]]) -> str:
+    """A spec's conclusion; ``absent``, ``known failure`` or ``not run`` when it has none to weigh."""
+    if spec is None:
+        return "absent"
+    if spec.get("verdict") == "known failure":
+        return "known failure"
+    if "conclusion" in spec:
+        return str(spec["conclusion"] or "not run")
+    return _VERDICT_AS_CONCLUSION.get(str(spec.get("verdict")), "not run")
 
 
 def _checks(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -137,14 +154,15 @@ def _moves(spec_id: str, key: tuple[str, str], a: dict[str, Any], b: dict[str, A
 def compare_certificates(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
     """Compare certificate ``a`` (before) with ``b`` (after)."""
     specs_a, specs_b = _specs(a), _specs(b)
-    new_failures, fixed, worse, better = [], [], [], []
+    new_failures, fixed, inconclusive, worse, better = [], [], [], [], []
     for spec_id in sorted(specs_b):
-        vb = specs_b[spec_id].get("verdict")
-        va = specs_a[spec_id].get("verdict") if spec_id in specs_a else "absent"
+        va, vb = _conclusion(specs_a.get(spec_id)), _conclusion(specs_b[spec_id])
         if vb in FAILING and va not in FAILING:
             new_failures.append({"spec": spec_id, "a": va, "b": vb})
         elif va in FAILING and vb == "pass":
             fixed.append({"spec": spec_id, "a": va, "b": vb})
+        elif vb == "inconclusive" and va not in ("inconclusive", *FAILING):
+            inconclusive.append({"spec": spec_id, "a": va, "b": vb})
         if spec_id in specs_a:
             checks_a, checks_b = _checks(specs_a[spec_id]), _checks(specs_b[spec_id])
             for key in sorted(set(checks_a) & set(checks_b)):
@@ -161,6 +179,6 @@ def compare_certificates(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
                             "paths": [prefix + p[1:] for p in paths]})
     notes = [f"certificate {name}'s digest does not match its content; run medrobust verify on it"
              for name, cert in (("A", a), ("B", b)) if cert.get("digest") != compute_digest(cert)]
-    return Comparison((str(a.get("verdict")), str(b.get("verdict"))), new_failures, fixed,
+    return Comparison((str(a.get("verdict")), str(b.get("verdict"))), new_failures, fixed, inconclusive,
                       sorted(set(specs_b) - set(specs_a)), sorted(set(specs_a) - set(specs_b)),
                       worse, better, changed, notes)

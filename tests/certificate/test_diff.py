@@ -91,6 +91,18 @@ def test_moves_within_overlapping_intervals_are_not_regressions():
     assert "digest does not match" in " ".join(result.notes)
 
 
+def test_conclusions_weigh_before_pytest_verdicts_and_known_failures_are_left_out():
+    a, b = _cert((0.8, 0.7, 0.88)), _cert((0.8, 0.7, 0.88))
+    a["specs"][0]["conclusion"], b["specs"][0]["conclusion"] = "pass", "inconclusive"
+    b["specs"][0]["verdict"] = "fail"  # pytest judged the point estimate; the interval straddles
+    result = compare_certificates(a, b)
+    assert result.new_failures == [] and result.newly_inconclusive == [{"spec": "s", "a": "pass",
+                                                                          "b": "inconclusive"}]
+    assert "inconclusive s  (pass -> inconclusive)" in "\n".join(result.lines())
+    b["specs"][0].update(conclusion="fail", verdict="known failure")
+    assert compare_certificates(a, b).new_failures == []
+
+
 def test_an_unreadable_certificate_exits_2(upgrade, tmp_path, capsys):
     a, _ = upgrade
     (tmp_path / "x.json").write_text("[]", encoding="utf-8")
