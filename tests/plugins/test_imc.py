@@ -37,6 +37,43 @@ def test_a_model_without_capabilities_is_told_which_part_cannot_run():
     assert "SMS (question refinement)" in message and "score_text" in message
 
 
+class TextOnlyCapable(AnswerOnly):
+    """Offers what SMS needs (token scoring, free generation) but no feature hook, like a served model."""
+
+    def __init__(self):
+        self.asked = []
+
+    def answer(self, samples):
+        self.asked += [s.question for s in samples]
+        return ["yes" for _ in samples]
+
+    def generate(self, prompts, images=None, max_new_tokens=32):
+        return ["" for _ in prompts]
+
+    def score_text(self, texts, images=None):
+        return [[(word, -1.0) for word in text.split()] for text in texts]
+
+
+def test_imc_runs_sms_alone_on_a_model_without_feature_hook_and_records_why():
+    sample = medrobust.Sample("s", __import__("PIL.Image").Image.new("L", (8, 8)),
+                              "Is there a lesion?", "yes", "closed")
+    imc = IMC({})
+    with pytest.warns(UserWarning, match="imc runs without PDC"):
+        imc.fit(TextOnlyCapable(), [sample] * 8)
+    described = imc.describe()
+    assert set(described["parts_not_run"]) == {"pdc"}
+    assert "feature-hook" in described["parts_not_run"]["pdc"]
+    assert described["params"]["pdc"] == {"not_run": described["parts_not_run"]["pdc"]}
+    model = TextOnlyCapable()
+    wrapped = imc.wrap(model)
+    assert wrapped.answer([sample]) == ["yes"] and model.asked  # SMS wrapper, no PDC wrapper
+    assert type(wrapped).__module__.endswith("sms")
+    with pytest.raises(MissingCapability, match="PDC"):
+        IMC({"strict": "true"}).fit(TextOnlyCapable(), [sample] * 8)
+    with pytest.raises(ValueError, match="strict"):
+        IMC({"strict": "maybe"})
+
+
 @pytest.mark.skipif(not (WEIGHTS_DIR / "model.safetensors").is_file(),
                     reason=f"needs the reference weights {WEIGHTS_DIR / 'model.safetensors'}")
 def test_imc_answers_through_both_parts():

@@ -242,7 +242,11 @@ def test_imc_says_pdc_cannot_run_and_sms_can(server) -> None:
     with pytest.raises(MissingCapability, match=r"PDC.*feature-hook.*openai-compatible does not offer it "
                                                 r"\(the vision features stay on the server.*cannot run; SMS can"
                                                 r".*imc-sms"):
-        IMC({}).fit(model, reference_samples)
+        IMC({"strict": "true"}).fit(model, reference_samples)
+    imc = IMC({})
+    with pytest.warns(UserWarning, match="imc runs without PDC"):
+        imc.fit(model, reference_samples)
+    assert set(imc.describe()["parts_not_run"]) == {"pdc"}
     sms = SMSCalibrator({})
     sms.fit(model, reference_samples)
     assert sms.refine_many(["is ther a fracture?"])[0].final == "is there a fracture?"
