@@ -129,6 +129,15 @@ def test_page_is_accessible_and_self_contained(html):
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
 
 
+def test_print_rules_are_in_the_page(html):
+    style = html[html.index("<style>"):html.index("</style>")]
+    for rule in ("@page { size: A4;", "@page wide { size: A4 landscape; }", "section.major { break-before: page; }",
+                 "thead { display: table-header-group; }", "tr, figure, .case-head, pre, .verdict-box { break-inside: avoid; }",
+                 'counter(page) " of " counter(pages)'):
+        assert rule in style, rule
+    assert html.count('<section id=') == html.count('class="major"') == 10
+
+
 def test_embedded_json_round_trips_exactly(cert, html):
     back = embedded_certificate(html)
     assert canonical_json(back) == canonical_json(cert)
