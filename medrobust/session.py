@@ -131,6 +131,7 @@ class RunContext:
         self.current: Optional[SpecRecord] = None
         self._model: Any = None
         self._raw_model: Any = None
+        self._failures: dict[str, Exception] = {}
         self._calibrator: Any = None
         self._dataset: Any = None
         self._samples: Optional[list[Sample]] = None
@@ -171,7 +172,8 @@ class RunContext:
     def dataset(self) -> Any:
         if self._dataset is None:
             factory = self.host.datasets[self.options.dataset]
-            self._dataset = factory({"path": self.options.dataset_path, "seed": 0, **self.options.dataset_options})
+            self._dataset = self._once("dataset", lambda: factory(
+                {"path": self.options.dataset_path, "seed": 0, **self.options.dataset_options}))
         return self._dataset
 
     @property
@@ -188,17 +190,34 @@ class RunContext:
             self._samples = samples
         return self._samples
 
+    def _once(self, what: str, build: Any) -> Any:
+        """``build()``, or the error it raised the first time: a model that fails to load
+        fails every spec with the same message, without being loaded again per spec."""
+        failed = self._failures.get(what)
+        if failed is not None:
+            raise failed
+        try:
+            return build()
+        except Exception as exc:
+            self._failures[what] = exc
+            raise
+
     @property
     def raw_model(self) -> Any:
+        if self._raw_model is None:
+            self._once("model", self._build_raw_model)
+        return self._raw_model
+
+    def _build_raw_model(self) -> None:
         if self._raw_model is None:
             factory = self.host.models[self.options.model]
             opts: dict[str, Any] = {"path": self.options.model_path, "device": self.options.device}
             opts.update(self.options.model_options)
             self._raw_model = factory(opts)
             if not callable(getattr(self._raw_model, "answer", None)):
-                raise TypeError(f"model {self.options.model!r} ({type(self._raw_model).__name__}) has no "
+                model, self._raw_model = self._raw_model, None
+                raise TypeError(f"model {self.options.model!r} ({type(model).__name__}) has no "
                                 f"answer(samples) method; see the plugin contract in DESIGN.md")
-        return self._raw_model
 
     @property
     def calibrator(self) -> Any:
@@ -211,12 +230,15 @@ class RunContext:
     def model(self) -> Any:
         """The model as the specs see it: wrapped by the fitted calibrator."""
         if self._model is None:
-            calibrator = self.calibrator
-            if self.options.calibrator != "none":
-                reference = list(self.dataset.samples(self.options.reference_split))
-                calibrator.fit(self.raw_model, reference)
-            self._model = calibrator.wrap(self.raw_model)
+            self._model = self._once("calibrated model", self._fit_calibrator)
         return self._model
+
+    def _fit_calibrator(self) -> Any:
+        calibrator = self.calibrator
+        if self.options.calibrator != "none":
+            reference = list(self.dataset.samples(self.options.reference_split))
+            calibrator.fit(self.raw_model, reference)
+        return calibrator.wrap(self.raw_model)
 
     @property
     def evaluator(self) -> Any:

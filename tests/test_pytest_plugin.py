@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from conftest import TOY_ARGS
+from conftest import TOY_ARGS, TOY_PLUGIN
 
 SPEC = '''
 from hypothesis import given, settings
@@ -240,3 +240,34 @@ def test_strong_gaussian(bench):
     assert ab["noisy_gain"]["method"] == "bootstrap+mcnemar" and ab["noisy_gain"]["p_value"] < 0.05
     html = (toy.path / "reports" / "certificate.html").read_text()
     assert "Without toy-median: clean / noisy" in html
+
+
+def test_a_model_that_fails_to_load_is_loaded_once_and_fails_every_spec_with_its_message(toy):
+    toy.makeconftest(TOY_PLUGIN.read_text() + '''
+
+LOADS = []
+
+
+class BrokenModel:
+    def __init__(self, options):
+        LOADS.append(1)
+        raise FileNotFoundError(f"broken model: no weights ({len(LOADS)} loads)")
+
+
+@medrobust.hookimpl
+def medrobust_register_models(register):
+    register("broken", BrokenModel)
+''')
+    toy.makepyfile(test_two="""
+def test_one(bench):
+    bench.expect("gaussian_noise@1", max_drop=0.5)
+
+
+def test_two(bench):
+    bench.expect("gaussian_noise@2", max_drop=0.5)
+""")
+    result = toy.runpytest("--model", "broken", "--dataset", "toy", "-p", "no:cacheprovider",
+                           "--certificate", "none", "--journal", "none")
+    result.assert_outcomes(failed=2)
+    assert result.stdout.str().count("broken model: no weights (1 loads)") >= 2
+    assert "(2 loads)" not in result.stdout.str()
