@@ -94,7 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
         host = load_plugins(extra=_medrobust_plugins_in(config))
         ctx = RunContext(_options(config), host)
         ctx.validate_names()
-    except (PluginError, ProtocolError) as exc:
+    except (PluginError, ProtocolError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = ctx
     activate(host)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from pathlib import Path
 from typing import Any, Optional
 
 from .manager import PluginHost
@@ -165,6 +166,10 @@ class RunContext:
         self.host.models[self.options.model]
         self.host.calibrators[self.options.calibrator]
         self.host.datasets[self.options.dataset]
+        for what, path in (("model path", self.options.model_path), ("dataset path", self.options.dataset_path)):
+            if path and "://" not in path and not Path(path).expanduser().exists():
+                raise ValueError(f"{what} {path} does not exist; give a local file or directory "
+                                 f"(nothing is downloaded at run time)")
         if self.options.severity_scale not in ("declared", "calibrated"):
             raise ValueError(f"severity scale must be 'declared' or 'calibrated', got {self.options.severity_scale!r}")
 

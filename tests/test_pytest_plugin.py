@@ -34,7 +34,7 @@ def test_unknown_names_fail_at_once_listing_what_exists(toy, option, value, kind
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*unknown * '{value}'; registered {kind}: *"])
     if kind == "models":
-        result.stderr.fnmatch_lines(["*evil, flaky, planted, reference, toy*"])
+        result.stderr.fnmatch_lines(["*evil, flaky, hf-vlm, llava-med, openai-compatible, planted, reference, toy*"])
     assert "passed" not in result.stdout.str()
 
 
@@ -271,3 +271,13 @@ def test_two(bench):
     result.assert_outcomes(failed=2)
     assert result.stdout.str().count("broken model: no weights (1 loads)") >= 2
     assert "(2 loads)" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("option", ["--model-path", "--dataset"])
+def test_a_missing_local_path_fails_at_once_naming_it(toy, option):
+    toy.makepyfile(test_spec=SPEC)
+    missing = str(toy.path / "no" / "such" / "dir")
+    value = missing if option == "--model-path" else f"toy:{missing}"
+    result = toy.runpytest(*TOY_ARGS, option, value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{missing}* does not exist*"])
