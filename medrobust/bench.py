@@ -154,7 +154,8 @@ class Bench:
             if failures:  # hypothesis replays the shrunk example last: the last case is the minimal one
                 from .certificate.cases import failure_case
 
-                self._ctx.current.case = failure_case(self._ctx, comp, metric, result)
+                ctx = self._ctx
+                ctx.current.defer_case(lambda: failure_case(ctx, comp, metric, result))
         if failures:
             raise RobustnessFailure("\n".join([
                 f"{metric} {' and '.join(failures)}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .manager import PluginHost
 from .sample import Sample
@@ -110,10 +110,23 @@ class SpecRecord:
     case: Optional[dict[str, Any]] = None
     """The last failing check's failure case (see :mod:`medrobust.certificate.cases`), gathered where
     the evaluator lives so that it travels to the xdist controller with the record."""
+    _pending_case: Optional[Callable[[], dict[str, Any]]] = dataclasses.field(default=None, repr=False,
+                                                                               compare=False)
+
+    def defer_case(self, gather: Callable[[], dict[str, Any]]) -> None:
+        """Gather the failure case with ``gather`` when it is needed; a later failing check replaces it."""
+        self.case, self._pending_case = None, gather
+
+    def resolve_case(self) -> Optional[dict[str, Any]]:
+        """The failure case, gathered now if it was deferred (call where the evaluator lives)."""
+        if self._pending_case is not None:
+            self.case, self._pending_case = self._pending_case(), None
+        return self.case
 
     def to_json(self) -> dict[str, Any]:
         return {"nodeid": self.nodeid, "name": self.name, "kind": self.kind, "outcome": self.outcome,
-                "message": self.message, "checks": [c.to_json() for c in self.checks], "case": self.case}
+                "message": self.message, "checks": [c.to_json() for c in self.checks],
+                "case": self.resolve_case()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "SpecRecord":

@@ -105,11 +105,12 @@ def number_cases(specs: list[Any], records: dict[str, Any]) -> list[dict[str, An
 
     Args:
         specs: The certificate's spec results (with ``minimal_failure`` and ``checks``).
-        records: The run's spec records by node id, carrying the gathered ``case``.
+        records: The run's spec records by node id, carrying the gathered (or deferred) ``case``.
     """
     cases = []
     for spec in specs:
-        gathered = getattr(records.get(spec.id), "case", None)
+        record = records.get(spec.id)
+        gathered = record.resolve_case() if record is not None else None
         minimal = spec.minimal_failure
         if minimal is None or not gathered:
             continue
