@@ -39,23 +39,11 @@ def canonical_json(data: Any) -> str:
 _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
-def _text(value: str) -> str:
-    """A string that encodes as UTF-8: lone surrogates (undecodable bytes a model or dataset
-    produced, decoded with ``surrogateescape``) become U+FFFD."""
-    try:
-        value.encode("utf-8")
-        return value
-    except UnicodeEncodeError:
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-
-
 def _finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, str):
-        return _text(value)
     if isinstance(value, dict):
-        return {_text(str(k)): _finite(v) for k, v in value.items()}
+        return {str(k): _finite(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
