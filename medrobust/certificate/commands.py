@@ -64,11 +64,15 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         print(json.dumps({"case": args.case, "examples": [r.to_json() for r in results]}, indent=2))
     else:
         print(f"{args.case}: {case.get('spec')}  {case.get('metric')} under {case.get('composition_key')}")
+        if not results:
+            print("  no examples recorded (no sample's score fell under this composition)")
         for r in results:
             inputs = "inputs bit for bit" if r.reproduced else "INPUTS DIFFER"
             same = "same" if r.answer[0] == r.answer[1] else "CHANGED"
             print(f"  {r.sample_id}: {inputs}; answer recorded {_short(r.answer[0])}, now {_short(r.answer[1])} "
                   f"({same})")
+            if r.error:
+                print(f"    the model raised: {r.error}")
             if not r.reproduced:
                 print(f"    image sha256 recorded {r.image_sha256[0]}, rebuilt {r.image_sha256[1]}")
                 print(f"    question sha256 recorded {r.question_sha256[0]}, rebuilt {r.question_sha256[1]}")

@@ -47,6 +47,8 @@ class ExampleReplay:
     """(recorded, new) answer of the model to the noisy input."""
     question_noisy: str
     files: list[str] = dataclasses.field(default_factory=list)
+    error: Optional[str] = None
+    """Why the model gave no new answer, if it raised."""
 
     @property
     def reproduced(self) -> bool:
@@ -161,7 +163,16 @@ def replay_case(cert: dict[str, Any], case_id: str, plugins: Sequence[str] = (),
         rebuilt = [apply_composition(by_id[i], composition, ctx.noises, ctx.options.seed) for i in wanted]
     except KeyError as exc:
         raise ReplayError(f"{exc.args[0]}; load the plugin that provides it with --plugin") from None
-    answers = list(ctx.model.answer([sample for sample, _ in rebuilt])) if rebuilt else []
+    answers: list[Optional[str]] = [None] * len(rebuilt)
+    error = None
+    try:
+        if rebuilt:
+            answers = list(ctx.model.answer([sample for sample, _ in rebuilt]))
+    except Exception as exc:  # the inputs are still compared; the failure is reported with them
+        error = f"{type(exc).__name__}: {exc}"
+    if len(answers) != len(rebuilt):
+        error = f"the model returned {len(answers)} answers for {len(rebuilt)} samples"
+        answers = [None] * len(rebuilt)
     folder = Path(output) if output else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
@@ -172,7 +183,7 @@ def replay_case(cert: dict[str, Any], case_id: str, plugins: Sequence[str] = (),
             example["sample_id"], (example.get("noisy_image_sha256"), image_digest(sample.image)),
             (example.get("noisy_question_sha256"), text_digest(sample.question)),
             "applied" not in example or canonical_json(records) == canonical_json(example["applied"]),
-            (example.get("answer_noisy"), answer), sample.question)
+            (example.get("answer_noisy"), answer), sample.question, error=error)
         if folder is not None:
             base = f"{_slug(case_id)}-{n}-{_slug(sample.id)}-noisy"
             image_path, question_path = folder / f"{base}.png", folder / f"{base}.txt"

@@ -90,3 +90,17 @@ def test_an_unavailable_dataset_path_is_a_clear_error(planted, tmp_path, capsys)
     rc = main(["replay", str(path), "--case", case["id"], "--plugin", str(planted.parents[1] / "conftest.py")])
     assert rc == 2
     assert f"the certificate's dataset path '{tmp_path / 'gone'}' is not available here" in capsys.readouterr().err
+
+
+def test_a_model_that_raises_still_gets_its_inputs_checked(planted, tmp_path, capsys):
+    path = copy_twins(planted, tmp_path)
+    cert = load(path)
+    cert["run"]["options"]["model"] = "flaky"  # raises on sample 4, answers "yes" otherwise
+    path.write_text(canonical_json(cert), encoding="utf-8")
+    case = _case(cert)
+    flaky = [e["sample_id"] for e in case["examples"]]
+    rc = main(["replay", str(path), "--case", case["id"], "--plugin", str(planted.parents[1] / "conftest.py")])
+    out = capsys.readouterr().out
+    assert rc == 0 and out.count("inputs bit for bit") == len(flaky)
+    assert "toy/test/4" in flaky  # the examples are the first closed samples whose score fell
+    assert out.count("the model raised: RuntimeError: corrupt input on sample 4") == len(flaky)
