@@ -231,6 +231,8 @@ def _view_check(html: str, data: dict[str, Any], result: Verification) -> None:
     line = next((i for i, (x, y) in enumerate(zip(html.splitlines(), fresh.splitlines())) if x != y),
                 min(len(html.splitlines()), len(fresh.splitlines())))
     result.notes.append(f"the page first departs from its rendering at line {line + 1}")
+    if str(here[1]).endswith("+dirty"):
+        result.notes.append("this harness has uncommitted changes: an edited template also makes the page differ")
 
 
 def check_digests(data: dict[str, Any], path: "str | Path" = "<data>") -> Verification:
