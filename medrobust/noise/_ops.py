@@ -90,8 +90,8 @@ def eight_bit_index(images: torch.Tensor) -> Optional[torch.Tensor]:
 
     Decoded 8-bit images (see ``image_to_tensor``) hold only these 256 values;
     a pointwise map of them is then one lookup in a 256-entry table. ``k`` is
-    ``round(255 x)`` read from the bits of ``255 x + 2 ** 23`` (a float-to-int
-    conversion costs several times more on CPU).
+    ``round(255 x)`` read from the bits of ``255 x + 2 ** 23`` (the addition
+    does the rounding; no conversion pass).
     """
     if images.dtype != torch.float32 or images.numel() == 0:
         return None

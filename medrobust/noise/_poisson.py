@@ -88,8 +88,7 @@ def _invert(level: torch.Tensor, tables: tuple[torch.Tensor, ...], gen: torch.Ge
     first, cdf, guide, size, lifted, width = tables
     u = torch.rand(level.shape, generator=gen, dtype=torch.float64)
     row = level * width
-    # floor(u size_k) as an integer read from the float64 bits of floor(...) + 2 ** 52 (a float-to-int
-    # conversion costs ten times more on CPU)
+    # floor(u size_k) as an integer, read from the float64 bits of floor(...) + 2 ** 52
     slot = u.mul(size.index_select(0, level)).floor_().add_(_MAGIC).view(torch.int64).sub_(_MAGIC_BITS)
     pos = guide.index_select(0, slot.add_(row)).add_(row)
     for _ in range(WALK_STEPS):  # walk up from the guide: most draws stop within a step or two

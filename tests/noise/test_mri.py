@@ -201,3 +201,15 @@ def test_runs_on_cuda_and_stays_deterministic(noise, images):
     assert a.min() >= 0 and a.max() <= 1
     if not noise.random:
         assert torch.allclose(a.cpu(), noise.apply(images.clone(), noise.params(4, seed=2)), atol=1e-5)
+
+
+def test_large_batches_go_through_kspace_channel_by_channel_with_the_same_output(monkeypatch):
+    images = torch.rand((3, 3, 24, 20), generator=torch.Generator().manual_seed(9))
+    for noise in (mri.MRI_MOTION, mri.MRI_GHOSTING, mri.MRI_SPIKE, mri.MRI_UNDERSAMPLING, mri.MRI_GIBBS_RINGING):
+        params = noise.params(4, seed=2)
+        whole = noise.apply(images, params)
+        monkeypatch.setattr(mri, "KSPACE_CHUNK_BYTES", 0)
+        by_channel = noise.apply(images, params)
+        monkeypatch.setattr(mri, "KSPACE_CHUNK_BYTES", 1 << 40)
+        assert torch.equal(whole, by_channel), noise.name
+        assert not torch.equal(by_channel[:, 0], by_channel[:, 1])  # channels are not copies of one another
