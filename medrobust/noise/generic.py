@@ -93,23 +93,27 @@ def _distinct_positions(gen: torch.Generator, rows: int, size: int, count: int,
                         device: torch.device) -> torch.Tensor:
     """``[rows, count]`` positions in ``range(size)``, distinct within each row, drawn from ``gen``.
 
-    Each row is a uniformly random subset in random order. A sparse pick draws
-    ``count`` positions and redraws repeats (later draws of a position already
-    taken) until none is left, so its cost grows with ``count``, not with the
-    image; a dense pick (over a quarter of ``size``) takes the ``count`` largest
-    of one uniform score per position.
+    Each row is a uniformly random subset in random order: the first ``count``
+    distinct values of a sequence of uniform draws (sampling without
+    replacement, one draw at a time). A sparse pick draws a few more than
+    ``count`` positions at once, so its cost grows with ``count``, not with the
+    image; a dense pick (over a quarter of ``size``) takes the ``count``
+    largest of one uniform score per position.
     """
     if 4 * count > size:
         return torch.rand((rows, size), generator=gen, device=device).topk(count, dim=1).indices
-    picked = torch.randint(size, (rows, count), generator=gen, device=device)
+    # expected repeats among d draws are about d^2 / (2 size): draw enough that a row rarely runs short
+    extra = 2 * count * count // size + 8
+    draws = torch.randint(size, (rows, count + extra), generator=gen, device=device)
     while True:
-        values, order = picked.sort(dim=1, stable=True)  # equal positions keep their draw order
-        repeat = torch.zeros_like(picked, dtype=torch.bool)
-        repeat.scatter_(1, order[:, 1:], values[:, 1:] == values[:, :-1])
-        redraw = int(repeat.sum())
-        if redraw == 0:
-            return picked
-        picked[repeat] = torch.randint(size, (redraw,), generator=gen, device=device)
+        values, order = draws.sort(dim=1, stable=True)  # equal positions keep their draw order
+        first = torch.ones_like(draws, dtype=torch.bool)
+        first.scatter_(1, order[:, 1:], values[:, 1:] != values[:, :-1])
+        kept = first.cumsum(dim=1)
+        if bool((kept[:, -1] >= count).all()):
+            return draws[first & (kept <= count)].view(rows, count)
+        more = torch.randint(size, (rows, count + extra), generator=gen, device=device)
+        draws = torch.cat([draws, more], dim=1)
 
 
 def shot_noise(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
@@ -349,7 +353,7 @@ IMPULSE_NOISE = ImageNoise(
     rationale=("Isolated black or white pixels come from dead or hot detector elements, dust on scanned film and "
                "bit errors in image transmission."),
     table=[{"amount": a} for a in (0.005, 0.01, 0.025, 0.05, 0.1)],
-    fn=impulse_noise, version="2",  # 2: positions drawn by rejection of repeats (was: top-k of one score per pixel)
+    fn=impulse_noise, version="2",  # 2: positions drawn without replacement (was: top-k of one score per pixel)
 )
 SPECKLE_NOISE = ImageNoise(
     name="speckle_noise", family="noise",
