@@ -13,6 +13,7 @@ flagged move is unlikely to be sampling noise.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Optional
 
 from .integrity import json_differences
@@ -133,7 +134,7 @@ def _finite(est: Any) -> Optional[dict[str, float]]:
     if not isinstance(est, dict):
         return None
     values = [est.get(k) for k in ("value", "low", "high")]
-    if not all(isinstance(v, (int, float)) and v == v for v in values):
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
         return None
     return est
 

@@ -4,10 +4,11 @@ import base64
 import io
 
 import pytest
+from cert_runs import load, planted_run, run_planted
 from PIL import Image
 
-from cert_runs import load, planted_run, run_planted
 from medrobust.certificate.cases import THUMBNAIL_PX, text_digest, thumbnail_uri
+from medrobust.certificate.replay import load_extra_plugins
 from medrobust.manager import load_plugins
 from medrobust.noise.composition import Composition, apply_composition
 from medrobust.sample import Sample, image_digest
@@ -72,10 +73,8 @@ def test_minimal_failure_and_known_failure_get_cases_with_examples(planted):
 def test_case_hashes_are_those_of_the_full_resolution_noisy_inputs(planted):
     cert = load(planted)
     case = _by_spec(cert)["test_planted.py::test_planted"]
-    toy_module = planted.parents[1] / "conftest.py"
-    namespace: dict = {}
-    exec(compile(toy_module.read_text(), str(toy_module), "exec"), namespace)
-    samples = {s.id: s for s in namespace["ToyDataset"]({}).samples("test")}
+    [toy_plugin] = load_extra_plugins([str(planted.parents[1] / "conftest.py")])
+    samples = {s.id: s for s in toy_plugin.ToyDataset({}).samples("test")}
     noises = load_plugins().noises
     steps = Composition.from_json([{"name": s["name"], "severity": s["severity"]} for s in case["composition"]])
     for ex in case["examples"]:

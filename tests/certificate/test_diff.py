@@ -4,8 +4,8 @@ import copy
 import json
 
 import pytest
-
 from cert_runs import NOISE_SENSITIVE_MODELS, spec_run
+
 from medrobust.certificate.compare import CI_RULE, compare_certificates
 from medrobust.cli import main
 
@@ -71,9 +71,12 @@ def test_json_output_lists_the_regressions(upgrade, capsys):
     assert {c["what"] for c in report["changed"]} >= {"model", "weights", "run options"}
 
 
+def _est(v):
+    return {"value": v[0], "low": v[1], "high": v[2], "n": 50, "method": "wilson"}
+
+
 def _cert(noisy, clean=(0.9, 0.8, 0.95), verdict="pass"):
-    est = lambda v: {"value": v[0], "low": v[1], "high": v[2], "n": 50, "method": "wilson"}  # noqa: E731
-    check = {"composition_key": "jpeg@2", "metric": "closed_accuracy", "clean": est(clean), "noisy": est(noisy)}
+    check = {"composition_key": "jpeg@2", "metric": "closed_accuracy", "clean": _est(clean), "noisy": _est(noisy)}
     return {"verdict": "PASS", "specs": [{"id": "s", "verdict": verdict, "checks": [check]}], "digest": ""}
 
 

@@ -1,11 +1,12 @@
 """``medrobust replay CERT --case ID``: a counterexample's inputs rebuilt bit for bit, the model asked again."""
 
 import json
+from pathlib import Path
 
 import pytest
+from cert_runs import copy_twins, load, planted_run
 from PIL import Image
 
-from cert_runs import copy_twins, load, planted_run
 from medrobust.certificate.cases import text_digest
 from medrobust.certificate.record import canonical_json
 from medrobust.cli import main
@@ -41,7 +42,7 @@ def test_replay_rebuilds_the_noisy_inputs_bit_for_bit_and_asks_again(planted, tm
         # the files written are the noisy inputs themselves
         image_path, question_path = got["files"]
         assert image_digest(Image.open(image_path)) == recorded["noisy_image_sha256"]
-        question = open(question_path, encoding="utf-8").read()
+        question = Path(question_path).read_text(encoding="utf-8")
         assert question == recorded["question_noisy"] and text_digest(question) == recorded["noisy_question_sha256"]
 
 

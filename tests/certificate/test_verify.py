@@ -5,8 +5,8 @@ import random
 import shutil
 
 import pytest
-
 from cert_runs import NOISE_SENSITIVE_MODELS, copy_twins, load, planted_run, spec_run
+
 from medrobust.certificate.integrity import check_digests, json_differences, verify
 from medrobust.certificate.record import DIGEST_EXCLUDES, canonical_json
 from medrobust.cli import main
