@@ -1,4 +1,4 @@
-"""Poisson sampling of 8-bit images by inversion of per-level tables (several times faster than torch.poisson).
+"""Poisson sampling of 8-bit images by inversion of per-level tables (faster than torch.poisson on CPU).
 
 An 8-bit image holds at most 256 intensities, so ``Poisson(x * photons)`` has
 at most 256 rates. For each rate the cumulative distribution is tabulated once
@@ -29,7 +29,8 @@ WALK_STEPS = 2
 CHUNK = 1 << 18
 _MAGIC = 4503599627370496.0  # 2 ** 52: adding it to an integer-valued float64 below 2 ** 52 ...
 _MAGIC_BITS = 0x4330000000000000  # ... leaves the integer in the low bits of this pattern
-#: Rates whose table would be longer than this fall back to ``torch.poisson`` (about 29k photons).
+#: Rates whose table would be longer than this fall back to ``torch.poisson`` (about 29k photons);
+#: it also keeps guide entries within int16.
 MAX_TABLE = 4096
 
 
@@ -63,7 +64,7 @@ def _tables(photons: float) -> Optional[tuple[torch.Tensor, ...]]:
     guide = torch.searchsorted(cdf, thresholds.contiguous(), right=True)
     # every level's CDF lifted by 4 k: one sorted array for a bisection of the few long walks
     lifted = cdf + 4.0 * torch.arange(256, dtype=torch.float64).view(-1, 1)
-    return first.long(), cdf.reshape(-1), guide.reshape(-1), size, lifted.reshape(-1), width
+    return first.long(), cdf.reshape(-1), guide.reshape(-1).to(torch.int16), size, lifted.reshape(-1), width
 
 
 def poisson_8bit(images: torch.Tensor, photons: float, gen: torch.Generator) -> Optional[torch.Tensor]:
@@ -90,7 +91,7 @@ def _invert(level: torch.Tensor, tables: tuple[torch.Tensor, ...], gen: torch.Ge
     row = level * width
     # floor(u size_k) as an integer, read from the float64 bits of floor(...) + 2 ** 52
     slot = u.mul(size.index_select(0, level)).floor_().add_(_MAGIC).view(torch.int64).sub_(_MAGIC_BITS)
-    pos = guide.index_select(0, slot.add_(row)).add_(row)
+    pos = guide.index_select(0, slot.add_(row)).long().add_(row)  # int16 guide: a quarter of the cache of int64
     for _ in range(WALK_STEPS):  # walk up from the guide: most draws stop within a step or two
         pos += u >= cdf.index_select(0, pos)
     rest = (u >= cdf.index_select(0, pos)).nonzero().squeeze(1)
