@@ -195,18 +195,40 @@ import pytest
 def test_each(bench, noise):
     bench.expect(noise, metric="closed_accuracy", max_drop=1.0)
 ''')
-    toy.runpytest(*TOY_ARGS).assert_outcomes(passed=6)
+    # a fresh process, like the xdist workers: an in-process run would inherit process state that
+    # earlier tests left (torch's thread count, which the certificate's environment records)
+    toy.runpytest_subprocess(*TOY_ARGS).assert_outcomes(passed=6)
     serial = _certificate(toy)
     toy.runpytest(*TOY_ARGS, "-n", "2").assert_outcomes(passed=6)
     parallel = _certificate(toy)
     assert len(parallel["specs"]) == 6 and parallel["dataset"]["samples_digest"]
     if parallel["harness"]["git_revision"] == serial["harness"]["git_revision"]:
-        assert parallel["digest"] == serial["digest"]
+        assert _differences(serial, parallel) == {} and parallel["digest"] == serial["digest"]
     # the checkout may turn dirty between the runs while people edit it; all else must agree
     for cert in (serial, parallel):
         cert["harness"].pop("git_revision")
         cert.pop("section_digests")
+    assert _differences(serial, parallel) == {}
     assert compute_digest(parallel) == compute_digest(serial)
+
+
+def _leaves(data, path="$"):
+    if isinstance(data, dict):
+        for key, value in data.items():
+            yield from _leaves(value, f"{path}.{key}")
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            yield from _leaves(value, f"{path}[{i}]")
+    else:
+        yield path, data
+
+
+def _differences(a, b):
+    """Leaves of two certificates that differ, outside the fields the digest does not cover."""
+    left, right = dict(_leaves(a)), dict(_leaves(b))
+    skip = ("$.digest", "$.timing", "$.local", "$.section_digests")
+    return {k: (left.get(k), right.get(k)) for k in sorted(set(left) | set(right))
+            if left.get(k) != right.get(k) and not k.startswith(skip)}
 
 
 def test_the_journal_answers_reruns_and_is_keyed_by_the_model(toy):
