@@ -1,6 +1,7 @@
 """End-to-end behaviour of the pytest plugin, through pytester and the toy plugin."""
 
 import json
+import re
 
 import pytest
 
@@ -57,6 +58,14 @@ def test_python_specs_pass_and_write_both_certificate_files(toy):
     assert cert["verdict"] == "INCONCLUSIVE"
     assert [s["conclusion"] for s in cert["specs"]] == ["inconclusive", "pass"]
     assert cert["model"]["name"] == "toy" and cert["dataset"]["name"] == "toy"
+    from medrobust.noise.catalogue import builtin_noises
+
+    rationales = {n.name: n.rationale for n in builtin_noises()}
+    assert cert["noises"] and all(entry["rationale"] == rationales[name] != ""
+                                  for name, entry in cert["noises"].items())
+    page = html_text(toy)
+    assert "Clinical rationale" in page
+    assert not re.search(r"Clinical rationale</th>\s*<td[^>]*>\s*not recorded", page)
     assert [s["verdict"] for s in cert["specs"]] == ["pass", "pass"]
     html = (toy.path / "reports" / "certificate.html").read_text()
     assert cert["digest"] in html and "Robustness Test Report" in html
@@ -210,6 +219,10 @@ def test_each(bench, noise):
         cert.pop("section_digests")
     assert _differences(serial, parallel) == {}
     assert compute_digest(parallel) == compute_digest(serial)
+
+
+def html_text(pytester) -> str:
+    return (pytester.path / "reports" / "certificate.html").read_text(encoding="utf-8")
 
 
 def _leaves(data, path="$"):

@@ -213,7 +213,8 @@ def build_certificate(ctx: Any, timing: dict[str, Any]) -> Certificate:
     for name in sorted(noise_names):
         noise = ctx.noises[name]
         noises[name] = {"modality": noise.modality, "family": noise.family, "version": noise.version,
-                        "description": noise.description, "random": noise.random,
+                        "description": noise.description, "rationale": getattr(noise, "rationale", ""),
+                        "random": noise.random,
                         "severities": [dict(row) for row in noise.table],
                         "plugin": ctx.host.noises.provider(name)}
         calibration = getattr(ctx.noises, "calibration", None)
