@@ -170,10 +170,13 @@ def _versions() -> dict[str, str]:
 
 
 def _check(record: Any) -> CheckResult:
-    clean, noisy = record.clean, record.noisy
-    drop = None if math.isnan(clean.value) or math.isnan(noisy.value) else round(clean.value - noisy.value, 6)
+    clean, noisy = record.clean.to_json(), record.noisy.to_json()
+    # the drop of the recorded (rounded) values: an xdist worker sends its records as JSON, so
+    # computing from unrounded values would make a serial run's digest differ from a parallel one's
+    drop = None if math.isnan(record.clean.value) or math.isnan(record.noisy.value) else round(
+        clean["value"] - noisy["value"], 6)
     return CheckResult(record.composition.to_json(), record.composition.key, record.metric,
-                       clean.to_json(), noisy.to_json(), drop, dict(record.threshold), record.passed,
+                       clean, noisy, drop, dict(record.threshold), record.passed,
                        record.errors, record.uncalibrated, conclusion=record.conclusion,
                        interval=record.interval, strata=record.strata)
 

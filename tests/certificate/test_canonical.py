@@ -15,3 +15,19 @@ def test_undecodable_bytes_from_a_model_are_escaped_and_round_trip():
     # the digest of the data as read back from the file equals the digest of the data as built
     assert compute_digest(json.loads(text)) == digest
     assert compute_digest({**data, "verdict": "FAIL"}) != digest
+
+
+def test_a_check_gives_the_same_drop_before_and_after_travelling_as_json():
+    """xdist workers send check records as JSON (values rounded to 6 places); the serial run keeps
+    full precision: both must certify the same drop, or the two digests differ."""
+    from medrobust.certificate.record import _check
+    from medrobust.metrics import estimate
+    from medrobust.noise.composition import Composition
+    from medrobust.session import CheckRecord
+
+    clean = estimate([1.0] * 170 + [0.0] * 10)  # 0.94444...
+    noisy = estimate([1.0] * 151 + [0.0] * 29)  # 0.83888...
+    record = CheckRecord(Composition.of("gaussian_noise@1"), "closed_accuracy", clean, noisy,
+                         {"max_drop": 0.15}, True, 0)
+    travelled = CheckRecord.from_json(json.loads(json.dumps(record.to_json())))
+    assert _check(record).drop == _check(travelled).drop == 0.105555
