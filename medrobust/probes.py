@@ -27,7 +27,7 @@ from .metrics import estimate, normalize_answer
 from .sample import Sample, image_digest
 
 __all__ = ["REPEATABILITY_SAMPLES", "SHORTCUT_SAMPLES", "repeatability", "shortcuts", "test_data",
-           "environment", "text_digest"]
+           "environment", "hypothesis_profile", "text_digest"]
 
 REPEATABILITY_SAMPLES = 64
 """At most this many clean samples are asked twice more."""
@@ -187,7 +187,7 @@ def environment(device: str, seed: int) -> dict[str, Any]:
                            "device": device, "torch_threads": None, "deterministic_algorithms": False,
                            "cudnn_deterministic": None,
                            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
-                           "hypothesis_profile": _hypothesis_profile(), "seed": seed}
+                           "hypothesis_profile": hypothesis_profile(), "seed": seed}
     try:
         import torch  # already imported by the noise catalogue
     except ImportError:
@@ -200,7 +200,8 @@ def environment(device: str, seed: int) -> dict[str, Any]:
     return env
 
 
-def _hypothesis_profile() -> str:
+def hypothesis_profile() -> str:
+    """The name of the hypothesis settings profile in effect in this process."""
     try:
         from hypothesis import settings
 

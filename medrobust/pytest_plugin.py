@@ -100,6 +100,10 @@ def pytest_configure(config: pytest.Config) -> None:
     activate(host)
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(_XdistController(ctx), "medrobust-xdist-controller")
+    else:
+        from .worker_share import share_path
+
+        ctx.evidence_share = share_path(config.workerinput["testrunuid"], "evidence")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -241,8 +245,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     ctx = run_context(config)
     if hasattr(config, "workerinput"):
-        config.workeroutput[_FACTS_KEY] = ctx.facts()  # type: ignore[attr-defined]
+        facts = ctx.facts()
+        if ctx.evidence_share is not None:
+            share = ctx.evidence_share
+            facts["evidence_share"] = [str(share), str(share.with_suffix(".lock"))]
+        config.workeroutput[_FACTS_KEY] = facts  # type: ignore[attr-defined]
         return
+    for remote in ctx.remote_facts:  # the workers' shared evidence file has served its purpose
+        for leftover in remote.get("evidence_share") or ():
+            Path(leftover).unlink(missing_ok=True)
     if not ctx.specs or not ctx.options.certificate:
         return
     from .certificate import write_certificate

@@ -154,6 +154,8 @@ class RunContext:
         self.remote_facts: list[dict[str, Any]] = []
         self._noises: Any = None
         self._evidence: Optional[dict[str, Any]] = None
+        self.evidence_share: Optional[Any] = None
+        """Under xdist: the file where workers share the evidence probes (see :mod:`.worker_share`)."""
         self.protocol: Any = None
         """The sealed :class:`~medrobust.protocol.Protocol`, hashed here, before anything runs."""
         if options.protocol:
@@ -337,27 +339,34 @@ class RunContext:
         """Repeatability, shortcut baselines, test data and environment, gathered once at the end.
 
         The extra model calls bypass the answer cache and journal; see :mod:`medrobust.probes`.
+        Under xdist the first worker to get here gathers them and the others read its result.
         """
         if self._evidence is None:
-            from . import probes
-            from .noise.composition import Composition
+            from .worker_share import compute_once
 
-            o = self.options
-            clean = self.evaluator.evaluate(Composition()).answers
-            gather = {
-                "repeatability": lambda: probes.repeatability(self.model, o.model, self.samples, o.batch_size),
-                "shortcuts": lambda: probes.shortcuts(self.model, o.model, self.samples, clean, o.batch_size),
-                "test_data": lambda: probes.test_data(self.dataset, self.samples, o.dataset, o.split,
-                                                      o.reference_split),
-                "environment": lambda: probes.environment(o.device, o.seed)}
-            self._evidence = {"probe_errors": {}}
-            for name, probe in gather.items():
-                try:
-                    self._evidence[name] = probe()
-                except Exception as exc:  # a probe must not lose the run's certificate
-                    self._evidence[name] = None
-                    self._evidence["probe_errors"][name] = f"{type(exc).__name__}: {exc}"
+            self._evidence = compute_once(self.evidence_share, self._gather_evidence)
         return self._evidence
+
+    def _gather_evidence(self) -> dict[str, Any]:
+        from . import probes
+        from .noise.composition import Composition
+
+        o = self.options
+        clean = self.evaluator.evaluate(Composition()).answers
+        gather = {
+            "repeatability": lambda: probes.repeatability(self.model, o.model, self.samples, o.batch_size),
+            "shortcuts": lambda: probes.shortcuts(self.model, o.model, self.samples, clean, o.batch_size),
+            "test_data": lambda: probes.test_data(self.dataset, self.samples, o.dataset, o.split,
+                                                  o.reference_split),
+            "environment": lambda: probes.environment(o.device, o.seed)}
+        evidence: dict[str, Any] = {"probe_errors": {}}
+        for name, probe in gather.items():
+            try:
+                evidence[name] = probe()
+            except Exception as exc:  # a probe must not lose the run's certificate
+                evidence[name] = None
+                evidence["probe_errors"][name] = f"{type(exc).__name__}: {exc}"
+        return evidence
 
     def merged_facts(self) -> dict[str, Any]:
         """Local facts merged with those sent by xdist workers."""

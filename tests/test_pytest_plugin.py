@@ -2,6 +2,8 @@
 
 import json
 import re
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -324,3 +326,36 @@ def test_a_missing_local_path_fails_at_once_naming_it(toy, option):
     result = toy.runpytest(*TOY_ARGS, option, value)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*{missing}* does not exist*"])
+
+
+def test_xdist_workers_run_the_evidence_probes_once(toy):
+    calls = toy.path / "probe-calls.txt"
+    toy.makeconftest(TOY_PLUGIN.read_text() + f'''
+
+import os
+import medrobust.probes as _probes
+
+_repeatability = _probes.repeatability
+
+
+def _counted(*args, **kwargs):
+    with open({str(calls)!r}, "a") as out:
+        out.write(os.environ.get("PYTEST_XDIST_WORKER", "main") + "\\n")
+    return _repeatability(*args, **kwargs)
+
+
+_probes.repeatability = _counted
+''')
+    toy.makepyfile(test_spec='''
+import pytest
+
+@pytest.mark.parametrize("noise", ["jpeg@1", "jpeg@3", "gaussian_blur@2", "char_typos@2", "jpeg@2", "gaussian_noise@1"])
+def test_each(bench, noise):
+    bench.expect(noise, metric="closed_accuracy", max_drop=1.0)
+''')
+    result = toy.runpytest(*TOY_ARGS, "-n", "2", "--dist", "load")
+    result.assert_outcomes(passed=6)
+    assert len(calls.read_text().split()) == 1
+    cert = _certificate(toy)
+    assert cert["repeatability"]["n"] > 0
+    assert not list(Path(tempfile.gettempdir()).glob("medrobust-*-evidence.*"))

@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Optional
 
+from ..probes import hypothesis_profile
 from ..sample import image_digest
 
 __all__ = ["SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certificate", "canonical_json",
@@ -233,7 +234,9 @@ def build_certificate(ctx: Any, timing: dict[str, Any]) -> Certificate:
     local = {key: options.pop(key) for key in LOCAL_OPTIONS}
     run = {"options": options, "seed": ctx.options.seed,
            "severity_scale": ctx.options.severity_scale,
-           "hypothesis_profile": _hypothesis_profile(),
+           # the profile the specs ran under: under xdist the workers', not this controller's
+           "hypothesis_profile": ((facts.get("evidence") or {}).get("environment") or {}).get(
+               "hypothesis_profile") or hypothesis_profile(),
            "plugins": {kind: ctx.host.registry(kind).providers() for kind in
                        ("models", "calibrators", "noises", "datasets", "metrics")}}
     from .cases import number_cases
@@ -257,15 +260,6 @@ def _evidence(ctx: Any, specs: list[SpecResult], facts: dict[str, Any], noises: 
             "results": evidence.results_section(c for s in specs for c in s.checks),
             "repeatability": found.get("repeatability"), "shortcuts": found.get("shortcuts"),
             "limitations": evidence.limitations(specs, noises, found, protocol.get("untested_criteria", ()))}
-
-
-def _hypothesis_profile() -> str:
-    try:
-        from hypothesis import settings
-
-        return str(settings.get_current_profile_name())
-    except Exception:  # pragma: no cover - hypothesis internals changed
-        return "unknown"
 
 
 def samples_digest(samples: list[Any]) -> str:

@@ -266,9 +266,11 @@ def test_each(bench, noise):
         "title: t\nversion: '1'\nintended_use: u\nscope: s\ntest_data: d\ncriteria:\n"
         "  - {id: A, metric: closed_accuracy, max_drop: 0.5, justification: j}\n")
     args = (*TOY_ARGS, "--protocol", "protocol.yaml", "--journal", "none")
-    toy.runpytest(*args).assert_outcomes(passed=5)
+    # fresh processes like the xdist workers': an in-process run inherits state earlier tests left
+    # in this one (torch's thread count, which the environment section records)
+    toy.runpytest_subprocess(*args).assert_outcomes(passed=5)
     first = _certificate(toy)
-    toy.runpytest(*args).assert_outcomes(passed=5)
+    toy.runpytest_subprocess(*args).assert_outcomes(passed=5)
     second = _certificate(toy)
     toy.runpytest(*args, "-n", "2").assert_outcomes(passed=5)
     parallel = _certificate(toy)
