@@ -121,7 +121,8 @@ class LlavaMed(FeatureHookMixin, HFVisionLanguageModel):
             return image
         mean = getattr(self.processor.image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
         side = max(width, height)
-        square = Image.new("RGB", (side, side), tuple(int(round(255 * m)) for m in mean))
+        # LLaVA's expand2square truncates: tuple(int(x * 255) for x in image_mean) -> (122, 116, 104) for CLIP
+        square = Image.new("RGB", (side, side), tuple(int(m * 255) for m in mean))
         square.paste(image, ((side - width) // 2, (side - height) // 2))
         return square
 

@@ -162,6 +162,14 @@ def test_gray_64px_phantoms_become_rgb_square_inputs(model, samples) -> None:
     assert wide.getpixel((0, 0)) != wide.getpixel((20, 20))  # padded with the mean colour, image kept
 
 
+def test_pad_colour_is_llavas_truncated_clip_mean(model) -> None:
+    # LLaVA's expand2square pads with tuple(int(x * 255) for x in image_mean), truncating, not rounding
+    assert list(model.processor.image_processor.image_mean) == pytest.approx([0.48145466, 0.4578275, 0.40821073])
+    tall = model.prepare_image(Image.new("L", (10, 30), 255))
+    assert tall.size == (30, 30) and tall.getpixel((0, 0)) == (122, 116, 104)
+    assert tall.getpixel((15, 15)) == (255, 255, 255)
+
+
 def test_batches_are_left_padded(model) -> None:
     prompts = [model.build_prompt("Is there a lesion in the left lung?"), model.build_prompt("ct?")]
     image = model.prepare_image(Image.new("L", (64, 64), 90))
