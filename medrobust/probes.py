@@ -23,7 +23,7 @@ from typing import Any, Optional, Sequence
 
 from PIL import Image
 
-from .metrics import estimate, normalize_answer
+from .metrics import closed_answer, estimate, normalize_answer
 from .sample import Sample, image_digest
 
 __all__ = ["REPEATABILITY_SAMPLES", "SHORTCUT_SAMPLES", "repeatability", "shortcuts", "test_data",
@@ -94,7 +94,8 @@ def shortcuts(model: Any, model_name: str, samples: Sequence[Sample], clean_answ
     subset = [s for s, _ in closed]
 
     def accuracy(answers: Sequence[Optional[str]]) -> dict[str, Any]:
-        return estimate([float(a is not None and normalize_answer(a) == normalize_answer(s.answer))
+        # scored as the closed_accuracy metric scores (a sentence counts by its first yes/no word)
+        return estimate([float(a is not None and closed_answer(s.answer, a) == normalize_answer(s.answer))
                          for s, a in zip(subset, answers)]).to_json()
 
     gray = _ask(model, model_name, [s.replace(image=_flat(s.image, 128)) for s in subset], batch_size)

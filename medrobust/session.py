@@ -352,10 +352,10 @@ class RunContext:
         from .noise.composition import Composition
 
         o = self.options
-        clean = self.evaluator.evaluate(Composition()).answers
         gather = {
             "repeatability": lambda: probes.repeatability(self.model, o.model, self.samples, o.batch_size),
-            "shortcuts": lambda: probes.shortcuts(self.model, o.model, self.samples, clean, o.batch_size),
+            "shortcuts": lambda: probes.shortcuts(self.model, o.model, self.samples,
+                                                  self.evaluator.evaluate(Composition()).answers, o.batch_size),
             "test_data": lambda: probes.test_data(self.dataset, self.samples, o.dataset, o.split,
                                                   o.reference_split),
             "environment": lambda: probes.environment(o.device, o.seed)}

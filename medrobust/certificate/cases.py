@@ -8,13 +8,13 @@ is numbered when the certificate is assembled (:func:`number_cases`).
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 from typing import Any, Optional
 
 from PIL import Image
 
 from ..noise.composition import Composition, apply_composition
+from ..probes import text_digest
 from ..sample import image_digest
 
 __all__ = ["MAX_EXAMPLES", "THUMBNAIL_PX", "failure_case", "number_cases", "thumbnail_uri", "text_digest",
@@ -28,11 +28,6 @@ THUMBNAIL_PX = 96
 
 SEED_RULE = "derive_seed(run seed, sample id, position, noise name, severity)"
 """How each step's seed derives; the seeds themselves are in each example's ``applied`` records."""
-
-
-def text_digest(text: str) -> str:
-    """sha256 of ``text`` encoded as UTF-8 (lone surrogates passed through, as the probes hash them)."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def thumbnail_uri(image: Image.Image, max_px: int = THUMBNAIL_PX) -> str:

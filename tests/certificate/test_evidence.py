@@ -288,3 +288,20 @@ def test_each(bench, noise):
     toy.runpytest(*args, "--seed", "4")
     other = _certificate(toy)
     assert other["digest"] != first["digest"]
+
+
+def test_shortcut_baselines_score_sentence_answers_as_closed_accuracy_does():
+    from PIL import Image
+
+    from medrobust import Sample
+    from medrobust.probes import shortcuts
+
+    class Chatty:
+        def answer(self, samples):
+            return [f"{s.answer.capitalize()}, as the image shows." for s in samples]
+
+    image = Image.new("L", (8, 8), 90)
+    samples = [Sample(f"s{i}", image, "Is there a lesion?", "yes" if i % 2 else "no", "closed") for i in range(6)]
+    clean = Chatty().answer(samples)
+    found = shortcuts(Chatty(), "chatty", samples, clean, batch_size=4)
+    assert found["clean"]["value"] == 1.0 and found["text_only"]["value"] == 1.0
