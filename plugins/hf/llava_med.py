@@ -41,6 +41,8 @@ TEMPLATES: dict[str, str] = {
     "llava-hf": "USER: <image>\n{question} ASSISTANT:",
 }
 ORIGINAL_ARCHITECTURES = ("LlavaMistralForCausalLM", "LlavaLlamaForCausalLM", "LlavaMptForCausalLM")
+# model_type of the original LLaVA repository's classes; llava_next, llava_onevision... are llava-hf models
+ORIGINAL_MODEL_TYPES = ("llava_mistral", "llava_llama", "llava_mpt")
 CONVERT_HINT = (
     "Convert it once with transformers' script src/transformers/models/llava/convert_llava_weights_to_hf.py "
     "(in the transformers source tree), e.g. `python convert_llava_weights_to_hf.py --text_model_id "
@@ -77,7 +79,7 @@ class LlavaMed(FeatureHookMixin, HFVisionLanguageModel):
                              f"template holding {{question}} and <image>; got {template!r}")
         archs = config.get("architectures") or []
         if ("mm_vision_tower" in config or any(a in ORIGINAL_ARCHITECTURES for a in archs)
-                or str(config.get("model_type", "")).startswith("llava_")):
+                or config.get("model_type") in ORIGINAL_MODEL_TYPES):
             raise CheckpointError(
                 f"llava-med: {self.path} is in the original LLaVA-Med repository format "
                 f"({', '.join(archs) or config.get('model_type')}, mm_vision_tower); this plugin loads the "

@@ -119,6 +119,25 @@ def test_other_architectures_are_sent_to_hf_vlm(checkpoint, tmp_path) -> None:
         LlavaMed({"path": str(path)})
 
 
+@pytest.mark.parametrize("model_type", ["llava_next", "llava_onevision", "llava_next_video"])
+def test_llava_hf_relatives_are_sent_to_hf_vlm_not_to_conversion(checkpoint, tmp_path, model_type) -> None:
+    path = _copy(checkpoint, tmp_path)
+    config = json.loads((path / "config.json").read_text())
+    config.update(model_type=model_type, architectures=["LlavaNextForConditionalGeneration"])
+    (path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=f"'{model_type}' model .* use --model hf-vlm") as info:
+        LlavaMed({"path": str(path)})
+    assert "original LLaVA-Med" not in str(info.value)
+
+
+@pytest.mark.parametrize("model_type", ["llava_llama", "llava_mpt"])
+def test_original_model_types_alone_are_refused_with_the_conversion(tmp_path, model_type) -> None:
+    path = tiny_llava.save_original_format(tmp_path / "orig")
+    (path / "config.json").write_text(json.dumps({"model_type": model_type, "hidden_size": 32}))
+    with pytest.raises(CheckpointError, match="original LLaVA-Med repository format"):
+        LlavaMed({"path": str(path)})
+
+
 def test_remote_code_stays_off_unless_asked(model, checkpoint) -> None:
     assert model.load_kwargs() == {"local_files_only": True, "trust_remote_code": False}
     assert model.weight_kwargs(torch.float32) == {"use_safetensors": True, "dtype": torch.float32}
