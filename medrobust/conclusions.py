@@ -2,7 +2,7 @@
 
 pytest's pass/fail stays on the point estimate; these conclusions are what the
 certificate's verdict rests on. A ``max_drop`` check looks at the paired
-bootstrap interval of the drop (clean minus noisy, per sample); a ``min`` check
+paired interval of the drop (clean minus noisy, per sample; see :func:`medrobust.stats.paired_difference`); a ``min`` check
 at the interval of the noisy estimate.
 """
 

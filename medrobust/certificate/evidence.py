@@ -23,8 +23,9 @@ SCOPE_DISCLAIMER = (
     "versions.")
 
 VERDICT_RULE = (
-    "Each check compares a 95 % interval with its threshold: for max_drop, the paired bootstrap interval of "
-    "the per-sample drop (clean minus noisy score, 2000 resamples seeded by the run seed); for min, the "
+    "Each check compares a 95 % interval with its threshold: for max_drop, the paired interval of the drop "
+    "(clean minus noisy score on the same samples: Agresti-Min for binary scores, a percentile bootstrap "
+    "seeded by the run seed for graded ones); for min, the "
     "interval of the noisy estimate (Wilson for binary scores, normal otherwise). A check passes when the "
     "whole interval satisfies the threshold, fails when the whole interval violates it, and is inconclusive "
     "when the interval straddles it (more samples would decide). A spec concludes as the worst of its checks "
