@@ -247,7 +247,8 @@ class OpenAICompatModel:
     # -- the model contract -----------------------------------------------------
     def answer(self, samples: list[Any]) -> list[str]:
         """One answer per sample (stripped), each sample its own request."""
-        texts = [self.opts["prompt_template"].format(question=s.question) for s in samples]
+        # str.replace, not str.format: other braces in the template ("{yes/no}") stay as written
+        texts = [self.opts["prompt_template"].replace("{question}", s.question) for s in samples]
         answers = self._chat(texts, [s.image for s in samples], self.opts["max_tokens"], system=True)
         return [a.strip() for a in answers]
 

@@ -94,6 +94,14 @@ def test_generate_and_score_text_through_the_server(server, reference, samples) 
         model.score_text(questions[:1], images=[samples[0].image])
 
 
+def test_prompt_template_may_hold_other_braces(server, samples) -> None:
+    model = served(server, prompt_template="Answer {yes/no}: {question} {0}")
+    got = model.answer(samples[:3])
+    texts = [f"Answer {{yes/no}}: {s.question} {{0}}" for s in samples[:3]]
+    assert got == [a.strip() for a in model.generate(texts, [s.image for s in samples[:3]], max_new_tokens=16)]
+    assert model.identity()["generation"]["prompt_template"] == "Answer {yes/no}: {question} {0}"
+
+
 def test_concurrency_is_bounded(server, samples) -> None:
     model = served(server, concurrency=3)
     server.hold = 0.1
