@@ -172,9 +172,7 @@ def _rows(mapping: Any, prefix: str = "") -> list[tuple[str, str]]:
 def build_view(cert: dict[str, Any]) -> dict[str, Any]:
     """Everything the template shows, computed from the certificate dict."""
     protocol = _d(cert.get("protocol"))
-    deviating = {(d.get("spec"), d.get("metric"), d.get("composition_key"))
-                 for d in map(_d, _l(protocol.get("deviations")))}
-    specs = [_spec_view(s, deviating) for s in _l(cert.get("specs"))]
+    specs = [_spec_view(s) for s in _l(cert.get("specs"))]
     cases = [_case_view(c) for c in _l(cert.get("cases"))]
     return {
         "schema": str(cert.get("schema", "unknown")),
@@ -326,11 +324,9 @@ _VERDICT_CONCLUSION = {"pass": "pass", "fail": "fail", "known failure": "fail", 
                        "skipped": "not run", "not run": "not run"}
 
 
-def _spec_view(spec: Any, deviating: set[tuple[Any, Any, Any]]) -> dict[str, Any]:
+def _spec_view(spec: Any) -> dict[str, Any]:
     spec = _d(spec)
     checks = [_check_view(c) for c in _l(spec.get("checks"))]
-    for c in checks:
-        c["deviation"] = (spec.get("id"), c["metric"], c["key"]) in deviating
     verdict = str(spec.get("verdict", "not run"))
     conclusion = str(spec.get("conclusion") or _VERDICT_CONCLUSION.get(verdict, verdict))
     counts = {k: sum(1 for c in checks if c["conclusion"] == k) for k in ("pass", "fail", "inconclusive")}
@@ -355,6 +351,9 @@ def _check_view(check: Any) -> dict[str, Any]:
         "errors": check.get("model_errors") or 0,
         "strata": _d(check.get("strata")),
         "ab": ab or None,
+        # each check says itself whether its threshold departs from the protocol; protocol.deviations keeps
+        # only one entry (one composition) per spec, metric and threshold
+        "deviation": bool(check.get("deviation")),
     }
 
 

@@ -157,6 +157,12 @@ def make_certificate(*, n_specs: Optional[int] = None, noises: Sequence[str] = t
         specs.append({"id": "suites/test_mixed.py::test_mild_mixed_noise_keeps_answers", "name": "mixed",
                       "kind": "python", "message": "", "checks": checks})
 
+    for spec in specs:  # the one check the protocol's deviation below names carries its message
+        for c in spec["checks"]:
+            deviating = (spec is specs[0] and c["metric"] == "closed_accuracy"
+                         and c["composition_key"] == f"{names[0]}@1")
+            c["deviation"] = "threshold max_drop 0.15 in this run, 0.1 in the protocol" if deviating else None
+
     cases = []
     for spec in specs:
         worst = {"fail": 0, "inconclusive": 1, "pass": 2}

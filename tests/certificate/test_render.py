@@ -379,3 +379,21 @@ def test_strong(bench):
         assert data["environment"]["python"] in page.visible
         assert "Placeholder thresholds" in page.visible  # no --protocol given
         assert "No robustness curves" not in page.visible and "No heat map" not in page.visible
+
+
+def test_every_check_under_a_loosened_threshold_is_flagged_not_only_the_first_of_its_group():
+    # evidence.deviations keeps one entry per spec, metric and threshold; each check carries its own flag
+    data = make_certificate(with_strata=False)
+    spec = data["specs"][0]
+    flagged = [c for c in spec["checks"] if c["metric"] == spec["checks"][0]["metric"]][:2]
+    assert len(flagged) == 2 and flagged[0]["composition_key"] != flagged[1]["composition_key"]
+    for c in spec["checks"]:
+        c["deviation"] = "threshold max_drop 0.15 in this run, 0.1 in the protocol" if c in flagged else None
+    data["protocol"]["deviations"] = [{"spec": spec["id"], "metric": flagged[0]["metric"],
+                                       "composition_key": flagged[0]["composition_key"],
+                                       "protocol": {"max_drop": 0.1}, "run": {"max_drop": 0.15},
+                                       "message": "threshold max_drop 0.15 in this run, 0.1 in the protocol",
+                                       "checks": 2}]
+    rows = re.findall(r'<tr class="(?:pass|fail|inconclusive)"><td>(?!<a )(.*?)</tr>', render_html(data))
+    marked = [row.split("</td>")[0] for row in rows if "⚠ differs from the protocol" in row]
+    assert marked == [c["composition_key"] for c in flagged]
