@@ -201,16 +201,21 @@ def _twin(path: Path) -> Optional[Path]:
 def _view_check(html: str, data: dict[str, Any], result: Verification) -> None:
     """Re-render the embedded data and compare with the page.
 
-    A page that differs from its rendering is tampered when this harness made it (same version
-    and git revision); made by another, the template may have changed, so it is only noted.
+    A page that differs from its rendering is tampered when it was made by the same view code
+    (``harness.view_sha256``; certificates without it: the same version and git revision);
+    made by other view code, the page cannot be re-rendered exactly, so that is only noted.
     """
     from .. import __version__
-    from .record import _git_revision
+    from .record import _git_revision, view_digest
     from .render import render_html
 
     harness = data.get("harness") if isinstance(data.get("harness"), dict) else {}
-    made_by = (harness.get("version"), harness.get("git_revision"))
-    here = (__version__, _git_revision())
+    if harness.get("view_sha256"):
+        made_by: tuple[Any, Any] = (f"view code {str(harness['view_sha256'])[:12]}", harness["view_sha256"])
+        here: tuple[Any, Any] = (f"view code {view_digest()[:12]}", view_digest())
+    else:
+        made_by = (harness.get("version"), harness.get("git_revision"))
+        here = (__version__, _git_revision())
     try:
         fresh: Optional[str] = render_html(data)
     except Exception as exc:  # a structure the template cannot render
@@ -220,9 +225,9 @@ def _view_check(html: str, data: dict[str, Any], result: Verification) -> None:
         result.view_differs = False
         return
     if made_by != here:
-        result.notes.append(f"visible HTML text not compared: made by medrobust {made_by[0]} ({made_by[1]}), "
-                            f"this is {here[0]} ({here[1]}) whose template may differ; the embedded data "
-                            f"was verified")
+        result.notes.append(f"view not verified: the page was made by {made_by[0]}, this medrobust has "
+                            f"{here[0]}, so its visible text cannot be re-rendered exactly; the embedded "
+                            f"data was verified")
         return
     result.view_differs = True
     if fresh is None:
@@ -231,7 +236,7 @@ def _view_check(html: str, data: dict[str, Any], result: Verification) -> None:
     line = next((i for i, (x, y) in enumerate(zip(html.splitlines(), fresh.splitlines())) if x != y),
                 min(len(html.splitlines()), len(fresh.splitlines())))
     result.notes.append(f"the page first departs from its rendering at line {line + 1}")
-    if str(here[1]).endswith("+dirty"):
+    if not harness.get("view_sha256") and str(here[1]).endswith("+dirty"):
         result.notes.append("this harness has uncommitted changes: an edited template also makes the page differ")
 
 

@@ -15,7 +15,7 @@ from typing import Any, Optional
 from ..probes import hypothesis_profile
 from ..sample import image_digest
 
-__all__ = ["SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certificate", "canonical_json",
+__all__ = ["view_digest", "SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certificate", "canonical_json",
            "compute_digest", "DIGEST_EXCLUDES", "samples_digest", "section_digests"]
 
 SCHEMA = "medrobust.certificate/2"
@@ -144,6 +144,20 @@ class Certificate:
         return data
 
 
+def view_digest() -> str:
+    """sha256 of the code that renders the HTML view (render.py, charts.py, the templates).
+
+    Recorded in the certificate so ``medrobust verify`` knows whether it can re-render a
+    page exactly: same view code, same page, whatever the git revision or install.
+    """
+    here = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in [here / "render.py", here / "charts.py", *sorted((here / "templates").glob("*.j2"))]:
+        if path.is_file():
+            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
 def _git_revision() -> str:
     root = Path(__file__).resolve().parents[2]
     try:
@@ -229,7 +243,7 @@ def build_certificate(ctx: Any, timing: dict[str, Any]) -> Certificate:
     from .. import __version__
 
     harness = {"version": __version__, "git_revision": _git_revision(), "versions": _versions(),
-               "platform": platform.platform(terse=True)}
+               "platform": platform.platform(terse=True), "view_sha256": view_digest()}
     options = ctx.options.to_json()
     local = {key: options.pop(key) for key in LOCAL_OPTIONS}
     run = {"options": options, "seed": ctx.options.seed,

@@ -171,3 +171,21 @@ def test_hostile_answers_keep_the_certificate_verifiable(tmp_path, capsys):
     assert answer.startswith("<script>alert(1)</script> {{ 7*7 }} </table> \udcff") and len(answer) > 10000
     assert main(["verify", str(path)]) == 0 and main(["verify", str(path.with_suffix(".html"))]) == 0
     assert capsys.readouterr().out.count("holds the same data") == 2
+
+
+def test_the_view_check_follows_the_view_code_not_the_git_revision(certificate, capsys, monkeypatch):
+    import medrobust.certificate.record as record
+
+    html = certificate.with_suffix(".html")
+    text = html.read_text(encoding="utf-8")
+    start = text.index('id="certificate-data"')
+    i = text.index("test_planted.py::test_planted")
+    html.write_text(text[:i] + "X" + text[i + 1:start] + text[start:], encoding="utf-8")
+    # another commit or an installed copy: same view code, so the edited page is still caught
+    monkeypatch.setattr(record, "_git_revision", lambda: "0" * 40)
+    assert main(["verify", str(html)]) == 1
+    assert "visible text differs" in capsys.readouterr().out
+    # other view code: the page cannot be re-rendered exactly, and verify says so
+    monkeypatch.setattr(record, "view_digest", lambda: "f" * 64)
+    assert main(["verify", str(html)]) == 0
+    assert "view not verified" in capsys.readouterr().out
