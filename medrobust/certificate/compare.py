@@ -3,8 +3,9 @@
 A *regression* is any of: the overall verdict got worse; a spec that did not
 fail in A fails (or errs) in B, judged by its conclusion (the 95 % interval
 against the threshold, as the certificate's verdict is; the pytest verdict for
-certificates without conclusions; known failures left out); a check present in
-both (same spec, composition and metric) whose clean or noisy value fell by
+certificates without conclusions; known failures left out); a spec that ran in
+A is skipped, not run or absent in B (a CI gate must not pass a run that skipped
+its specs); a check present in both (same spec, composition and metric) whose clean or noisy value fell by
 more than the confidence intervals allow. "More than the CIs allow" means the two 95 % intervals do not
 overlap (B's upper bound below A's lower bound): a conservative rule, so a
 flagged move is unlikely to be sampling noise.
@@ -24,8 +25,11 @@ __all__ = ["CI_RULE", "Comparison", "compare_certificates"]
 CI_RULE = ("a value moved beyond its confidence intervals when the 95 % intervals of A and B do not "
            "overlap (B's upper bound below A's lower bound, or B's lower bound above A's upper bound)")
 
-VERDICT_RANK = {"PASS": 0, "NOT RUN": 1, "INCONCLUSIVE": 1, "FAIL": 2, "ERROR": 3}
+VERDICT_RANK = {"PASS": 0, "INCONCLUSIVE": 1, "NOT RUN": 2, "FAIL": 2, "ERROR": 3}
+"""Overall verdicts, better to worse; NOT RUN ranks with FAIL, so a run that skipped its specs is no improvement."""
 FAILING = ("fail", "error")
+RAN = ("pass", "fail", "error", "inconclusive", "known failure")
+"""Spec conclusions of a spec that ran; ``not run`` and ``absent`` are the others."""
 _VERDICT_AS_CONCLUSION = {"pass": "pass", "fail": "fail", "error": "error"}
 
 IDENTITY_SECTIONS = (
@@ -51,6 +55,8 @@ class Comparison:
     new_failures: list[dict[str, Any]]
     fixed: list[dict[str, Any]]
     newly_inconclusive: list[dict[str, Any]]
+    not_run: list[dict[str, Any]]
+    """Specs that ran in A and are not run (skipped, no conclusion) or absent in B."""
     added_specs: list[str]
     removed_specs: list[str]
     worse: list[dict[str, Any]]
@@ -65,8 +71,8 @@ class Comparison:
 
     @property
     def regressions(self) -> int:
-        """How many regressions: worse verdict, new failures, values fallen beyond their CIs."""
-        return int(self.verdict_worse) + len(self.new_failures) + len(self.worse)
+        """How many regressions: worse verdict, new failures, specs no longer run, values fallen beyond their CIs."""
+        return int(self.verdict_worse) + len(self.new_failures) + len(self.not_run) + len(self.worse)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form, with the CI rule spelled out."""
@@ -82,6 +88,8 @@ class Comparison:
                f"verdict: {a} -> {b}" + (" (worse)" if self.verdict_worse else "")]
         for item in self.new_failures:
             out.append(f"NEW FAILURE  {item['spec']}  ({item['a']} -> {item['b']})")
+        for item in self.not_run:
+            out.append(f"NOT RUN      {item['spec']}  ({item['a']} -> {item['b']})")
         for item in self.fixed:
             out.append(f"fixed        {item['spec']}  ({item['a']} -> {item['b']})")
         for item in self.newly_inconclusive:
@@ -91,7 +99,8 @@ class Comparison:
                 out.append(f"{label:<12} {d['spec']}  {d['metric']} {d['which']} under {d['composition_key']}: "
                            f"{_ci(d['a'])} -> {_ci(d['b'])} ({d['delta']:+.3f})")
         out += [f"spec only in B: {s}" for s in self.added_specs]
-        out += [f"spec only in A: {s}" for s in self.removed_specs]
+        reported = {item["spec"] for item in self.not_run}
+        out += [f"spec only in A: {s}" for s in self.removed_specs if s not in reported]
         for change in self.changed:
             shown = ", ".join(change["paths"][:6]) + (" ..." if len(change["paths"]) > 6 else "")
             out.append(f"changed {change['what']}: {shown}")
@@ -155,7 +164,11 @@ def _moves(spec_id: str, key: tuple[str, str], a: dict[str, Any], b: dict[str, A
 def compare_certificates(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
     """Compare certificate ``a`` (before) with ``b`` (after)."""
     specs_a, specs_b = _specs(a), _specs(b)
-    new_failures, fixed, inconclusive, worse, better = [], [], [], [], []
+    new_failures, fixed, inconclusive, not_run, worse, better = [], [], [], [], [], []
+    for spec_id in sorted(specs_a):
+        va, vb = _conclusion(specs_a[spec_id]), _conclusion(specs_b.get(spec_id))
+        if va in RAN and vb not in RAN:
+            not_run.append({"spec": spec_id, "a": va, "b": vb})
     for spec_id in sorted(specs_b):
         va, vb = _conclusion(specs_a.get(spec_id)), _conclusion(specs_b[spec_id])
         if vb in FAILING and va not in FAILING:
@@ -180,6 +193,6 @@ def compare_certificates(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
                             "paths": [prefix + p[1:] for p in paths]})
     notes = [f"certificate {name}'s digest does not match its content; run medrobust verify on it"
              for name, cert in (("A", a), ("B", b)) if cert.get("digest") != compute_digest(cert)]
-    return Comparison((str(a.get("verdict")), str(b.get("verdict"))), new_failures, fixed, inconclusive,
+    return Comparison((str(a.get("verdict")), str(b.get("verdict"))), new_failures, fixed, inconclusive, not_run,
                       sorted(set(specs_b) - set(specs_a)), sorted(set(specs_a) - set(specs_b)),
                       worse, better, changed, notes)

@@ -86,11 +86,12 @@ def test_moves_within_overlapping_intervals_are_not_regressions():
     assert moved.regressions == 0 and moved.worse == []
     fell = compare_certificates(a, _cert((0.55, 0.45, 0.65)))
     assert fell.regressions == 1 and fell.worse[0]["delta"] == pytest.approx(-0.25)
-    # a new spec that fails is a new failure; a spec that disappears is listed, not a regression
+    # a new spec that fails is a new failure; a spec that ran in A and disappears is listed as not run
     b = copy.deepcopy(a)
     b["specs"] = [{"id": "t", "verdict": "error", "checks": []}]
     result = compare_certificates(a, b)
     assert result.new_failures == [{"spec": "t", "a": "absent", "b": "error"}] and result.removed_specs == ["s"]
+    assert result.not_run == [{"spec": "s", "a": "pass", "b": "absent"}] and result.regressions == 2
     assert "digest does not match" in " ".join(result.notes)
 
 
@@ -111,3 +112,34 @@ def test_an_unreadable_certificate_exits_2(upgrade, tmp_path, capsys):
     (tmp_path / "x.json").write_text("[]", encoding="utf-8")
     assert main(["diff", str(a), str(tmp_path / "x.json")]) == 2
     assert "not a medrobust certificate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("in_b", ["skipped", "not run", "absent"])
+def test_a_spec_that_ran_in_a_and_not_in_b_is_a_regression(in_b):
+    # a CI gate must not pass when the new run skipped (or dropped) the specs the old one ran
+    a = _cert((0.80, 0.70, 0.88))
+    a["specs"].append({"id": "u", "verdict": "skipped", "checks": []})  # never ran: nothing lost
+    b = copy.deepcopy(a)
+    b["verdict"] = "NOT RUN"
+    if in_b == "absent":
+        b["specs"] = [s for s in b["specs"] if s["id"] != "s"]
+    else:
+        b["specs"][0].update(verdict=in_b, checks=[])
+    result = compare_certificates(a, b)
+    assert result.not_run == [{"spec": "s", "a": "pass", "b": "absent" if in_b == "absent" else "not run"}]
+    assert result.verdict_worse and result.regressions == 2
+    lines = result.lines()
+    assert lines[0] == "2 regression(s)" and lines[1] == "verdict: PASS -> NOT RUN (worse)"
+    assert f"NOT RUN      s  (pass -> {result.not_run[0]['b']})" in lines
+    assert compare_certificates(a, b).to_json()["not_run"] == result.not_run
+
+
+def test_a_failing_run_that_is_not_run_next_is_no_improvement():
+    a, b = _cert((0.55, 0.45, 0.65), verdict="fail"), _cert((0.55, 0.45, 0.65), verdict="skipped")
+    a["verdict"], b["verdict"] = "FAIL", "NOT RUN"
+    b["specs"][0]["checks"] = []
+    result = compare_certificates(a, b)
+    assert result.fixed == [] and result.not_run == [{"spec": "s", "a": "fail", "b": "not run"}]
+    assert result.regressions == 1 and "NOT RUN      s  (fail -> not run)" in result.lines()
+    # NOT RUN ranks with FAIL: neither direction is a better overall verdict
+    assert not result.verdict_worse and not compare_certificates(b, a).verdict_worse
