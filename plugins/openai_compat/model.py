@@ -9,8 +9,8 @@ llama.cpp server and point the harness at the endpoint::
 Each sample is one ``POST /chat/completions``: the image inline as a
 ``data:image/png;base64,...`` URL in an ``image_url`` content part, then the
 question through ``prompt_template``; an optional system message first. Requests
-run in a pool of ``concurrency`` threads (per process: with ``-n 4`` there are
-four pools). A sample whose request fails for good raises
+run in a pool of ``concurrency`` threads made for each batch call and ended with it
+(per process: with ``-n 4`` there are four pools). A sample whose request fails for good raises
 :class:`~medrobust_plugins.openai_compat._http.EndpointError` for that sample
 alone: the harness records it per sample and the other answers of the batch are
 kept (not asked again).
@@ -139,8 +139,6 @@ class OpenAICompatModel:
         key = os.environ.get(self.key_env) if self.key_env else None
         self._endpoint = Endpoint(self.url, key, self.opts["timeout"], self.opts["retries"],
                                   self.opts["backoff"], self.opts["max_backoff"], self.opts["seed"])
-        self._pool = ThreadPoolExecutor(max_workers=self.opts["concurrency"],
-                                        thread_name_prefix="openai-compat")
         self._kept: dict[str, tuple[bool, Any]] = {}
         self.server_models = self._list_models(key is not None)
         self.served_model = self._choose_model()
@@ -200,13 +198,16 @@ class OpenAICompatModel:
             self._kept.clear()
         keys = [_key({"path": path, **p}) for p in payloads]
         outcomes: list[Optional[tuple[bool, Any]]] = [self._kept.pop(k, None) for k in keys]
-        futures = {i: self._pool.submit(self._endpoint.request, "POST", path, p)
-                   for i, p in enumerate(payloads) if outcomes[i] is None}
-        for i, fut in futures.items():
-            try:
-                outcomes[i] = (True, fut.result())
-            except EndpointError as exc:
-                outcomes[i] = (False, exc)
+        todo = [i for i, o in enumerate(outcomes) if o is None]
+        if todo:  # a pool per call: its threads end with the call, nobody has to close the model
+            with ThreadPoolExecutor(max_workers=min(self.opts["concurrency"], len(todo)),
+                                    thread_name_prefix="openai-compat") as pool:
+                futures = {i: pool.submit(self._endpoint.request, "POST", path, payloads[i]) for i in todo}
+                for i, fut in futures.items():
+                    try:
+                        outcomes[i] = (True, fut.result())
+                    except EndpointError as exc:
+                        outcomes[i] = (False, exc)
         failed = [o[1] for o in outcomes if not o[0]]
         if failed:
             if len(payloads) > 1:
@@ -293,10 +294,6 @@ class OpenAICompatModel:
             "token_scoring": dict(self.scoring),
         }
 
-    def close(self) -> None:
-        """Stop the request threads."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
-
 
 class OpenAICompatScoringModel(OpenAICompatModel):
     """A served model that also scores text with prompt log-probabilities (``/completions`` + ``echo``)."""
@@ -360,7 +357,6 @@ def build(options: Optional[dict[str, Any]] = None) -> OpenAICompatModel:
     else:
         why = model.probe()
         if why is not None and mode == "on":
-            model.close()
             raise ValueError(f"{NAME}: token_scoring=on but {model.url} cannot score prompts "
                              f"(/completions with echo and logprobs): {why}")
     if why is None:

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -107,6 +108,7 @@ def test_concurrency_is_bounded(server, samples) -> None:
     server.hold = 0.1
     model.answer(samples[:9])
     assert server.max_in_flight == 3
+    assert not [t for t in threading.enumerate() if t.name.startswith("openai-compat")]  # the pool ended
 
 
 def test_slow_server_gives_per_sample_errors_in_bounded_time(server, samples) -> None:
