@@ -10,7 +10,14 @@ honoured, up to :data:`MAX_RETRY_AFTER` seconds. Once a request failed for good
 because the server could not be reached, later requests are tried once until
 one succeeds (a dead server costs one attempt per sample). Not retried: any other 4xx
 (a bad request or a wrong URL does not get better by asking again), nor a
-2xx whose body is not JSON.
+2xx whose body is not JSON, nor a redirect.
+
+Where the key goes: only to ``base_url``. Redirects (30x) are never followed (urllib
+would forward ``Authorization`` to whatever host ``Location`` names, and turn a POST
+into a GET on 301-303); they fail at once naming the ``Location``, so the user can set
+the final URL. The ``*_proxy`` environment variables are ignored unless the endpoint
+is built with ``env_proxy=True`` (option ``env_proxy=true``): a proxy sees the key and
+the images of a plain-http endpoint.
 """
 
 from __future__ import annotations
@@ -55,6 +62,13 @@ class EndpointError(RuntimeError):
         self.url, self.status, self.body, self.attempts = url, status, body, attempts
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuses every redirect: urllib then raises the 30x as an ``HTTPError``."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> None:
+        return None
+
+
 class _Retryable(Exception):
     def __init__(self, status: Optional[int], body: str, retry_after: Optional[float],
                  unreachable: bool = False) -> None:
@@ -92,11 +106,13 @@ class Endpoint:
         max_backoff: Cap of one backoff, in seconds.
         seed: Seed of the jitter's RNG.
         sleep: The sleep function (tests may count sleeps).
+        env_proxy: Honour the ``http_proxy`` / ``https_proxy`` / ``no_proxy`` environment
+            variables (default: connect directly, so no proxy sees the key).
     """
 
     def __init__(self, base_url: str, api_key: Optional[str] = None, timeout: float = 60.0,
                  retries: int = 4, backoff: float = 0.5, max_backoff: float = 30.0, seed: int = 0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, env_proxy: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
@@ -107,6 +123,10 @@ class Endpoint:
         self._rng_lock = threading.Lock()
         self._sleep = sleep
         self._unreachable = False
+        handlers: list[Any] = [_NoRedirect()]
+        if not env_proxy:
+            handlers.append(urllib.request.ProxyHandler({}))  # replaces the default one reading the environment
+        self._opener = urllib.request.build_opener(*handlers)
 
     def _wait(self, attempt: int, retry_after: Optional[float]) -> float:
         if retry_after is not None:
@@ -159,7 +179,7 @@ class Endpoint:
     def _once(self, method: str, url: str, data: Optional[bytes]) -> Any:
         req = urllib.request.Request(url, data=data, headers=self._headers, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with self._opener.open(req, timeout=self.timeout) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             try:
@@ -167,6 +187,12 @@ class Endpoint:
             except (OSError, http.client.HTTPException):
                 text = ""
             status = exc.code
+            if 300 <= status <= 399:
+                location = exc.headers.get("Location") or "(no Location header)"
+                raise EndpointError(
+                    f"{method} {url} -> HTTP {status} redirect to {location}; not followed (it would send the "
+                    "API key there); set url to the address the server answers at",
+                    url=url, status=status, body=text, attempts=1) from None
             if status in RETRY_STATUSES or 500 <= status <= 599:
                 raise _Retryable(status, text, _retry_after(exc.headers.get("Retry-After"))) from None
             raise EndpointError(f"{method} {url} -> HTTP {status}: {text or exc.reason}",

@@ -41,6 +41,8 @@ Options (``--model-option KEY=VALUE``):
 ``seed``             seed of the backoff jitter (0)
 ``token_scoring``    ``auto`` (probe the server), ``on`` (require) or ``off``
 ``scoring_prefix``   text before a scored question (``"USER: "``)
+``env_proxy``        honour ``http_proxy`` / ``https_proxy`` / ``no_proxy`` (false: connect
+                     directly, so no proxy sees the API key; redirects are never followed)
 ===================  ===========================================================
 """
 
@@ -66,7 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "url": "", "model": "", "api_key_env": "MEDROBUST_API_KEY", "max_tokens": 16, "temperature": 0.0,
     "system_prompt": "", "prompt_template": "{question}", "concurrency": 8, "timeout": 60.0,
     "retries": 4, "backoff": 0.5, "max_backoff": 30.0, "seed": 0, "token_scoring": "auto",
-    "scoring_prefix": "USER: ",
+    "scoring_prefix": "USER: ", "env_proxy": False,
 }
 _CHOICES = {"token_scoring": ("auto", "on", "off")}
 _SERVER_MODEL_FIELDS = ("id", "object", "owned_by", "root", "parent", "max_model_len")
@@ -138,7 +140,8 @@ class OpenAICompatModel:
         self.key_env = self.opts["api_key_env"]
         key = os.environ.get(self.key_env) if self.key_env else None
         self._endpoint = Endpoint(self.url, key, self.opts["timeout"], self.opts["retries"],
-                                  self.opts["backoff"], self.opts["max_backoff"], self.opts["seed"])
+                                  self.opts["backoff"], self.opts["max_backoff"], self.opts["seed"],
+                                  env_proxy=self.opts["env_proxy"])
         self._kept: dict[str, tuple[bool, Any]] = {}
         self.server_models = self._list_models(key is not None)
         self.served_model = self._choose_model()

@@ -20,7 +20,7 @@ from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 
-__all__ = ["LoopbackServer", "SERVED_NAME"]
+__all__ = ["LoopbackServer", "Recorder", "SERVED_NAME"]
 
 SERVED_NAME = "reference-served"
 
@@ -156,6 +156,51 @@ class LoopbackServer:
                 "choices": [{"index": 0, "text": prompt + gen, "finish_reason": "length",
                              "logprobs": {"tokens": tokens, "token_logprobs": values + [float(logp[-1, nxt])],
                                           "text_offset": offsets, "top_logprobs": None}}]}
+
+
+class Recorder:
+    """A loopback server that records each request (method, path, ``Authorization``) and answers 404.
+
+    It stands for another host a redirect names, or for a proxy (a proxied request's
+    path is the absolute URL).
+    """
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Optional[str]]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def _record(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                recorder.requests.append({"method": self.command, "path": self.path,
+                                          "authorization": self.headers.get("Authorization")})
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST = _record
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def __enter__(self) -> "Recorder":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
 
 
 def _handler(server: LoopbackServer) -> type:

@@ -30,7 +30,7 @@ from medrobust_plugins.openai_compat._http import (  # noqa: E402
     _retry_after,
 )
 from medrobust_plugins.reference import ReferenceModel  # noqa: E402
-from openai_server import SERVED_NAME, LoopbackServer  # noqa: E402  (beside this file)
+from openai_server import SERVED_NAME, LoopbackServer, Recorder  # noqa: E402  (beside this file)
 
 from medrobust.data.phantom import PhantomVQA  # noqa: E402
 from medrobust.evaluate import Evaluator  # noqa: E402
@@ -185,6 +185,36 @@ def test_auth_failure_fails_fast(server, samples, monkeypatch) -> None:
         openai_compatible({"url": server.url, "api_key": "s3cret-key"})
     with pytest.raises(ValueError, match="credentials"):
         openai_compatible({"url": server.url.replace("http://", "http://u:s3cret@")})
+
+
+@pytest.mark.parametrize("code", [301, 302, 307])
+def test_a_redirect_is_refused_and_the_key_never_leaves(server, samples, monkeypatch, code) -> None:
+    server.api_key = "s3cret-key"
+    monkeypatch.setenv("MR_TEST_KEY", "s3cret-key")
+    model = served(server, api_key_env="MR_TEST_KEY")
+    with Recorder() as other:
+        elsewhere = other.url + "/v1/chat/completions"
+        server.script.append(("status", code, "", {"Location": elsewhere}))
+        with pytest.raises(EndpointError, match=f"HTTP {code} redirect to {elsewhere}; not followed") as info:
+            model.answer(samples[:1])
+        assert info.value.status == code and info.value.attempts == 1 and server.posts == 1  # not retried
+        assert other.requests == []
+
+
+def test_env_proxies_see_the_key_only_when_allowed(server, samples, monkeypatch) -> None:
+    server.api_key = "s3cret-key"
+    monkeypatch.setenv("MR_TEST_KEY", "s3cret-key")
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with Recorder() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url)
+        model = served(server, api_key_env="MR_TEST_KEY")
+        assert len(model.answer(samples[:2])) == 2 and server.posts == 2
+        assert proxy.requests == []
+        with pytest.raises(EndpointError, match="HTTP 404"):
+            openai_compatible({"url": server.url, "api_key_env": "MR_TEST_KEY", "env_proxy": "true", **FAST})
+        assert proxy.requests[0]["path"] == server.url + "/models"  # the proxy was asked, key and all
+        assert proxy.requests[0]["authorization"] == "Bearer s3cret-key"
 
 
 def _dead_port() -> int:
