@@ -134,6 +134,17 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "sample"
 
 
+def _check_versions(case: dict[str, Any], noises: Any) -> None:
+    """Raise ReplayError when a noise registered here is not the version the case's examples recorded."""
+    for example in case.get("examples") or []:
+        for record in example.get("applied") or []:
+            noise = noises.get(record.get("name")) if isinstance(record, dict) else None
+            if noise is not None and str(record.get("version")) != noise.version:
+                raise ReplayError(f"noise {record['name']!r} is version {noise.version} here but the certificate "
+                                  f"recorded version {record.get('version')}; replay needs the same version "
+                                  f"(install the noise's plugin at the version the certificate was made with)")
+
+
 def replay_case(cert: dict[str, Any], case_id: str, plugins: Sequence[str] = (),
                 output: "str | Path | None" = None, device: Optional[str] = None) -> list[ExampleReplay]:
     """Rebuild the noisy inputs of case ``case_id``'s examples and ask the model again.
@@ -147,12 +158,18 @@ def replay_case(cert: dict[str, Any], case_id: str, plugins: Sequence[str] = (),
         device: Run the model on this device instead of the certificate's.
 
     Raises:
-        ReplayError: Unknown case, unavailable data or model, missing plugin or noise.
+        ReplayError: Unknown case, unavailable data or model, missing plugin or noise, a noise of
+            another version than recorded, a composition the noises reject.
     """
     case = find_case(cert, case_id)
     ctx = _context(cert, plugins, device)
-    steps = [NoiseStep(str(s["name"]), int(s["severity"])) for s in case.get("composition") or []]
+    try:
+        steps = [NoiseStep(str(s["name"]), int(s["severity"])) for s in case.get("composition") or []]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReplayError(f"case {case_id!r} cannot be rebuilt here: its composition is malformed "
+                          f"({type(exc).__name__}: {exc})") from None
     composition = Composition(tuple(steps))
+    _check_versions(case, ctx.noises)
     wanted = [ex["sample_id"] for ex in case.get("examples") or []]
     by_id = {s.id: s for s in ctx.dataset.samples(ctx.options.split) if s.id in set(wanted)}
     missing = [i for i in wanted if i not in by_id]
@@ -163,6 +180,8 @@ def replay_case(cert: dict[str, Any], case_id: str, plugins: Sequence[str] = (),
         rebuilt = [apply_composition(by_id[i], composition, ctx.noises, ctx.options.seed) for i in wanted]
     except KeyError as exc:
         raise ReplayError(f"{exc.args[0]}; load the plugin that provides it with --plugin") from None
+    except ValueError as exc:  # e.g. a severity or parameters the noise rejects
+        raise ReplayError(f"case {case_id!r} cannot be rebuilt here: {exc}") from None
     answers: list[Optional[str]] = [None] * len(rebuilt)
     error = None
     try:

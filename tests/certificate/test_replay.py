@@ -9,6 +9,7 @@ from PIL import Image
 
 from medrobust.certificate.cases import text_digest
 from medrobust.certificate.record import canonical_json
+from medrobust.certificate.replay import ReplayError, replay_case
 from medrobust.cli import main
 from medrobust.sample import image_digest
 
@@ -105,3 +106,38 @@ def test_a_model_that_raises_still_gets_its_inputs_checked(planted, tmp_path, ca
     assert rc == 0 and out.count("inputs bit for bit") == len(flaky)
     assert "toy/test/4" in flaky  # the examples are the first closed samples whose score fell
     assert out.count("the model raised: RuntimeError: corrupt input on sample 4") == len(flaky)
+
+
+def _edited(planted, tmp_path, edit):
+    """A copy of the planted certificate with ``edit(case)`` applied to its planted case; (path, case id)."""
+    path = copy_twins(planted, tmp_path)
+    cert = load(path)
+    case = _case(cert)
+    edit(case)
+    path.write_text(canonical_json(cert), encoding="utf-8")
+    return path, case["id"]
+
+
+def test_a_noise_version_other_than_the_recorded_one_is_a_clear_error(planted, tmp_path, capsys):
+    def edit(case):
+        case["examples"][0]["applied"][0]["version"] = "0"
+
+    path, case_id = _edited(planted, tmp_path, edit)
+    name = _case(load(path))["examples"][0]["applied"][0]["name"]
+    rc = main(["replay", str(path), "--case", case_id, "--plugin", str(planted.parents[1] / "conftest.py")])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert f"noise {name!r} is version 1 here but the certificate recorded version 0" in err
+
+
+def test_a_composition_the_noises_reject_is_a_clear_error_not_a_traceback(planted, tmp_path, capsys):
+    def edit(case):
+        case["composition"][0]["severity"] = 9
+
+    path, case_id = _edited(planted, tmp_path, edit)
+    rc = main(["replay", str(path), "--case", case_id, "--plugin", str(planted.parents[1] / "conftest.py")])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"case {case_id!r} cannot be rebuilt here:" in err and "must be 1-5, got 9" in err
+    with pytest.raises(ReplayError, match="must be 1-5, got 9"):  # the API raises what it documents
+        replay_case(load(path), case_id, [str(planted.parents[1] / "conftest.py")])
+
