@@ -2,7 +2,8 @@
 
 Exit codes: ``verify`` 0 valid, 1 tampered, 2 unreadable; ``replay`` 0 when every
 example's noisy inputs were rebuilt bit for bit, 1 when one was not, 2 when the
-case cannot be replayed here; ``diff`` 0 without regressions, 1 with, 2 when a
+case cannot be replayed here, 3 when the case records no examples (nothing was
+rebuilt); ``diff`` 0 without regressions, 1 with, 2 when a
 certificate cannot be read.
 """
 
@@ -14,6 +15,9 @@ import sys
 from typing import Any
 
 __all__ = ["add_certificate_commands"]
+
+NOTHING_REBUILT = 3
+"""Exit code of ``replay`` for a case that records no examples: nothing was rebuilt or checked."""
 
 
 def _unreadable(exc: Exception) -> int:
@@ -65,7 +69,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     else:
         print(f"{args.case}: {case.get('spec')}  {case.get('metric')} under {case.get('composition_key')}")
         if not results:
-            print("  no examples recorded (no sample's score fell under this composition)")
+            print("  no examples recorded (no sample's score fell under this composition): nothing was rebuilt")
         for r in results:
             inputs = "inputs bit for bit" if r.reproduced else "INPUTS DIFFER"
             same = "same" if r.answer[0] == r.answer[1] else "CHANGED"
@@ -79,6 +83,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             for path in r.files:
                 print(f"    wrote {path}")
         print(f"  replay of the whole metric: {case.get('replay_command')}")
+    if not results:
+        return NOTHING_REBUILT  # all([]) is True: an empty case must not read as reproduced
     return 0 if all(r.reproduced for r in results) else 1
 
 
@@ -89,7 +95,9 @@ def add_certificate_commands(sub: Any) -> None:
     p.add_argument("--no-view", action="store_true", help="do not re-render the HTML to compare its visible text")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_verify)
-    p = sub.add_parser("replay", help="rebuild a failure case's noisy inputs bit for bit and re-ask the model")
+    replay_help = ("rebuild a failure case's noisy inputs bit for bit and re-ask the model (exit 0 all rebuilt, "
+                   "1 one differs, 2 cannot replay here, 3 the case has no examples: nothing rebuilt)")
+    p = sub.add_parser("replay", help=replay_help, description=replay_help)
     p.add_argument("certificate", help="the .json twin or the .html view")
     p.add_argument("--case", required=True, help="a case id of the certificate, e.g. case-1")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE|FILE.py",

@@ -141,3 +141,18 @@ def test_a_composition_the_noises_reject_is_a_clear_error_not_a_traceback(plante
     with pytest.raises(ReplayError, match="must be 1-5, got 9"):  # the API raises what it documents
         replay_case(load(path), case_id, [str(planted.parents[1] / "conftest.py")])
 
+
+def test_a_case_without_examples_rebuilds_nothing_and_exits_3(planted, tmp_path, capsys):
+    def edit(case):
+        case["examples"] = []
+
+    path, case_id = _edited(planted, tmp_path, edit)
+    rc = main(["replay", str(path), "--case", case_id, "--plugin", str(planted.parents[1] / "conftest.py")])
+    out = capsys.readouterr().out
+    assert rc == 3 and "nothing was rebuilt" in out
+    assert main(["replay", str(path), "--case", case_id, "--json",
+                 "--plugin", str(planted.parents[1] / "conftest.py")]) == 3
+    assert json.loads(capsys.readouterr().out)["examples"] == []
+    with pytest.raises(SystemExit):
+        main(["replay", "--help"])
+    assert "3 the case has no examples" in " ".join(capsys.readouterr().out.split())
