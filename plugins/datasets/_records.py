@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
@@ -54,7 +55,8 @@ class ImageSource:
     """Where a record's image comes from: a file, or bytes embedded in the annotation file.
 
     Attributes:
-        key: Identity of the image content: ``"file:<path>"`` or ``"sha256:<hex>"``. Records
+        key: Identity of the image content: ``"file:<resolved path>"`` (``..`` and symlinks
+            resolved, so two spellings of one file share it) or ``"sha256:<hex>"``. Records
             sharing a key share one decoded image; reference and test are kept image-disjoint by it.
         label: How messages name it (a path relative to the root, or ``file row N``).
         path: The image file, when the image is a file.
@@ -68,7 +70,7 @@ class ImageSource:
 
     @classmethod
     def file(cls, path: Path, label: str) -> "ImageSource":
-        return cls(f"file:{path}", label, path=path)
+        return cls(f"file:{Path(path).resolve()}", label, path=path)
 
     @classmethod
     def embedded(cls, data: bytes, label: str) -> "ImageSource":
@@ -195,6 +197,22 @@ class RecordReader:
         if answer_type is None or (sample_id is not None and not self.unique(sample_id, where, id_field)):
             return None
         return image, question, answer, answer_type
+
+    def image_inside(self, path: Path, root: Path, where: str, field: str, name: str) -> Optional[Path]:
+        """``path`` (built from the record's image ``name``) normalised, if it stays inside the
+        release folder ``root``; None with a problem otherwise.
+
+        The check is on the names (``..`` and absolute names), not on symlinks: an annotation
+        file must not reach images elsewhere on the machine, while a folder the user linked
+        into the release is theirs to link.
+        """
+        normal = Path(os.path.normpath(path))
+        inside = os.path.abspath(root)
+        if os.path.commonpath([os.path.abspath(normal), inside]) != inside:
+            self.problem(where, field, f"is {name!r:.80}, which leads outside the release folder {root}; "
+                                       "expected an image name inside the release")
+            return None
+        return normal
 
     def descriptive(self, raw: Any, where: str, fields: dict[str, str]) -> dict[str, str]:
         """Optional descriptive fields renamed to metadata keys (``modality``, ``organ`` lower-cased)."""

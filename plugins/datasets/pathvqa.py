@@ -102,7 +102,9 @@ class OriginalRelease:
             if read is None:
                 continue
             image, question, answer, answer_type = read
-            path = self.root / "images" / split / image
+            path = reader.image_inside(self.root / "images" / split / image, self.root, where, "image", image)
+            if path is None:
+                continue
             if not path.suffix:
                 path = path.with_name(path.name + ".jpg")
             records.append(Record(

@@ -65,7 +65,9 @@ class SlakeRelease:
             image_name, question, answer, answer_type = read
             metadata = {"release_split": split, "qid": qid, "image_name": image_name, "lang": lang,
                         **reader.descriptive(raw, where, DESCRIPTIVE)}
-            path = self.root / IMAGES / image_name
+            path = reader.image_inside(self.root / IMAGES / image_name, self.root, where, "img_name", image_name)
+            if path is None:
+                continue
             records.append(Record(
                 id=f"{NAME}/{split}/{qid}", split=split, image=ImageSource.file(path, relative(path, self.root)),
                 question=question, answer=answer, answer_type=answer_type,

@@ -61,10 +61,12 @@ class OSFRelease:
             if read is None:
                 continue
             image_name, question, answer, answer_type = read
+            path = reader.image_inside(self.images / image_name, self.root, where, "image_name", image_name)
+            if path is None:
+                continue
             split = "test" if phrase_type.lower().startswith("test") else "train"  # type: ignore[union-attr]
             metadata = {"release_split": split, "qid": qid, "image_name": image_name, "phrase_type": phrase_type,
                         **reader.descriptive(raw, where, {"image_organ": "organ", "question_type": "question_type"})}
-            path = self.images / image_name
             records.append(Record(
                 id=f"{NAME}/{split}/{qid}", split=split,
                 image=ImageSource.file(path, relative(path, self.root)),

@@ -19,8 +19,9 @@ from medrobust.session import RunContext, RunOptions
 from medrobust_plugins.datasets import DatasetError, LocalDataset
 from medrobust_plugins.datasets import jsonl, pathvqa, slake, vqa_rad
 from medrobust_plugins.datasets._images import to_l_or_rgb
-from public_fixtures import (VQA_RAD_RECORDS, image_bytes, picture, write_jsonl, write_parquet, write_pathvqa_original,
-                             write_pathvqa_parquet, write_slake, write_vqa_rad_osf, write_vqa_rad_parquet)
+from public_fixtures import (PATHVQA_QAS, SLAKE_RECORDS, VQA_RAD_RECORDS, image_bytes, picture, write_image,
+                             write_jsonl, write_parquet, write_pathvqa_original, write_pathvqa_parquet, write_slake,
+                             write_vqa_rad_osf, write_vqa_rad_parquet)
 
 REPO = Path(__file__).resolve().parents[2]
 RAD_JSON = "VQA_RAD Dataset Public.json"
@@ -244,6 +245,67 @@ def test_an_unreadable_image_skips_its_records_only(tmp_path: Path) -> None:
     with pytest.warns(UserWarning):
         data.samples("train")
     assert "synpic400.jpg: file not found" in problems(data)[0]["message"]
+
+
+# -- image names from annotation files ----------------------------------------
+OUTSIDE = "which leads outside the release folder"
+
+
+def test_vqa_rad_image_names_outside_the_release_are_skipped(tmp_path: Path) -> None:
+    secret = write_image(tmp_path / "home" / "u" / "x.png", picture(9, (20, 20), "RGB"))
+    root = tmp_path / "rad"
+    records = rad_records(q7={"image_name": "../../home/u/x.png"}, q8={"image_name": str(secret)})
+    data = vqa_rad.load({"path": str(write_vqa_rad_osf(root, records))})
+    assert [s.id for s in data.samples("test")] == ["vqa-rad/test/6"]
+    found = {(p["file"], p["record"], p["field"]): p["message"] for p in problems(data)}
+    assert found == {
+        (RAD_JSON, "record 6 (qid 7)", "image_name"):
+            f"is '../../home/u/x.png', {OUTSIDE} {root}; expected an image name inside the release",
+        (RAD_JSON, "record 7 (qid 8)", "image_name"):
+            f"is {str(secret)!r}, {OUTSIDE} {root}; expected an image name inside the release"}
+
+
+def test_slake_and_pathvqa_image_names_outside_the_release_are_skipped(tmp_path: Path) -> None:
+    write_image(tmp_path / "outside" / "source.jpg", picture(9, (20, 20), "RGB"))
+    records = {split: [dict(r) for r in rs] for split, rs in SLAKE_RECORDS.items()}
+    records["test"][0]["img_name"] = "../../outside/source.jpg"
+    data = slake.load({"path": str(write_slake(tmp_path / "Slake1.0", records))})
+    assert [s.id for s in data.samples("test")] == ["slake/test/202"]
+    assert [(p["file"], p["record"], p["field"]) for p in problems(data)] == [
+        ("test.json", "record 0 (qid 200)", "img_name")]
+    assert OUTSIDE in problems(data)[0]["message"]
+
+    absolute = str(tmp_path / "elsewhere" / "abs")
+    qas = {"train": PATHVQA_QAS["train"],
+           "test": [{"image": "../../../secret", "question": "Q?", "answer": "yes"},
+                    {"image": absolute, "question": "Q?", "answer": "no"}, PATHVQA_QAS["test"][2]]}
+    write_pathvqa_original(tmp_path / "pvqa", qas)
+    assert (tmp_path / "secret.jpg").is_file() and Path(absolute + ".jpg").is_file()  # readable if asked for
+    data = pathvqa.load({"path": str(tmp_path / "pvqa")})
+    assert [s.id for s in data.samples("test")] == ["pathvqa/test/00002"]
+    assert [(p["file"], p["record"], p["field"]) for p in problems(data)] == [
+        ("qas/test/test_qa.pkl", "record 0", "image"), ("qas/test/test_qa.pkl", "record 1", "image")]
+    assert all(OUTSIDE in p["message"] for p in problems(data))
+
+
+def test_reference_stays_disjoint_from_test_whatever_the_image_is_called(tmp_path: Path) -> None:
+    records = rad_records(q6={"image_name": "../VQA_RAD Image Folder/synpic100.jpg"})
+    data = vqa_rad.load({"path": str(write_vqa_rad_osf(tmp_path, records))})
+    assert data.samples("test")[0].image.size == (32, 28)  # the name works, normalised
+    assert [s.id for s in data.samples("reference")] == ["vqa-rad/train/3", "vqa-rad/train/4", "vqa-rad/train/5"]
+
+
+def test_jsonl_keeps_absolute_paths_and_keys_images_on_the_resolved_file(tmp_path: Path) -> None:
+    line = {"question": "Is it?", "answer": "no", "split": "train"}
+    path = write_jsonl(tmp_path, [
+        {"id": "t", "image": "images/a.png", "question": "Is it?", "answer": "yes"},
+        {"id": "r1", "image": "images/../images/a.png", **line},
+        {"id": "r2", "image": "alias.png", **line},
+        {"id": "r3", "image": str(tmp_path / "images" / "c.png"), **line}])
+    (tmp_path / "alias.png").symlink_to(tmp_path / "images" / "a.png")
+    data = jsonl.load({"path": str(path)})
+    assert [s.id for s in data.samples("reference")] == ["jsonl/r3"]
+    assert data.describe()["reference"]["excluded_sharing_a_test_image"] == 2
 
 
 def test_a_split_without_any_usable_record_is_fatal(tmp_path: Path) -> None:
