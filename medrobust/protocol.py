@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import hashlib
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -134,8 +135,12 @@ def parse_protocol(raw: bytes, where: str = "<protocol>") -> Protocol:
     text = {}
     for key in _REQUIRED_TEXT:
         value = data.get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and key == "version":
-            value = str(value)
+        if key == "version" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            # YAML reads version: 1.10 as the number 1.1; the version sealed must be the text written
+            written = re.search(r"^version:[ \t]*([^\s#]+)", raw.decode("utf-8"), re.MULTILINE)
+            shown = written.group(1) if written else str(value)
+            raise ProtocolError(f"protocol {where}: 'version' must be quoted text, e.g. version: \"{shown}\" "
+                                f"(YAML reads an unquoted {shown} as the number {value!r})")
         if not isinstance(value, str) or not value.strip():
             raise ProtocolError(f"protocol {where}: '{key}' is required and must be non-empty text")
         text[key] = value.strip()
@@ -161,9 +166,9 @@ def _criteria(value: Any, where: str) -> tuple[Criterion, ...]:
                 raise ProtocolError(f"{at}.{key} is required and must be non-empty text"
                                     + (" (the clinical reason this threshold is acceptable)"
                                        if key == "justification" else ""))
-        if item["id"] in seen:
-            raise ProtocolError(f"{at}.id {item['id']!r} is used twice; criterion ids must be unique")
-        seen.add(item["id"])
+        if item["id"].strip() in seen:  # compared as they are kept: stripped
+            raise ProtocolError(f"{at}.id {item['id'].strip()!r} is used twice; criterion ids must be unique")
+        seen.add(item["id"].strip())
         spec = item.get("spec")
         if spec is not None and (not isinstance(spec, str) or not spec.strip()):
             raise ProtocolError(f"{at}.spec must be a pattern over spec ids (e.g. 'test_mild_*') or left out")

@@ -69,6 +69,9 @@ def test_a_protocol_parses_with_the_sha256_of_its_bytes():
     (("    max_drop: 0.2\n", ""), "criteria[0] (NOISE-ACC) needs a threshold"),
     (("max_drop: 0.2", "max_drop: 2"), "criteria[0].max_drop must be a number in [0, 1]"),
     (("id: CLEAN", "id: NOISE-ACC"), "criteria[1].id 'NOISE-ACC' is used twice"),
+    (("id: CLEAN", "id: 'NOISE-ACC '"), "criteria[1].id 'NOISE-ACC' is used twice"),  # ids are compared stripped
+    (("version: \"1.2\"", "version: 1.10"), "'version' must be quoted text, e.g. version: \"1.10\""),
+    (("version: \"1.2\"", "version: 2"), "'version' must be quoted text, e.g. version: \"2\""),
     (("  clinical_reviewer:", "  reviewer:"), "sign_off: unknown role(s) reviewer"),
     (("scope:", "scop:"), "unknown key(s) scop"),
     (("    metric: closed_accuracy\n    min", "    metric: closed_accuracy\n    minimum: 0.9\n    min"),
