@@ -11,10 +11,10 @@ from medrobust.cli import main
 
 SPEC = '''
 def test_typos(bench):
-    bench.expect("char_typos@2", metric="closed_accuracy", max_drop=0.1)
+    bench.expect("char_typos@2", metric="closed_accuracy", max_drop=0.2)
 
 def test_pixels(bench):
-    bench.expect("gaussian_noise@2", metric="closed_accuracy", max_drop=0.1)
+    bench.expect("gaussian_noise@2", metric="closed_accuracy", max_drop=0.2)
 '''
 
 ARGS = ("--model", "versioned", "--dataset", "toy", "-p", "no:cacheprovider", "--journal", "none")
