@@ -17,6 +17,11 @@ What the base does, for every subclass:
   CPU), ``batch_size``, ``max_new_tokens``, ``num_beams``, ``do_sample`` (greedy by
   default), ``temperature``, ``top_p``, ``seed`` (of sampling), ``threads`` (CPU
   threads, 0 = torch's default), ``trust_remote_code``.
+* **Sampling** (``do_sample=true``): each prompt is generated alone, under a seed drawn
+  from sha256(``seed``, the prompt, the image's digest), in a forked RNG (torch's global
+  RNG is left as it was). A sample's sampled answer is thus a function of the seed and of
+  the sample only, not of its batch, its position, or which samples a resumed run or an
+  xdist worker still had to ask.
 * **Batches**: the processor's tokenizer pads on the left; teacher-forced forwards get
   position ids from the attention mask, so a text's answer and scores do not depend
   on its batch.
@@ -69,6 +74,7 @@ from pathlib import Path
 from typing import Any, Callable, ClassVar, Mapping, Optional, Sequence
 
 from medrobust.options import parse_options
+from medrobust.sample import image_digest
 
 __all__ = ["HFVisionLanguageModel", "FeatureHookMixin", "CheckpointError", "sha256_file", "BASE_DEFAULTS"]
 
@@ -325,21 +331,38 @@ class HFVisionLanguageModel:
         out: list[str] = []
         config = copy.deepcopy(self.generation_config)
         config.max_new_tokens = max_new_tokens
+        size = 1 if config.do_sample else self.batch_size  # sampled: one prompt per call, seeded by itself
         with torch.inference_mode():
-            for i in self._chunks(len(texts)):
-                given = None if images is None else list(images[i:i + self.batch_size])
+            for i in range(0, len(texts), size):
+                given = None if images is None else list(images[i:i + size])
                 imgs = None if given is None else [self.prepare_image(im) for im in given]
-                inputs = self._to_device(self.encode(texts[i:i + self.batch_size], imgs))
-                if config.do_sample:
-                    torch.manual_seed(self.options["seed"] + i)
+                inputs = self._to_device(self.encode(texts[i:i + size], imgs))
                 self._images = given  # a feature transform sees the images as the caller gave them
                 try:
-                    ids = self.model.generate(**inputs, generation_config=config)
+                    if config.do_sample:
+                        with torch.random.fork_rng(devices=self._rng_devices()):
+                            torch.manual_seed(self.sample_seed(texts[i], None if imgs is None else imgs[0]))
+                            ids = self.model.generate(**inputs, generation_config=config)
+                    else:
+                        ids = self.model.generate(**inputs, generation_config=config)
                 finally:
                     self._images = None
                 new = ids[:, inputs["input_ids"].shape[1]:]
                 out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
         return out
+
+    def sample_seed(self, text: str, image: Optional[Any]) -> int:
+        """The sampling seed of one prompt: sha256 of the ``seed`` option, the prompt text and the
+        digest of the prepared image (``None``: text only), cut to 63 bits."""
+        h = hashlib.sha256(json.dumps([self.options["seed"], text]).encode("utf-8"))
+        h.update(b"\0" + (image_digest(image) if image is not None else "no image").encode("ascii"))
+        return int.from_bytes(h.digest()[:8], "big") >> 1
+
+    def _rng_devices(self) -> list[int]:
+        """The CUDA devices whose RNG state a sampled call forks (and restores)."""
+        if self.device.type != "cuda":
+            return []
+        return [self.device.index if self.device.index is not None else self._torch.cuda.current_device()]
 
     # -- the contract -----------------------------------------------------------
     def answer(self, samples: list[Any]) -> list[str]:
@@ -433,6 +456,9 @@ class HFVisionLanguageModel:
         generation.update(decoding="sample" if gc.do_sample else ("beam" if gc.num_beams > 1 else "greedy"),
                           batch_size=self.batch_size, padding_side="left",
                           seed=self.options["seed"] if gc.do_sample else None)
+        if gc.do_sample:
+            generation["sample_seeding"] = ("per prompt: sha256(seed, prompt, image digest), one prompt per "
+                                            "generate() call, in a forked torch RNG")
         return {
             "name": self.PLUGIN,
             "architecture": self.architecture(),

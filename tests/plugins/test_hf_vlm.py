@@ -311,3 +311,13 @@ def test_free_generation_with_and_without_images(models, samples, family) -> Non
     assert all(isinstance(t, str) for t in with_images + text_only)
     with pytest.raises(ValueError, match="2 prompts but 1 images"):
         model.generate(["a", "b"], [samples[0].image])
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "gemma3"])
+def test_sampled_answers_do_not_depend_on_the_batch(checkpoints, samples, family) -> None:
+    model = load_hf_vlm({"path": str(checkpoints[family]), **OPTIONS, "do_sample": "true", "temperature": "5.0"})
+    batch = model.answer(samples)
+    assert [model.answer([s])[0] for s in samples] == batch
+    assert model.answer(samples[::-1]) == batch[::-1]
+    text_only = model.generate(["The lesion is", "Findings:"], max_new_tokens=4)
+    assert model.generate(["Findings:"], max_new_tokens=4) == text_only[1:]

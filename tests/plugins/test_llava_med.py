@@ -216,6 +216,26 @@ def test_greedy_generation_is_recorded(model) -> None:
 
 
 # -- feature hook -------------------------------------------------------------------------------
+def test_sampled_answers_depend_on_the_seed_and_the_sample_only(checkpoint, samples) -> None:
+    options = {"path": str(checkpoint), "batch_size": 4, "max_new_tokens": 6, "do_sample": "true",
+               "temperature": "5.0"}
+    m = LlavaMed(options)
+    before = torch.get_rng_state()
+    batch = m.answer(samples)
+    assert torch.equal(torch.get_rng_state(), before)  # torch's global RNG is left alone
+    assert [m.answer([s])[0] for s in samples] == batch  # alone
+    assert m.answer(samples[::-1]) == batch[::-1]  # elsewhere in the batch
+    assert m.answer(samples[3:]) == batch[3:]  # what a resumed run still has to ask
+    assert m.answer(samples) == batch
+    assert len(set(batch)) > 1 and LlavaMed({**options, "seed": 1}).answer(samples) != batch
+    prompts = ["[INST] <image>\nwhat is it? [/INST]"] * 2
+    images = [samples[0].image, samples[1].image]
+    both = m.generate(prompts, images, max_new_tokens=6)
+    assert m.generate(prompts[1:], images[1:], max_new_tokens=6) == both[1:]
+    gen = m.identity()["generation"]
+    assert gen["decoding"] == "sample" and gen["seed"] == 0 and "sha256(seed, prompt, image" in gen["sample_seeding"]
+
+
 def test_vision_features_are_the_projector_input(model, samples) -> None:
     feats = model.vision_features([s.image for s in samples[:5]])
     assert tuple(feats.shape) == (5, tiny_llava.IMAGE_TOKENS, 32)
