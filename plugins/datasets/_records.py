@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-__all__ = ["DatasetError", "Problem", "ImageSource", "Record", "RecordReader", "CLOSED_ANSWERS",
+__all__ = ["shown", "DatasetError", "Problem", "ImageSource", "Record", "RecordReader", "CLOSED_ANSWERS",
            "infer_answer_type", "relative", "require_file",
            "load_json_list"]
 
@@ -93,6 +93,12 @@ class Record:
     image_field: str = "image"
 
 
+
+def shown(value: object, limit: int) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters with "..." when longer."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:max(0, limit - 3)] + "..."
+
 def infer_answer_type(answer: str) -> str:
     """``closed`` for yes/no answers, ``open`` otherwise (for releases that do not say)."""
     return "closed" if answer in CLOSED_ANSWERS else "open"
@@ -136,7 +142,7 @@ class RecordReader:
         if not isinstance(value, str):
             if required:
                 kind = "a string or a number" if numbers else "a string"
-                self.problem(where, field, f"is a JSON {json_kind(value)} ({value!r:.60}); expected {kind}")
+                self.problem(where, field, f"is a JSON {json_kind(value)} ({shown(value, 60)}); expected {kind}")
             return None
         value = value.strip()
         if not value and required:
@@ -149,7 +155,7 @@ class RecordReader:
         value = raw.get(field)
         if isinstance(value, (int, str)) and not isinstance(value, bool) and str(value).strip():
             return str(value).strip()
-        self.problem(where, field, f"is {value!r:.40}; expected the record's id (a number or string)")
+        self.problem(where, field, f"is {shown(value, 40)}; expected the record's id (a number or string)")
         return None
 
     def answer_type(self, raw: Any, where: str, field: str, answer: str) -> Optional[str]:
@@ -159,7 +165,7 @@ class RecordReader:
         value = raw[field]
         word = value.strip().lower() if isinstance(value, str) else None
         if word not in ("closed", "open"):
-            self.problem(where, field, f"is {value!r:.60}; expected CLOSED or OPEN")
+            self.problem(where, field, f"is {shown(value, 60)}; expected CLOSED or OPEN")
             return None
         return word
 
@@ -209,7 +215,7 @@ class RecordReader:
         normal = Path(os.path.normpath(path))
         inside = os.path.abspath(root)
         if os.path.commonpath([os.path.abspath(normal), inside]) != inside:
-            self.problem(where, field, f"is {name!r:.80}, which leads outside the release folder {root}; "
+            self.problem(where, field, f"is {shown(name, 240)}, which leads outside the release folder {root}; "
                                        "expected an image name inside the release")
             return None
         return normal

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ._dataset import LocalDataset, dataset_options
-from ._records import DatasetError, ImageSource, Problem, Record, RecordReader, load_json_list, relative
+from ._records import DatasetError, ImageSource, Problem, Record, RecordReader, load_json_list, relative, shown
 
 __all__ = ["load", "SlakeRelease"]
 
@@ -54,7 +54,7 @@ class SlakeRelease:
             if lang is None:
                 continue
             if lang not in ("en", "zh"):
-                reader.problem(where, "q_lang", f"is {lang!r:.20}; expected en or zh")
+                reader.problem(where, "q_lang", f"is {shown(lang, 20)}; expected en or zh")
                 continue
             if self.lang != "all" and lang != self.lang:
                 other += 1
