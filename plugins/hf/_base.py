@@ -24,7 +24,9 @@ What the base does, for every subclass:
   xdist worker still had to ask.
 * **Batches**: the processor's tokenizer pads on the left; teacher-forced forwards get
   position ids from the attention mask, so a text's answer and scores do not depend
-  on its batch.
+  on its batch in float32 (tested on CPU). In bfloat16/float16 on a GPU, padding changes
+  the kernels' shapes and rounding, so a greedy token can still flip with the batch:
+  keep ``--batch-size`` fixed across runs you compare.
 * **answer / generate / score_text / identity**: the contract of :mod:`medrobust.model`.
   ``identity()`` holds sha256 digests of the weight files, config, processor /
   tokenizer / chat-template / generation-config files, the generation settings,

@@ -31,7 +31,7 @@ Options (``--model-option KEY=VALUE``):
                      ``MEDROBUST_API_KEY``; unset: no key is sent). The key itself
                      is never an option: options are written into the certificate.
 ``max_tokens``       answer budget (16)
-``temperature``      sampling temperature (0: greedy, reproducible)
+``temperature``      sampling temperature (0: greedy; servers that batch requests may still vary)
 ``system_prompt``    system message before each question ("" : none)
 ``prompt_template``  user text, ``{question}`` replaced (default ``{question}``)
 ``concurrency``      requests in flight at most (8)
