@@ -64,12 +64,6 @@ class LlavaMed(FeatureHookMixin, HFVisionLanguageModel):
     CHOICES: ClassVar[dict[str, Sequence[Any]]] = {**BASE_CHOICES, "image_aspect_ratio": ("pad", "processor")}
     FEATURE_MODULE: ClassVar[str] = "model.multi_modal_projector"
 
-    def __init__(self, options: Any = None) -> None:
-        super().__init__(options)
-        if self.options["template"] == "chat" and not getattr(self.processor, "chat_template", None):
-            raise CheckpointError(f"llava-med: template=chat but the processor in {self.path} has no chat "
-                                  f"template; choose one of {', '.join(TEMPLATES)} or give your own")
-
     def check_config(self, config: dict[str, Any]) -> None:
         """Refuse the original LLaVA-Med format (with how to convert) and non-LLaVA checkpoints."""
         template = self.options["template"]
@@ -97,10 +91,15 @@ class LlavaMed(FeatureHookMixin, HFVisionLanguageModel):
                                                              **self.load_kwargs())
 
     def load_processor(self) -> Any:
+        """The checkpoint's LlavaProcessor; template=chat without a chat template is refused here,
+        before the weights load."""
         processor = super().load_processor()
         if getattr(processor, "image_processor", None) is None or getattr(processor, "tokenizer", None) is None:
             raise CheckpointError(f"llava-med: {self.path} has no LlavaProcessor (tokenizer + image processor); "
                                   "save one there with LlavaProcessor.save_pretrained")
+        if self.options["template"] == "chat" and not getattr(processor, "chat_template", None):
+            raise CheckpointError(f"llava-med: template=chat but the processor in {self.path} has no chat "
+                                  f"template; choose one of {', '.join(TEMPLATES)} or give your own")
         return processor
 
     def build_prompt(self, question: str, with_image: bool = True) -> str:

@@ -159,12 +159,14 @@ def test_prompt_is_llava_med_mistral_template(model) -> None:
     assert model.identity()["prompt_template"] == "[INST] <image>\n{question} [/INST]"
 
 
-def test_template_options(checkpoint, tmp_path) -> None:
+def test_template_options(checkpoint, tmp_path, monkeypatch) -> None:
     m = LlavaMed({"path": str(checkpoint), "template": "Q: <image> {question} A:"})
     assert m.build_prompt("why") == "Q: <image> why A:"
     assert m.identity()["template"] == "custom"
-    with pytest.raises(CheckpointError, match="template=chat but the processor .* has no chat template"):
-        LlavaMed({"path": str(checkpoint), "template": "chat"})
+    with monkeypatch.context() as patch:  # refused before the (possibly 14 GB of) weights load
+        patch.setattr(LlavaMed, "load_model", lambda self, dtype: pytest.fail("weights loaded"))
+        with pytest.raises(CheckpointError, match="template=chat but the processor .* has no chat template"):
+            LlavaMed({"path": str(checkpoint), "template": "chat"})
     chat = tiny_llava.save_tiny_llava(tmp_path / "chat", chat_template=True)
     m = LlavaMed({"path": str(chat), "template": "chat"})
     assert m.prompt_template() == "[INST] <image>\n{question} [/INST]"
