@@ -1,4 +1,4 @@
-"""The ``medrobust`` command: list plugins, evaluate one composition outside pytest."""
+"""The ``medrobust`` command: plugins and noises, evaluate one composition, protocols, and verify / replay / diff certificates."""
 
 from __future__ import annotations
 
