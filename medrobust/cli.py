@@ -1,4 +1,5 @@
-"""The ``medrobust`` command: plugins and noises, evaluate one composition, protocols, and verify / replay / diff certificates."""
+"""The ``medrobust`` command: plugins and noises, evaluate one composition, protocols,
+and verify / replay / diff certificates."""
 
 from __future__ import annotations
 
