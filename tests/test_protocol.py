@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import TOY_ARGS
+from conftest import read_certificate as _certificate
 
 from medrobust.protocol import ProtocolError, deviation, load_protocol, parse_protocol
 from medrobust.yaml_spec import load_yaml_spec
@@ -41,10 +42,6 @@ def test_clean(bench):
 def test_mild_noise(bench):
     bench.expect("gaussian_noise@1", metric="closed_accuracy", max_drop=0.2)
 '''
-
-
-def _certificate(pytester: pytest.Pytester) -> dict:
-    return json.loads((pytester.path / "reports" / "certificate.json").read_text())
 
 
 # -- parsing and validation ---------------------------------------------------------------

@@ -1,6 +1,5 @@
 """End-to-end behaviour of the pytest plugin, through pytester and the toy plugin."""
 
-import json
 import re
 import tempfile
 from pathlib import Path
@@ -8,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from conftest import TOY_ARGS, TOY_PLUGIN
+from conftest import read_certificate as _certificate
+from conftest import read_certificate_html as html_text
 
 from medrobust.certificate import compute_digest
 
@@ -22,10 +23,6 @@ def test_clean_is_perfect(bench):
 def test_mild_noise(bench):
     bench.expect("gaussian_noise@1", metric="closed_accuracy", max_drop=0.2)
 '''
-
-
-def _certificate(pytester: pytest.Pytester) -> dict:
-    return json.loads((pytester.path / "reports" / "certificate.json").read_text())
 
 
 @pytest.mark.parametrize("option,value,kind", [
@@ -221,10 +218,6 @@ def test_each(bench, noise):
         cert.pop("section_digests")
     assert _differences(serial, parallel) == {}
     assert compute_digest(parallel) == compute_digest(serial)
-
-
-def html_text(pytester) -> str:
-    return (pytester.path / "reports" / "certificate.html").read_text(encoding="utf-8")
 
 
 def _leaves(data, path="$"):

@@ -1,11 +1,11 @@
 """The certificate's evidence: conclusions with uncertainty, strata, curves, repeatability, shortcuts,
 test data, environment, limitations; deterministic and the same under xdist."""
 
-import json
 import types
 
 import pytest
 from conftest import TOY_ARGS
+from conftest import read_certificate as _certificate
 from evidence_toys import make_evidence_toy
 
 from medrobust.certificate.evidence import (
@@ -24,10 +24,6 @@ ARGS = ("-p", "no:cacheprovider")
 def evidence_toy(pytester: pytest.Pytester) -> pytest.Pytester:
     """The toy plugin plus drifting, blind and picky models and a stratified dataset."""
     return make_evidence_toy(pytester)
-
-
-def _certificate(pytester: pytest.Pytester) -> dict:
-    return json.loads((pytester.path / "reports" / "certificate.json").read_text())
 
 
 # -- units ---------------------------------------------------------------------------------
