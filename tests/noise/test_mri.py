@@ -213,3 +213,40 @@ def test_large_batches_go_through_kspace_channel_by_channel_with_the_same_output
         monkeypatch.setattr(mri, "KSPACE_CHUNK_BYTES", 1 << 40)
         assert torch.equal(whole, by_channel), noise.name
         assert not torch.equal(by_channel[:, 0], by_channel[:, 1])  # channels are not copies of one another
+
+
+# --- the fast routes equal the k-space round trip -------------------------------------------
+
+_ROUTES = [  # (noise, its k-space stage)
+    (mri.MRI_GHOSTING, mri.ghosting_kspace),
+    (mri.MRI_SPIKE, mri.spike_kspace),
+    (mri.MRI_UNDERSAMPLING, mri.undersampling_kspace),
+]
+
+
+@pytest.mark.parametrize("noise, stage", _ROUTES, ids=lambda v: getattr(v, "name", ""))
+@pytest.mark.parametrize("size", [(64, 48), (66, 50), (63, 37)], ids=str)  # 66 and 63: period 4 does not divide
+@pytest.mark.parametrize("dtype, tol", [(torch.float32, 2e-6), (torch.float64, 1e-12)], ids=["f32", "f64"])
+def test_the_fast_route_equals_the_kspace_round_trip(noise, stage, size, dtype, tol):
+    gen = torch.Generator().manual_seed(sum(size))
+    images = torch.rand((3, 2) + size, generator=gen, dtype=torch.float64).to(dtype)
+    images[1, :, 5:20, 4:15] = 0.0  # a dark region, where the magnitude bends
+    for level in (1, 3, 5):
+        params = noise.params(level, seed=11)
+        expected = mri.from_kspace(stage(mri.to_kspace(images), params), images)
+        got = noise.apply(images, params)
+        assert got.dtype == dtype
+        assert (got - expected).abs().max().item() < tol, (noise.name, size, level)
+        assert (got - images).abs().max().item() > 100 * tol  # the artifact is there
+
+
+def test_ghosting_closed_form_is_the_one_taken_when_the_period_divides_the_height(monkeypatch):
+    images = torch.rand((2, 1, 64, 40), generator=torch.Generator().manual_seed(4))
+    params = mri.MRI_GHOSTING.params(5, seed=1)
+    monkeypatch.setattr(mri, "_ghosting_by_lines", lambda *a: pytest.fail("took the Fourier route"))
+    mri.MRI_GHOSTING.apply(images, params)
+
+
+def test_magnitude_is_abs():
+    values = torch.randn(1000, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(mri.magnitude(values), values.abs(), rtol=1e-6, atol=0)
