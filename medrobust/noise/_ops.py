@@ -101,10 +101,11 @@ def eight_bit_index(images: torch.Tensor) -> Optional[torch.Tensor]:
     if images.dtype != torch.float32 or images.numel() == 0:
         return None
     flat = images.reshape(-1)
-    levels = torch.arange(256, dtype=images.dtype, device=images.device) / 255.0
     for part in (flat[:_PROBE], flat):  # a cheap probe first: most non-8-bit inputs fail it
         index = torch.mul(part, 255.0).add_(_MAGIC).view(torch.int32).sub_(_MAGIC_BITS).clamp_(0, 255)
-        if not torch.equal(levels.index_select(0, index), part):
+        # part == levels[index] everywhere, checked as index / 255 - part == 0 (the same division as
+        # levels; NaN fails it): 2x cheaper than a gather and torch.equal
+        if torch.div(index.float(), 255.0).sub_(part).abs_().max().item() != 0.0:
             return None
     return index
 

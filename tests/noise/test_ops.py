@@ -18,6 +18,7 @@ def test_eight_bit_index_recognises_exactly_the_decoded_8_bit_levels():
     off.view(-1)[-1] += 1e-6  # one value off the lattice, past the cheap probe
     assert eight_bit_index(off) is None
     for other in (images * 0.999, torch.tensor([float("nan"), 0.0]), torch.tensor([-1 / 255, 0.0]),
+                  torch.tensor([float("inf"), 0.0]), torch.tensor([-0.0, 1.0 + 2 ** -23]),
                   torch.tensor([256 / 255, 1.0]), images.double()):
         assert eight_bit_index(other) is None
 
