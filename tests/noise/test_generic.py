@@ -268,3 +268,16 @@ def test_elastic_roughly_preserves_the_histogram():
         histogram_shift = (images.flatten(1).sort().values - out.flatten(1).sort().values).abs().mean(dim=1)
         # pixels move; the grey-level distribution hardly does (1-Wasserstein distance)
         assert histogram_shift.max() < 0.03 and histogram_shift.mean() < 0.3 * moved
+
+
+@pytest.mark.parametrize("shape, sigma", [((3, 224, 224), 4.0), ((2, 64, 48), 2.0), ((2, 33, 17), 0.3)],
+                         ids=["rgb224", "gray64x48", "tiny-sigma-full-band"])
+def test_elastic_field_from_stored_low_columns_equals_irfft2_of_the_full_half_spectrum(shape, sigma):
+    b, h, w = shape
+    gen = torch.Generator().manual_seed(5)
+    low = generic._smooth_noise_spectrum(gen, b, h, w, sigma, torch.device("cpu"))
+    assert low.shape[:3] == (b, 2, h) and low.shape[-1] <= w // 2 + 1
+    full = torch.zeros((b, 2, h, w // 2 + 1), dtype=low.dtype)
+    full[..., :low.shape[-1]] = low
+    # the same 1-D passes irfft2 runs: equal bit for bit here, which is why elastic kept its version
+    assert torch.equal(generic._spectrum_to_field(low, h, w), torch.fft.irfft2(full, s=(h, w)))
