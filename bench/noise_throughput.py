@@ -350,8 +350,9 @@ def _inputs(setting: Setting) -> dict[str, Any]:
     batch = u8_batch.float() / 255.0
     u8 = u8_batch.permute(0, 2, 3, 1).numpy()
     numpy_images = [img[..., 0].copy() if setting.channels == 1 else img.copy() for img in u8]
+    float_images = [(img.astype("float32") / 255.0) for img in numpy_images]  # ours' exact values
     tio_images = [img.unsqueeze(-1).clone() for img in batch]  # [C, H, W, 1]
-    return {"batch": batch, "numpy": numpy_images, "torchio": tio_images}
+    return {"batch": batch, "numpy": numpy_images, "numpy_float32": float_images, "torchio": tio_images}
 
 
 def _set_threads(n: int) -> None:
@@ -368,8 +369,14 @@ def _set_threads(n: int) -> None:
 
 def measure(noises: Mapping[str, Any], names: Sequence[str], peers: Mapping[str, tuple[Any, str]],
             setting: Setting, threads: int, *, warmup: int, repeats: int, min_repeats: int,
-            budget_s: float, peer_images: int) -> list[dict[str, Any]]:
-    """Rows of images/s (``None`` where not measured) for ``names`` in one setting and thread count."""
+            budget_s: float, peer_images: int, peer_input: str = "uint8") -> list[dict[str, Any]]:
+    """Rows of images/s (``None`` where not measured) for ``names`` in one setting and thread count.
+
+    ``peer_input`` is what albumentations gets: ``uint8`` images (its fast
+    path: OpenCV lookup tables and uint8 filters) or ``float32`` in [0, 1],
+    the very values ours gets. imagecorruptions converts any input to float64
+    itself and always gets uint8; TorchIO and kornia always get float tensors.
+    """
     _set_threads(threads)
     data = _inputs(setting)
     batch, n_peer = data["batch"], min(peer_images, setting.batch)
@@ -377,7 +384,7 @@ def measure(noises: Mapping[str, Any], names: Sequence[str], peers: Mapping[str,
     for name in names:
         noise = noises[name]
         row: dict[str, Any] = {"noise": name, "setting": setting.label, "batch": setting.batch,
-                               "threads": threads, "peers": {}, "failures": {}}
+                               "threads": threads, "peer_input": peer_input, "peers": {}, "failures": {}}
         params = noise.params(SEVERITY, SEED)
         row["ours_params"] = {k: v for k, v in params.items() if k != "seed"}
         contenders: dict[str, Callable[[], Any]] = {
@@ -393,7 +400,9 @@ def measure(noises: Mapping[str, Any], names: Sequence[str], peers: Mapping[str,
                     warnings.simplefilter("ignore")
                     fn = _peer_callable(module, op, setting.size, setting.size)
                     if PER_IMAGE[op.peer]:
-                        items = data["torchio" if op.peer == "torchio" else "numpy"][:n_peer]
+                        form = {"torchio": "torchio", "albumentations": f"numpy_{peer_input}".replace(
+                            "numpy_uint8", "numpy")}.get(op.peer, "numpy")
+                        items = data[form][:n_peer]
                         fn(items[0])  # fail fast before timing
                         t0 = time.perf_counter()
                         fn(items[1 % len(items)])
@@ -494,6 +503,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--noises", default="", help="only these of our noises, comma-separated")
     parser.add_argument("--settings", default="",
                         help="only these image settings, as LABEL/BATCH, comma-separated (e.g. gray64/64,rgb224/32)")
+    parser.add_argument("--peer-input", choices=("uint8", "float32"), default="uint8",
+                        help="albumentations gets uint8 images (default, its fast path) or the same "
+                             "float32 values as ours")
     parser.add_argument("--include-unmatched", action="store_true",
                         help="also time our image noises no peer implements")
     parser.add_argument("--json", metavar="PATH", help="also write all rows as JSON")
@@ -524,7 +536,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print("peers: " + ", ".join(f"{p} {status}" for p, (_, status) in peers.items()))
     print("images/s; ours: one batched apply call per batch; kornia batched; the other peers one image "
           f"per call, looped over the first {config['peer_images']} images (fewer, at least "
-          f"{MIN_PEER_IMAGES}, for slow ops); fastest of up to {config['repeats']} interleaved rounds")
+          f"{MIN_PEER_IMAGES}, for slow ops); fastest of up to {config['repeats']} interleaved rounds; "
+          f"albumentations gets {args.peer_input} images")
     all_rows = []
     settings = config["settings"]
     if args.settings:
@@ -539,7 +552,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for setting in settings:
             _set_threads(threads)
             copy = copy_rate(setting, **timing)
-            rows = measure(noises, names, peers, setting, threads,
+            rows = measure(noises, names, peers, setting, threads, peer_input=args.peer_input,
                            **{k: v for k, v in config.items() if k != "settings"})
             for row in rows:
                 row["copy"] = copy
