@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 __all__ = ["generator", "gaussian_kernel", "separable_filter", "gaussian_filter", "uniform",
-           "eight_bit_index", "pointwise"]
+           "EIGHT_BIT_CHUNK", "is_eight_bit", "level_index", "eight_bit_index", "pointwise"]
 
 
 def generator(params: Mapping[str, Any], device: torch.device) -> torch.Generator:
@@ -90,24 +90,48 @@ _MAGIC = 8388608.0
 _MAGIC_BITS = 0x4B000000
 
 
-def eight_bit_index(images: torch.Tensor) -> Optional[torch.Tensor]:
-    """Flat int32 ``k`` with ``images == k / 255`` exactly everywhere (float32 only), else ``None``.
+#: Values handled per pass by the 8-bit paths: temporaries this size (1 MB) stay in cache and come
+#: from the heap; whole-batch temporaries of an RGB 224 batch (19 MB) cost fresh page faults per call.
+EIGHT_BIT_CHUNK = 1 << 18
 
-    Decoded 8-bit images (see ``image_to_tensor``) hold only these 256 values;
-    a pointwise map of them is then one lookup in a 256-entry table. ``k`` is
-    ``round(255 x)`` read from the bits of ``255 x + 2 ** 23`` (the addition
-    does the rounding; no conversion pass).
+
+def level_index(part: torch.Tensor) -> torch.Tensor:
+    """The 8-bit level of each value, unchecked (see :func:`is_eight_bit`): int32 ``clamp(round(255 x), 0, 255)`` of flat float32 ``part``, read from the bits of ``255 x + 2 ** 23``."""
+    return torch.mul(part, 255.0).add_(_MAGIC).view(torch.int32).sub_(_MAGIC_BITS).clamp_(0, 255)
+
+
+def _chunks(flat: torch.Tensor) -> list[torch.Tensor]:
+    return list(flat.split(EIGHT_BIT_CHUNK))
+
+
+def _checked_index(part: torch.Tensor) -> Optional[torch.Tensor]:
+    """:func:`level_index` of ``part`` if ``part == index / 255`` exactly everywhere, else ``None``.
+
+    Checked as ``index / 255 - x == 0`` (the same division as the level table;
+    NaN fails it): 2x cheaper than gathering the levels and comparing.
+    """
+    index = level_index(part)
+    if torch.div(index.float(), 255.0).sub_(part).abs_().max().item() != 0.0:
+        return None
+    return index
+
+
+def is_eight_bit(images: torch.Tensor) -> bool:
+    """Whether ``images`` is float32 and equals ``k / 255`` for an integer ``k`` in 0-255 everywhere.
+
+    Decoded 8-bit images (see ``image_to_tensor``) hold only these 256 values.
+    Checked exactly, chunk by chunk, after a cheap probe that most other
+    inputs fail.
     """
     if images.dtype != torch.float32 or images.numel() == 0:
-        return None
+        return False
     flat = images.reshape(-1)
-    for part in (flat[:_PROBE], flat):  # a cheap probe first: most non-8-bit inputs fail it
-        index = torch.mul(part, 255.0).add_(_MAGIC).view(torch.int32).sub_(_MAGIC_BITS).clamp_(0, 255)
-        # part == levels[index] everywhere, checked as index / 255 - part == 0 (the same division as
-        # levels; NaN fails it): 2x cheaper than a gather and torch.equal
-        if torch.div(index.float(), 255.0).sub_(part).abs_().max().item() != 0.0:
-            return None
-    return index
+    return all(_checked_index(part) is not None for part in [flat[:_PROBE]] + _chunks(flat))
+
+
+def eight_bit_index(images: torch.Tensor) -> Optional[torch.Tensor]:
+    """Flat int32 ``k`` with ``images == k / 255`` exactly everywhere (float32 only), else ``None``."""
+    return level_index(images.reshape(-1)) if is_eight_bit(images) else None
 
 
 def pointwise(images: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -116,10 +140,19 @@ def pointwise(images: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor]) 
     The table is ``fn`` of the 256 levels, so both paths compute the same
     function of each value (up to the last bit where a vectorised kernel and
     its scalar tail round differently); a gather is cheaper than a power or a
-    logarithm.
+    logarithm. The gather runs chunk by chunk into the output (no whole-batch
+    temporaries).
     """
-    index = eight_bit_index(images)
-    if index is None:
+    if images.dtype != torch.float32 or images.numel() == 0:
+        return fn(images)
+    flat = images.reshape(-1)
+    if _checked_index(flat[:_PROBE]) is None:  # most other inputs fail this cheap probe
         return fn(images)
     table = fn(torch.arange(256, dtype=images.dtype, device=images.device) / 255.0)
-    return table.index_select(0, index).view(images.shape)
+    out = torch.empty(flat.numel(), dtype=images.dtype, device=images.device)
+    for part, into in zip(_chunks(flat), _chunks(out)):
+        index = _checked_index(part)
+        if index is None:  # not 8-bit after all: the partial table output is dropped
+            return fn(images)
+        torch.index_select(table, 0, index, out=into)
+    return out.view(images.shape)

@@ -18,7 +18,7 @@ from typing import Optional
 
 import torch
 
-from ._ops import eight_bit_index
+from ._ops import is_eight_bit, level_index
 
 __all__ = ["poisson_8bit", "TAIL_SIGMAS", "MAX_TABLE", "WALK_STEPS", "CHUNK"]
 
@@ -74,12 +74,12 @@ def poisson_8bit(images: torch.Tensor, photons: float, gen: torch.Generator) -> 
     tables = _tables(float(photons))
     if tables is None:
         return None
-    index = eight_bit_index(images)
-    if index is None:
+    if not is_eight_bit(images):
         return None
-    out = torch.empty(index.numel(), dtype=images.dtype)
-    for begin in range(0, index.numel(), CHUNK):  # chunks keep the int64/float64 temporaries in cache
-        part = index[begin:begin + CHUNK]
+    flat = images.reshape(-1)
+    out = torch.empty(flat.numel(), dtype=images.dtype)
+    for begin in range(0, flat.numel(), CHUNK):  # chunks keep the int64/float64 temporaries in cache
+        part = level_index(flat[begin:begin + CHUNK])
         out[begin:begin + part.numel()] = _invert(part.long(), tables, gen)
     return out.view(images.shape)
 

@@ -116,3 +116,20 @@ def test_shifted_separable_filter_equals_the_depthwise_convolution():
             kernel = gaussian_kernel(sigma, torch.float32, images.device)
             # bit for bit on the AVX-512 machine this was written on; rounding may differ on others
             assert torch.allclose(separable_filter(images, kernel), convolved(images, kernel), rtol=0, atol=2e-7)
+
+
+def test_pointwise_falls_back_whole_when_a_late_chunk_is_not_8_bit(monkeypatch):
+    from medrobust.noise import _ops
+
+    monkeypatch.setattr(_ops, "EIGHT_BIT_CHUNK", 1000)  # many chunks, past the probe
+    images = _levels()[torch.randint(0, 256, (2, 3, 40, 40), generator=torch.Generator().manual_seed(3))]
+
+    def fn(x):
+        return x.clamp(0.0, 1.0).pow(0.6)
+    table_path = pointwise(images, fn)
+    assert torch.allclose(table_path, fn(images), rtol=1e-6, atol=0.0)
+    assert torch.equal(table_path, fn(_levels())[eight_bit_index(images).long()].view(images.shape))
+    off = images.clone()
+    off.view(-1)[-1] += 1e-6  # in the last of ten chunks
+    assert not _ops.is_eight_bit(off)
+    assert torch.equal(pointwise(off, fn), fn(off))
