@@ -281,3 +281,36 @@ def test_elastic_field_from_stored_low_columns_equals_irfft2_of_the_full_half_sp
     full[..., :low.shape[-1]] = low
     # the same 1-D passes irfft2 runs: equal bit for bit here, which is why elastic kept its version
     assert torch.equal(generic._spectrum_to_field(low, h, w), torch.fft.irfft2(full, s=(h, w)))
+
+
+def _direct_convolution(images, kernel):
+    """Reference: float64 convolution (flipped-kernel correlation), reflect or replicate padding."""
+    r = kernel.shape[-1] // 2
+    mode = "reflect" if r < min(images.shape[-2:]) else "replicate"
+    x = F.pad(images.double().reshape(-1, 1, *images.shape[-2:]), (r,) * 4, mode=mode)
+    out = F.conv2d(x, kernel.double().flip(-1, -2).view(1, 1, *kernel.shape))
+    return out.reshape(images.shape)
+
+
+@pytest.mark.parametrize("kernel_name, kernel", [
+    ("motion-len2", generic.motion_kernel(2.0, 30.0)),
+    ("motion-len9-13x13", generic.motion_kernel(9.0, 115.0)),
+    ("disk-r3", disk_kernel(3.0)),
+    ("sparse-asymmetric", torch.rand(7, 7, generator=torch.Generator().manual_seed(3)).mul_(
+        torch.rand(7, 7, generator=torch.Generator().manual_seed(4)) < 0.3)),
+    ("dense-9x9", torch.rand(9, 9, generator=torch.Generator().manual_seed(1))),
+    ("dense-15x15-fft", torch.rand(15, 15, generator=torch.Generator().manual_seed(2))),
+], ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("shape", [(3, 2, 40, 33), (2, 1, 5, 6)], ids=["reflect", "replicate"])
+def test_every_filter2d_route_equals_a_direct_convolution(kernel_name, kernel, shape, monkeypatch):
+    kernel = kernel / kernel.sum()
+    images = torch.rand(shape, generator=torch.Generator().manual_seed(0))
+    expected = _direct_convolution(images, kernel)
+    sparse = generic._filter2d(images, kernel)
+    assert sparse.dtype == torch.float32 and (sparse.double() - expected).abs().max() < 2e-6
+    monkeypatch.setattr(generic, "SHIFTED_ADD_MAX", 1)  # one map per group
+    assert torch.equal(generic._filter2d(images, kernel), sparse)
+    monkeypatch.setattr(generic, "SPARSE_TAPS_MAX", 0)  # convolution / FFT routes
+    dense = generic._filter2d(images, kernel)
+    assert (dense.double() - expected).abs().max() < 2e-6
+    assert (generic._filter2d(images.double(), kernel) - expected).abs().max() < 1e-12
