@@ -276,16 +276,15 @@ class _Gray:
         self.planes = _scratch("gray planes", shape, _work_dtype(device), device)
         self.work = _scratch("gray work", shape, _work_dtype(device), device)
 
-    def __call__(self, images: torch.Tensor, quality: int, out: torch.Tensor, *copies: torch.Tensor) -> None:
-        """Code ``[k, H, W]`` images into ``out`` (and each of ``copies``)."""
+    def __call__(self, images: torch.Tensor, quality: int, out: torch.Tensor) -> None:
+        """Code ``[k, H, W]`` images into ``out``: ``[k, H, W]``, or ``[k, C, H, W]`` (C copies)."""
         k, h, w = images.shape[0], self.height, self.width
         planes = self.planes[:k]
         _levels(images, planes[:, :h, :w])
         _replicate_edges(planes, h, w)
         _code_planes(planes, self.work[:k], quality, chroma=False, centred=False)
-        _to_output(planes[:, :h, :w], out)
-        for copy in copies:
-            copy.copy_(out)
+        decoded = planes[:, :h, :w]
+        _to_output(decoded if out.dim() == 3 else decoded.unsqueeze(1).expand(out.shape), out)
 
 
 #: libjpeg's RGB -> YCbCr (``jccolor.c``): ``FIX(x) = round(x * 2**16)``; rows Y, Cb, Cr (a matrix
@@ -468,7 +467,7 @@ def jpeg_lossy(images: torch.Tensor, quality: int) -> torch.Tensor:
             part, part_out = chunk[start:stop], chunk_out[start:stop]
             if flags[start]:
                 gray = coders.setdefault(True, _Gray(h, w, per, images.device))
-                gray(part[:, 0], quality, part_out[:, 0], part_out[:, 1], part_out[:, 2])
+                gray(part[:, 0], quality, part_out)
             else:
                 colour = coders.setdefault(False, _Colour(h, w, per, images.device))
                 colour(part, quality, part_out)
