@@ -33,8 +33,8 @@ def jpeg(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     (:func:`medrobust.noise._jpeg.jpeg_lossy`): 8-bit quantisation of the input,
     JFIF YCbCr with 4:2:0 chroma for RGB, libjpeg's islow DCT, the standard
     tables scaled by ``quality``, fancy chroma upsampling. The output equals
-    ``Image.save(format="JPEG", quality=quality)`` then decoding, except for
-    about 3 pixels in a million that end one level off on CPU (exact on CUDA).
+    ``Image.save(format="JPEG", quality=quality)`` then decoding, except for a
+    few pixels in a million that end a level or two off on CPU (exact on CUDA).
     """
     return jpeg_lossy(images, int(params["quality"]))
 
@@ -63,7 +63,9 @@ JPEG = ImageNoise(
                "screenshots, and published case images are usually JPEG too."),
     table=[{"quality": q} for q in (80, 50, 30, 15, 7)],
     random=False, fn=jpeg,
-    version="2",  # 1: Pillow, one image at a time; 2: libjpeg's arithmetic batched (~3 pixels in 10**6 differ)
+    # 1: Pillow, one image at a time; 2: libjpeg's arithmetic, batched (a few pixels in 10**6 differ from 1);
+    # 3: RGB images at most 4 pixels wide get libjpeg's plain chroma upsampling (2 used the triangle filter)
+    version="3",
 )
 
 NOISES = (GAUSSIAN_NOISE, GAUSSIAN_BLUR, JPEG)
