@@ -452,6 +452,7 @@ def jpeg_lossy(images: torch.Tensor, quality: int) -> torch.Tensor:
     if not images.is_floating_point():
         raise TypeError(f"jpeg_lossy takes float images in [0, 1], got {images.dtype}")
     quality = min(max(int(quality), 1), 100)
+    images = images.detach()  # not differentiable (rounding everywhere); out= ops refuse autograd inputs
     b, c, h, w = images.shape
     out = torch.empty(images.shape, dtype=images.dtype, device=images.device)
     if images.numel() == 0:

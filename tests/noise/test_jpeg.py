@@ -295,3 +295,5 @@ def test_rejects_what_is_not_a_float_image_batch():
     with pytest.raises(TypeError, match="float images"):
         jpeg_lossy(torch.zeros(1, 1, 8, 8, dtype=torch.uint8), 50)
     assert jpeg_lossy(torch.rand(0, 3, 8, 8), 50).shape == (0, 3, 8, 8)
+    leaf = torch.rand(1, 3, 16, 16, requires_grad=True)  # a tensor from a model: coded, not differentiated
+    assert torch.equal(jpeg_lossy(leaf, 50), jpeg_lossy(leaf.detach(), 50))
