@@ -184,6 +184,7 @@ def ghosting_modulation(batch: int, height: int, params: Mapping[str, Any], devi
     phi = _ghosting_phase(batch, params, device)[:, None]
     ky = torch.arange(height, device=device, dtype=torch.float64) - height // 2
     mod = 1.0 + 2.0 * float(params["intensity"]) * torch.cos(2.0 * math.pi * ky / float(params["period"]) + phi)
+    mod[:, height // 2] = 1.0  # the centre line stays as acquired: the image keeps its brightness
     return mod.to(dtype)
 
 
@@ -194,7 +195,11 @@ def ghosting_kspace(kspace: torch.Tensor, params: Mapping[str, Any]) -> torch.Te
     ``1 + 2 a cos(2 pi ky / N + phi)`` with ``a = intensity``, ``N = period`` and
     a random phase ``phi`` per image. By the shift theorem this adds two
     replicas of the object, shifted by ``+-H/N`` pixels (FOV/N) along the
-    phase-encode axis, each with amplitude ``a`` times the object.
+    phase-encode axis, each with amplitude ``a`` times the object. The centre
+    line ``ky = 0`` is left as acquired (as TorchIO restores the k-space
+    centre): modulating it too would scale every column's mean by
+    ``1 + 2 a cos(phi)``, a global brightening or darkening of up to 60 % at
+    the top severity that has nothing to do with ghosts.
     """
     b, _, h, _ = kspace.shape
     return kspace * ghosting_modulation(b, h, params, kspace.device, _real_dtype(kspace))[:, None, :, None]
@@ -204,10 +209,12 @@ def ghosting(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     """The image :func:`ghosting_kspace` reconstructs to.
 
     When the period ``N`` divides the height, the shift theorem is exact on the
-    pixel grid: the complex image is ``x + a e^(i phi) x(y + H/N) + a e^(-i phi) x(y - H/N)``
-    (circular shifts), so its magnitude is computed without any Fourier
-    transform. Other heights go through the phase-encode axis. Both equal the
-    k-space round trip up to float rounding (tests/noise/test_mri.py).
+    pixel grid: the complex image is
+    ``x + a e^(i phi) x(y + H/N) + a e^(-i phi) x(y - H/N) - 2 a cos(phi) m``
+    (circular shifts; ``m``, each column's mean, undoes the modulation of the
+    centre line), so its magnitude is computed without any Fourier transform.
+    Other heights go through the phase-encode axis. Both equal the k-space
+    round trip up to float rounding (tests/noise/test_mri.py).
     """
     b, _, h, _ = images.shape
     period = int(params["period"])
@@ -222,7 +229,8 @@ def ghosting(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     ahead = torch.roll(work, -shift, dims=-2)  # x(y + H/N)
     behind = torch.roll(work, shift, dims=-2)  # x(y - H/N)
     imag = torch.sub(ahead, behind).mul_(sin_a)
-    real = ahead.add_(behind).mul_(cos_a).add_(work)
+    column_mean = work.mean(dim=-2, keepdim=True)  # the centre line ky = 0, back in image space
+    real = ahead.add_(behind).sub_(column_mean, alpha=2.0).mul_(cos_a).add_(work)
     return real.square_().addcmul_(imag, imag).sqrt_().to(images.dtype).clamp_(0.0, 1.0)
 
 
@@ -407,7 +415,7 @@ MRI_GHOSTING = ImageNoise(
     rationale=("Periodic motion (breathing, cardiac and vessel pulsation, CSF flow) and EPI phase errors "
                "replicate the anatomy at fixed shifts along the phase-encode direction."),
     table=[{"period": 4, "intensity": a} for a in (0.04, 0.08, 0.13, 0.2, 0.3)],
-    version="2", fn=ghosting,
+    version="3", fn=ghosting,  # 3: the centre line is not modulated (2: closed form, same law as 1)
 )
 MRI_SPIKE = ImageNoise(
     name="mri_spike", family="mri",
