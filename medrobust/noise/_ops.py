@@ -96,7 +96,11 @@ EIGHT_BIT_CHUNK = 1 << 18
 
 
 def level_index(part: torch.Tensor) -> torch.Tensor:
-    """The 8-bit level of each value, unchecked (see :func:`is_eight_bit`): int32 ``clamp(round(255 x), 0, 255)`` of flat float32 ``part``, read from the bits of ``255 x + 2 ** 23``."""
+    """Int32 ``clamp(round(255 x), 0, 255)`` of flat float32 ``part``, unchecked (see :func:`is_eight_bit`).
+
+    Read from the bits of ``255 x + 2 ** 23`` (the addition does the rounding;
+    no conversion pass).
+    """
     return torch.mul(part, 255.0).add_(_MAGIC).view(torch.int32).sub_(_MAGIC_BITS).clamp_(0, 255)
 
 
