@@ -69,8 +69,8 @@ def _filter2d(images: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     if radius == 0:
         return images * kernel.reshape(())
     mode = "reflect" if radius < min(h, w) else "replicate"
-    taps = _nonzero_taps(kernel)
-    if images.device.type == "cpu" and images.dtype == torch.float32 and len(taps) <= SPARSE_TAPS_MAX:
+    taps = _nonzero_taps(kernel) if images.device.type == "cpu" and images.dtype == torch.float32 else None
+    if taps is not None and len(taps) <= SPARSE_TAPS_MAX:
         flat = images.reshape(1, b * c, h, w)
         out = torch.empty_like(flat)
         per = max(1, SHIFTED_ADD_MAX // ((h + 2 * radius) * (w + 2 * radius)))  # maps per cache-sized group
