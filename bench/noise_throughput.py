@@ -482,7 +482,7 @@ def format_table(rows: Sequence[Mapping[str, Any]], copy: Optional[float] = None
 
 def format_mapping() -> str:
     """Our noise, its severity-3 parameters and each peer op with its arguments."""
-    from medrobust.manager import load_plugins
+    from medrobust.run.plugins import load_plugins
 
     noises = load_plugins().noises
     lines = []
@@ -516,7 +516,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     warnings.filterwarnings("ignore")
     config = QUICK if args.quick else FULL
-    from medrobust.manager import load_plugins
+    from medrobust.run.plugins import load_plugins
 
     noises = {n: v for n, v in load_plugins().noises.items() if getattr(v, "modality", None) == "image"}
     names = [n for n in noises if n in MAPPING or args.include_unmatched]

@@ -78,7 +78,7 @@ def _check_severities(low: int, high: int) -> None:
 
 def _noise_names(modality: Optional[str], wanted: Optional[tuple[str, ...]],
                  families: Optional[frozenset[str]]) -> list[str]:
-    from .manager import active_host
+    from .run.plugins import active_host
 
     registry = active_host().noises
     if wanted is not None:

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import find, given, settings
 
 import medrobust as mr
-from medrobust.manager import active_host
+from medrobust.run.plugins import active_host
 
 
 @settings(max_examples=60, deadline=None)

@@ -8,7 +8,7 @@ from typing import Any, Callable, Mapping, Optional
 import torch
 import torch.nn.functional as F
 
-__all__ = ["generator", "gaussian_kernel", "separable_filter", "gaussian_filter", "uniform",
+__all__ = ["generator", "gaussian_kernel", "separable_filter", "gaussian_filter", "uniform", "base_grid",
            "EIGHT_BIT_CHUNK", "is_eight_bit", "level_index", "eight_bit_index", "pointwise"]
 
 
@@ -82,6 +82,14 @@ def _shifted_separable(flat: torch.Tensor, taps: list[float], mode: str, out: to
 def gaussian_filter(images: torch.Tensor, sigma: float) -> torch.Tensor:
     """Gaussian smoothing of standard deviation ``sigma`` pixels (no clamping)."""
     return separable_filter(images, gaussian_kernel(sigma, images.dtype, images.device))
+
+
+def base_grid(b: int, h: int, w: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Identity sampling grid ``[B, H, W, 2]`` (x, y) in grid_sample's align_corners=False units."""
+    ys = (torch.arange(h, dtype=dtype, device=device) * 2 + 1) / h - 1
+    xs = (torch.arange(w, dtype=dtype, device=device) * 2 + 1) / w - 1
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)
+    return grid.unsqueeze(0).expand(b, h, w, 2)
 
 
 _PROBE = 4096

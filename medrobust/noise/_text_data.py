@@ -1,7 +1,8 @@
 """Word lists behind the clinical text noises: keyboard layout, OCR confusions, homophones,
 abbreviations, real misspellings, phonetic spelling rules and homoglyphs.
 
-Everything here is data; the noises in :mod:`medrobust.noise.text_clinical` only look it up.
+Everything here is data; the clinical text noises (``text_misspelling``, ``text_abbreviations``,
+``text_format``) only look it up.
 No entry may produce a protected token (negation, laterality, numbers, units): the lists avoid
 them ("write/right", "know/no", "knot/not", "won/one", "to/two" are left out on purpose) and the
 noises check every replacement again.

@@ -1,4 +1,5 @@
-"""Shared machinery of the text noises: per-word seeded draws, word cores, casing, protection checks."""
+"""Shared machinery of the text noises: per-word seeded draws, word cores, casing, protection checks,
+and severity tables declared by column."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .text import is_protected, tokenize
 
-__all__ = ["Draw", "draws", "split_core", "recase", "creates_protected", "map_tokens", "map_words", "rng_of"]
+__all__ = ["Draw", "draws", "split_core", "recase", "creates_protected", "map_tokens", "map_words", "rng_of",
+           "table_from_columns"]
 
 _WORD_CORE = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)
 
@@ -94,3 +96,9 @@ def map_words(text: str, params: Mapping[str, Any],
         return None if new is None else lead + new + trail
 
     return map_tokens(text, params, edit_token)
+
+
+def table_from_columns(**columns: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """A severity table from one tuple per parameter: ``rate=(0.1, ...), edits=(1, ...)`` gives
+    ``[{"rate": 0.1, "edits": 1}, ...]``, one row per level, keys in argument order."""
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]

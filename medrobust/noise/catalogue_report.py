@@ -7,9 +7,9 @@ from typing import Any, Mapping, Sequence
 from PIL import Image, ImageDraw
 
 from ..sample import Sample
+from ._image_tensor import image_to_tensor, tensor_to_image
 from .base import SEVERITY_LEVELS, ImageNoise, Noise, derive_seed
-from .composition import image_to_tensor, tensor_to_image
-from .measure import mean_change
+from .similarity import mean_change
 
 __all__ = ["measure_noise", "catalogue_rows", "contact_sheet"]
 

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from typing import Any, Iterable, Mapping, Sequence
 
-import numpy as np
-import torch
-from PIL import Image
-
+from .._canonical import canonical_json
 from ..sample import Sample
+from ._image_tensor import image_to_tensor, tensor_to_image
 from .base import SEVERITY_LEVELS, ImageNoise, Noise, TextNoise, derive_seed
 
 __all__ = ["NoiseStep", "Composition", "AppliedNoise", "apply_composition", "replay",
-           "image_to_tensor", "tensor_to_image"]
+           "image_to_tensor", "tensor_to_image", "COMPOSITION_FORMS"]
+
+#: What :meth:`Composition.parse` accepts, quoted in its errors.
+COMPOSITION_FORMS = ('expected "" or "clean" (no noise), "name@3+other@1" (severity 1-5; "name" alone '
+                     'means "name@1"), or the JSON list [{"name": "...", "severity": 3}, ...] that '
+                     'Composition.to_json_text writes')
+_SEVERITY = re.compile(r"[0-9]+")
 
 
 @dataclasses.dataclass(frozen=True, order=True)
@@ -43,6 +48,30 @@ class Composition:
         """Build from steps, ``(name, severity)`` pairs or ``"name@severity"`` strings."""
         return cls(tuple(_as_step(s) for s in steps))
 
+    @classmethod
+    def parse(cls, text: str) -> "Composition":
+        """The composition a text names: the one parser for specs, the command line and the bench.
+
+        Accepted forms (surrounding whitespace ignored):
+
+        * ``""`` or ``"clean"``: the empty composition.
+        * ``"name@3+other@1"``: steps joined by ``+`` (spaces around ``+`` allowed, so
+          :attr:`key` and ``str()`` both parse back); ``"name"`` alone means severity 1.
+        * ``'[{"name": "name", "severity": 3}]'``: the JSON that :meth:`to_json_text` writes.
+
+        Raises:
+            ValueError: The text is none of these forms, or a severity is not 1-5; the message
+                quotes the text and says which forms are expected.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"Composition.parse takes a text, got {type(text).__name__}")
+        stripped = text.strip()
+        if stripped in ("", "clean"):
+            return cls()
+        if stripped.startswith("["):
+            return cls(_steps_from_json_text(stripped, text))
+        return cls(tuple(_parse_step(part, text) for part in stripped.split("+")))
+
     @property
     def is_clean(self) -> bool:
         return not self.steps
@@ -57,8 +86,8 @@ class Composition:
         return [{"name": s.name, "severity": s.severity} for s in self.steps]
 
     def to_json_text(self) -> str:
-        """Canonical JSON text (sorted keys, no spaces)."""
-        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        """Canonical JSON text (sorted keys, no spaces; :func:`medrobust._canonical.canonical_json`)."""
+        return canonical_json(self.to_json())
 
     @classmethod
     def from_json(cls, data: "str | Sequence[Mapping[str, Any]]") -> "Composition":
@@ -75,9 +104,42 @@ def _as_step(step: "NoiseStep | tuple[str, int] | str") -> NoiseStep:
     if isinstance(step, NoiseStep):
         return step
     if isinstance(step, str):
-        name, _, severity = step.partition("@")
-        return NoiseStep(name, int(severity or 1))
+        return _parse_step(step, step)
     return NoiseStep(step[0], int(step[1]))
+
+
+def _parse_step(part: str, text: str) -> NoiseStep:
+    """One ``name@severity`` (or bare ``name``: severity 1) of the composition ``text``."""
+    name, at, severity = part.strip().partition("@")
+    if not name or any(c.isspace() or c in "[]{}\"" for c in name) or (at and not _SEVERITY.fullmatch(severity)):
+        raise ValueError(f"malformed composition {text!r}: step {part.strip()!r} is not name@severity; "
+                         f"{COMPOSITION_FORMS}")
+    try:
+        return NoiseStep(name, int(severity) if at else 1)
+    except ValueError as exc:
+        raise ValueError(f"composition {text!r}: {exc}") from None
+
+
+def _steps_from_json_text(stripped: str, text: str) -> tuple[NoiseStep, ...]:
+    """The steps of a composition's JSON text: a list of ``{"name": str, "severity": int}`` objects."""
+    try:
+        data = json.loads(stripped)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed composition {text!r}: not valid JSON ({exc.msg} at character "
+                         f"{exc.pos}); {COMPOSITION_FORMS}") from None
+    if not isinstance(data, list):
+        raise ValueError(f"malformed composition {text!r}: JSON must be a list; {COMPOSITION_FORMS}")
+    steps = []
+    for i, item in enumerate(data):
+        if (not isinstance(item, dict) or set(item) != {"name", "severity"} or not isinstance(item["name"], str)
+                or not item["name"] or isinstance(item["severity"], bool) or not isinstance(item["severity"], int)):
+            raise ValueError(f"malformed composition {text!r}: item {i} is not an object with exactly a "
+                             f"non-empty string \"name\" and an integer \"severity\"; {COMPOSITION_FORMS}")
+        try:
+            steps.append(NoiseStep(item["name"], item["severity"]))
+        except ValueError as exc:
+            raise ValueError(f"composition {text!r}: {exc}") from None
+    return tuple(steps)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,20 +160,6 @@ class AppliedNoise:
     def from_json(cls, data: Mapping[str, Any]) -> "AppliedNoise":
         return cls(data["name"], str(data["version"]), data["modality"], int(data["severity"]),
                    dict(data["params"]))
-
-
-def image_to_tensor(image: Image.Image) -> torch.Tensor:
-    """PIL ``L``/``RGB`` image to a float tensor ``[1, C, H, W]`` in [0, 1]."""
-    arr = np.asarray(image, dtype=np.uint8)
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float() / 255.0
-
-
-def tensor_to_image(tensor: torch.Tensor, mode: str) -> Image.Image:
-    """Inverse of :func:`image_to_tensor`, rounding to 8 bits."""
-    arr = (tensor[0].clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(arr[..., 0] if arr.shape[2] == 1 else arr, mode=mode)
 
 
 def apply_composition(sample: Sample, composition: Composition,

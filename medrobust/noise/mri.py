@@ -1,18 +1,11 @@
 """MRI acquisition artifacts, simulated in k-space.
 
-Conventions shared by every noise here:
-
-* Each channel of a ``[B, C, H, W]`` batch is the magnitude of a real-valued
-  object. Its k-space is ``fftshift(fft2(image))``, DC at index ``(H // 2, W // 2)``.
-* Image rows are the **phase-encode** axis (one k-space row = one phase-encode
-  line, acquired in one repetition), columns the **readout** axis.
-* The reconstruction is the **magnitude** of ``ifft2(ifftshift(kspace))``, as a
-  scanner displays it, clamped to ``[0, 1]``. An untouched k-space therefore
-  gives back the input (up to float rounding).
-* Random draws (one set per image, shared by its channels) come only from
-  ``generator(params, device)``; a fixed number of draws is made whatever the
-  severity, and the severity only scales them, so the same seed gives nested,
-  growing corruptions from level 1 to 5.
+The k-space conventions (centring, phase-encode rows, magnitude
+reconstruction) are those of :mod:`medrobust.noise._kspace`. Random draws (one
+set per image, shared by its channels) come only from
+``generator(params, device)``; a fixed number of draws is made whatever the
+severity, and the severity only scales them, so the same seed gives nested,
+growing corruptions from level 1 to 5.
 
 The k-space stage of every artifact is exposed (``*_kspace``, masks, fields) so
 the physics tests can check it directly. Where the result has a cheaper exact
@@ -25,107 +18,26 @@ lines (undersampling, other ghosting) by transforming only that axis.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import torch
 
+from ._kspace import (frequencies, real_dtype, through_kspace, through_phase_encode_lines,
+                      work_dtype)
 from ._ops import generator
 from .base import ImageNoise
 
 __all__ = ["MRI_MOTION", "MRI_GHOSTING", "MRI_SPIKE", "MRI_UNDERSAMPLING", "MRI_RICIAN_NOISE",
-           "MRI_BIAS_FIELD", "MRI_GIBBS_RINGING", "NOISES", "to_kspace", "from_kspace",
-           "magnitude", "motion_displacements", "motion_kspace", "ghosting_modulation", "ghosting_kspace", "ghosting",
-           "spike_kspace", "spike",
-           "undersampling_mask", "undersampling_kspace", "bias_field", "gibbs_kspace"]
+           "MRI_BIAS_FIELD", "MRI_GIBBS_RINGING", "NOISES",
+           "motion_displacements", "motion_kspace", "ghosting_modulation", "ghosting_kspace", "ghosting",
+           "spike_location", "spike_kspace", "spike", "undersampling_mask", "undersampling_kspace",
+           "rician_noise", "bias_field", "gibbs_window", "gibbs_kspace"]
 
 MAX_MOTION_SEGMENTS = 8
 """Motion segments drawn per image; a severity uses the first ``segments`` of them."""
 SPIKE_MIN_RADIUS = 0.15
 SPIKE_MAX_RADIUS = 0.45
 """Spike position: radius in k-space as a fraction of the Nyquist frequency."""
-
-
-# --- k-space round trip ---------------------------------------------------------------------
-
-def _work_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float64 if dtype == torch.float64 else torch.float32
-
-
-def to_kspace(images: torch.Tensor) -> torch.Tensor:
-    """Centred k-space ``fftshift(fft2(images))`` of a ``[..., H, W]`` real tensor."""
-    return torch.fft.fftshift(torch.fft.fft2(images.to(_work_dtype(images.dtype))), dim=(-2, -1))
-
-
-def magnitude(values: torch.Tensor) -> torch.Tensor:
-    """``|values|`` of a complex tensor as ``sqrt(re^2 + im^2)``: 2-3x faster than ``abs()`` on CPU."""
-    return values.real.square().addcmul_(values.imag, values.imag).sqrt_()
-
-
-def from_kspace(kspace: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Magnitude reconstruction of a centred k-space, cast like ``like`` and clamped to [0, 1]."""
-    image = magnitude(torch.fft.ifft2(torch.fft.ifftshift(kspace, dim=(-2, -1))))
-    return image.to(like.dtype).clamp_(0.0, 1.0)
-
-
-#: Batches whose complex k-space would exceed this many bytes go through k-space one channel at a
-#: time (each channel's draws are the image's, so the output is the same): a 32 x 3 x 224 x 224
-#: batch would otherwise allocate 38 MB buffers, above glibc's 32 MB mmap threshold, and pay fresh
-#: page faults for every temporary (3x slower on CPU).
-KSPACE_CHUNK_BYTES = 16 << 20
-
-ImageFn = Callable[[torch.Tensor, Mapping[str, Any]], torch.Tensor]
-LineFactors = Callable[[int, int, Mapping[str, Any], torch.device, torch.dtype], torch.Tensor]
-
-
-def _channel_by_channel_when_large(fn: ImageFn) -> ImageFn:
-    """``fn`` run one channel at a time on batches whose complex buffers exceed :data:`KSPACE_CHUNK_BYTES`."""
-    def chunked(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
-        b, c, h, w = images.shape
-        if c > 1 and b * c * h * w * 8 > KSPACE_CHUNK_BYTES:
-            return torch.cat([fn(images[:, i:i + 1], params) for i in range(c)], dim=1)
-        return fn(images, params)
-
-    return chunked
-
-
-def _through_kspace(corrupt: Callable[[torch.Tensor, Mapping[str, Any]], torch.Tensor]) -> ImageFn:
-    def fn(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
-        return from_kspace(corrupt(to_kspace(images), params), images)
-
-    fn.__doc__ = f"Image-domain wrapper of :func:`{corrupt.__name__}` (magnitude reconstruction)."
-    fn.__name__ = corrupt.__name__.replace("_kspace", "")
-    return _channel_by_channel_when_large(fn)
-
-
-def _through_phase_encode_lines(factors: LineFactors, name: str) -> ImageFn:
-    """Image-domain apply of a corruption that multiplies each phase-encode line of k-space by a factor.
-
-    ``factors(batch, height, params, device, dtype)`` gives ``[B, H]`` in centred
-    k-space order. The readout transform cancels out of such a corruption, so
-    only the phase-encode axis is transformed: ``|ifft_y(f * fft_y(x))|`` equals
-    the full k-space round trip up to float rounding (tests/noise/test_mri.py),
-    at half its cost and without the centring copies.
-    """
-    def fn(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
-        b, _, h, _ = images.shape
-        work = images.to(_work_dtype(images.dtype))
-        line = torch.fft.ifftshift(factors(b, h, params, images.device, work.dtype), dim=-1)  # centred -> FFT order
-        spectrum = torch.fft.fft(work, dim=-2)
-        spectrum *= line[:, None, :, None]
-        return magnitude(torch.fft.ifft(spectrum, dim=-2)).to(images.dtype).clamp_(0.0, 1.0)
-
-    fn.__doc__ = f"Phase-encode-line corruption {name!r} applied along the phase-encode axis only."
-    fn.__name__ = name
-    return _channel_by_channel_when_large(fn)
-
-
-def _frequencies(n: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """Frequencies (cycles per pixel) of the centred k-space axis of length ``n``."""
-    return torch.fft.fftshift(torch.fft.fftfreq(n, device=device, dtype=dtype))
-
-
-def _real_dtype(kspace: torch.Tensor) -> torch.dtype:
-    return kspace.real.dtype
 
 
 # --- rigid motion ----------------------------------------------------------------------------
@@ -163,10 +75,10 @@ def motion_kspace(kspace: torch.Tensor, params: Mapping[str, Any]) -> torch.Tens
     while the patient was displaced, so magnitudes are untouched everywhere.
     """
     b, _, h, w = kspace.shape
-    real = _real_dtype(kspace)
+    real = real_dtype(kspace)
     dy, dx = motion_displacements(b, h, params, kspace.device, real)
-    fy = _frequencies(h, kspace.device, real).view(1, h, 1)
-    fx = _frequencies(w, kspace.device, real).view(1, 1, w)
+    fy = frequencies(h, kspace.device, real).view(1, h, 1)
+    fx = frequencies(w, kspace.device, real).view(1, 1, w)
     phase = -2.0 * math.pi * (fy * dy[..., None] + fx * dx[..., None])  # [B, H, W]
     return kspace * torch.polar(torch.ones_like(phase), phase)[:, None]
 
@@ -203,7 +115,7 @@ def ghosting_kspace(kspace: torch.Tensor, params: Mapping[str, Any]) -> torch.Te
     the top severity that has nothing to do with ghosts.
     """
     b, _, h, _ = kspace.shape
-    return kspace * ghosting_modulation(b, h, params, kspace.device, _real_dtype(kspace))[:, None, :, None]
+    return kspace * ghosting_modulation(b, h, params, kspace.device, real_dtype(kspace))[:, None, :, None]
 
 
 def ghosting(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
@@ -222,7 +134,7 @@ def ghosting(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     if h % period:
         return _ghosting_by_lines(images, params)
     shift = h // period
-    work = images.to(_work_dtype(images.dtype))
+    work = images.to(work_dtype(images.dtype))
     phi = _ghosting_phase(b, params, images.device)
     a = float(params["intensity"])
     cos_a = (a * phi.cos()).to(work.dtype).view(b, 1, 1, 1)
@@ -293,7 +205,7 @@ def spike(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tensor:
     without any Fourier transform.
     """
     b, c, h, w = images.shape
-    work = images.to(_work_dtype(images.dtype))
+    work = images.to(work_dtype(images.dtype))
     row, col, phase = spike_location(b, h, w, params, images.device)
     f64 = dict(device=images.device, dtype=torch.float64)
     theta_y = 2.0 * math.pi * (row - h // 2).double()[:, None] * torch.arange(h, **f64) / h + phase[:, None]
@@ -353,7 +265,7 @@ def rician_noise(images: torch.Tensor, params: Mapping[str, Any]) -> torch.Tenso
     """
     b, _, h, w = images.shape
     gen = generator(params, images.device)
-    work = _work_dtype(images.dtype)
+    work = work_dtype(images.dtype)
     noise = torch.randn((2, b, 1, h, w), generator=gen, device=images.device, dtype=work)
     noise.mul_(float(params["sigma"]))
     real = torch.add(images.to(work), noise[0])
@@ -410,7 +322,7 @@ def gibbs_kspace(kspace: torch.Tensor, params: Mapping[str, Any]) -> torch.Tenso
     return kspace * (rows[:, None] & cols[None, :])
 
 
-_ghosting_by_lines = _through_phase_encode_lines(ghosting_modulation, "mri_ghosting")
+_ghosting_by_lines = through_phase_encode_lines(ghosting_modulation, "mri_ghosting")
 
 # --- declarations ----------------------------------------------------------------------------
 
@@ -422,7 +334,7 @@ MRI_MOTION = ImageNoise(
                "inconsistent k-space lines leave ghosts and blur along the phase-encode direction."),
     table=[{"segments": s, "lines": f, "shift": d}
            for s, f, d in ((1, 0.1, 1.5), (1, 0.15, 2.5), (2, 0.15, 3.0), (2, 0.2, 4.0), (3, 0.25, 5.0))],
-    version="2", fn=_through_kspace(motion_kspace),
+    version="2", fn=through_kspace(motion_kspace),
 )
 MRI_GHOSTING = ImageNoise(
     name="mri_ghosting", family="mri",
@@ -450,7 +362,7 @@ MRI_UNDERSAMPLING = ImageNoise(
                "or compressed-sensing reconstruction, aliasing and blur remain."),
     table=[{"acceleration": r, "center": c}
            for r, c in ((1.25, 0.16), (1.6, 0.12), (2.0, 0.1), (3.0, 0.08), (4.0, 0.08))],
-    version="2", fn=_through_phase_encode_lines(_undersampling_factors, "mri_undersampling"),
+    version="2", fn=through_phase_encode_lines(_undersampling_factors, "mri_undersampling"),
 )
 MRI_RICIAN_NOISE = ImageNoise(
     name="mri_rician_noise", family="mri",
@@ -477,7 +389,7 @@ MRI_GIBBS_RINGING = ImageNoise(
     rationale=("Low acquisition matrices (fast or low-resolution protocols) truncate k-space and leave ripples "
                "beside sharp edges that can mimic a syrinx or meniscal tear."),
     table=[{"fraction": f} for f in (0.75, 0.6, 0.5, 0.4, 0.3)],
-    random=False, version="2", fn=_through_kspace(gibbs_kspace),
+    random=False, version="2", fn=through_kspace(gibbs_kspace),
 )
 
 NOISES = (MRI_MOTION, MRI_GHOSTING, MRI_SPIKE, MRI_UNDERSAMPLING, MRI_RICIAN_NOISE,

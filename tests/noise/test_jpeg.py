@@ -7,9 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from medrobust.manager import load_plugins
+from medrobust.run.plugins import load_plugins
 from medrobust.noise import _jpeg
-from medrobust.noise._jpeg import dct_matrix, islow_matrix, jpeg_lossy, quant_table
+from medrobust.noise._jpeg import jpeg_lossy
+from medrobust.noise._jpeg_blocks import dct_matrix, islow_matrix, quant_table
 
 QUALITIES = [p["quality"] for p in load_plugins().noises["jpeg"].table]  # 80, 50, 30, 15, 7
 #: What "agrees with Pillow" means here, per image. Measured over the 5 qualities of the table: on

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from medrobust.noise import mri
+from medrobust.noise import _kspace, mri
 
 
 def _params(noise, level, seed=3):
@@ -23,13 +23,13 @@ def images():
 
 
 def test_kspace_round_trip_is_the_identity(images):
-    assert torch.allclose(mri.from_kspace(mri.to_kspace(images), images), images, atol=1e-6)
+    assert torch.allclose(_kspace.from_kspace(_kspace.to_kspace(images), images), images, atol=1e-6)
 
 
 @pytest.mark.parametrize("level", [1, 3, 5])
 def test_motion_only_changes_the_phase_of_the_moved_lines(images, level):
     params = _params(mri.MRI_MOTION, level)
-    k = mri.to_kspace(images)
+    k = _kspace.to_kspace(images)
     moved = mri.motion_kspace(k, params)
     dy, dx = mri.motion_displacements(4, 64, params, k.device)
     still = (dy == 0) & (dx == 0)                                     # [B, H]
@@ -48,7 +48,7 @@ def test_a_motion_over_the_whole_scan_is_a_pure_translation():
     params = {"segments": 1, "lines": 1.0, "shift": 4.0, "seed": 1}
     dy, dx = mri.motion_displacements(1, 64, params, image.device)
     assert torch.unique(dy).numel() == 1 and torch.unique(dx).numel() == 1
-    out = mri.from_kspace(mri.motion_kspace(mri.to_kspace(image), params), image)
+    out = _kspace.from_kspace(mri.motion_kspace(_kspace.to_kspace(image), params), image)
     rows, cols = torch.arange(64.0).view(-1, 1), torch.arange(64.0).view(1, -1)
     weight = out[0, 0] / out[0, 0].sum()
     centre = ((weight * rows).sum(), (weight * cols).sum())
@@ -77,7 +77,7 @@ def test_ghosts_appear_at_fov_over_n_with_the_declared_intensity(level):
 def test_ghosting_leaves_the_kspace_centre_line_and_the_brightness_alone(images):
     for level in (1, 5):
         params = _params(mri.MRI_GHOSTING, level)
-        k = mri.to_kspace(images)
+        k = _kspace.to_kspace(images)
         ghosted = mri.ghosting_kspace(k, params)
         assert torch.equal(ghosted[:, :, 32], k[:, :, 32])
         assert not torch.allclose(ghosted, k)
@@ -91,7 +91,7 @@ def test_ghosting_leaves_the_kspace_centre_line_and_the_brightness_alone(images)
 
 def test_ghost_correlation_peaks_at_fov_over_n(images):
     params = _params(mri.MRI_GHOSTING, 5)
-    k = mri.to_kspace(images)
+    k = _kspace.to_kspace(images)
     # complex reconstruction: the ghost is the residual, a shifted copy of the object
     residual = torch.fft.ifft2(torch.fft.ifftshift(mri.ghosting_kspace(k, params), dim=(-2, -1))) - images
     spec = torch.fft.fft(residual, dim=-2) * torch.fft.fft(images.to(residual.dtype), dim=-2).conj()
@@ -106,7 +106,7 @@ def test_ghost_correlation_peaks_at_fov_over_n(images):
 @pytest.mark.parametrize("level", [1, 5])
 def test_a_spike_adds_energy_at_exactly_one_frequency(images, level):
     params = _params(mri.MRI_SPIKE, level)
-    k = mri.to_kspace(images)
+    k = _kspace.to_kspace(images)
     diff = (mri.spike_kspace(k, params) - k).abs()
     for b in range(images.shape[0]):
         assert (diff[b, 0] > 0).sum() == 1
@@ -120,7 +120,7 @@ def test_a_spike_adds_energy_at_exactly_one_frequency(images, level):
 def test_a_spike_makes_stripes_of_one_frequency():
     image = torch.full((1, 1, 64, 64), 0.5)
     out = mri.MRI_SPIKE.apply(image, _params(mri.MRI_SPIKE, 3))
-    spectrum = mri.to_kspace(out - out.mean()).abs()[0, 0]
+    spectrum = _kspace.to_kspace(out - out.mean()).abs()[0, 0]
     top = spectrum.flatten().topk(2).values
     assert top[1] / spectrum.sum() > 0.4  # one +-frequency pair carries the stripe energy
 
@@ -132,7 +132,7 @@ def test_undersampling_keeps_the_declared_lines_and_the_centre(images, level):
     assert (mask.sum(1) == round(64 / params["acceleration"])).all()
     centre = round(params["center"] * 64)
     assert mask[:, 32 - centre // 2: 32 - centre // 2 + centre].all()
-    k = mri.to_kspace(images)
+    k = _kspace.to_kspace(images)
     sampled = mri.undersampling_kspace(k, params)
     rows = sampled.permute(0, 2, 1, 3)
     assert (rows[~mask] == 0).all() and torch.equal(rows[mask], k.permute(0, 2, 1, 3)[mask])
@@ -166,7 +166,7 @@ def test_bias_field_is_smooth(level):
     field = mri.bias_field(8, 64, 64, _params(mri.MRI_BIAS_FIELD, level), torch.device("cpu"))
     hann = torch.hann_window(64, periodic=False)
     window = hann.view(-1, 1) * hann.view(1, -1)                      # no wrap-around edge
-    spectrum = mri.to_kspace((field - field.mean(dim=(-2, -1), keepdim=True)) * window).abs() ** 2
+    spectrum = _kspace.to_kspace((field - field.mean(dim=(-2, -1), keepdim=True)) * window).abs() ** 2
     f = torch.fft.fftshift(torch.fft.fftfreq(64)).abs() * 64
     low = (f.view(-1, 1) <= 4) & (f.view(1, -1) <= 4)
     assert (spectrum[..., ~low].sum() / spectrum.sum()).item() < 0.01
@@ -188,7 +188,7 @@ def test_bias_field_is_multiplicative_and_independent_of_the_image(images):
 @pytest.mark.parametrize("level", [1, 3, 5])
 def test_gibbs_zeroes_kspace_outside_the_window(images, level):
     params = _params(mri.MRI_GIBBS_RINGING, level)
-    k = mri.to_kspace(images)
+    k = _kspace.to_kspace(images)
     out = mri.gibbs_kspace(k, params)
     rows = mri.gibbs_window(64, params["fraction"], k.device)
     cols = mri.gibbs_window(48, params["fraction"], k.device)
@@ -227,9 +227,9 @@ def test_large_batches_go_through_kspace_channel_by_channel_with_the_same_output
     for noise in (mri.MRI_MOTION, mri.MRI_GHOSTING, mri.MRI_SPIKE, mri.MRI_UNDERSAMPLING, mri.MRI_GIBBS_RINGING):
         params = noise.params(4, seed=2)
         whole = noise.apply(images, params)
-        monkeypatch.setattr(mri, "KSPACE_CHUNK_BYTES", 0)
+        monkeypatch.setattr(_kspace, "KSPACE_CHUNK_BYTES", 0)
         by_channel = noise.apply(images, params)
-        monkeypatch.setattr(mri, "KSPACE_CHUNK_BYTES", 1 << 40)
+        monkeypatch.setattr(_kspace, "KSPACE_CHUNK_BYTES", 1 << 40)
         assert torch.equal(whole, by_channel), noise.name
         assert not torch.equal(by_channel[:, 0], by_channel[:, 1])  # channels are not copies of one another
 
@@ -252,7 +252,7 @@ def test_the_fast_route_equals_the_kspace_round_trip(noise, stage, size, dtype, 
     images[1, :, 5:20, 4:15] = 0.0  # a dark region, where the magnitude bends
     for level in (1, 3, 5):
         params = noise.params(level, seed=11)
-        expected = mri.from_kspace(stage(mri.to_kspace(images), params), images)
+        expected = _kspace.from_kspace(stage(_kspace.to_kspace(images), params), images)
         got = noise.apply(images, params)
         assert got.dtype == dtype
         assert (got - expected).abs().max().item() < tol, (noise.name, size, level)
@@ -268,4 +268,4 @@ def test_ghosting_closed_form_is_the_one_taken_when_the_period_divides_the_heigh
 
 def test_magnitude_is_abs():
     values = torch.randn(1000, dtype=torch.complex64, generator=torch.Generator().manual_seed(0))
-    assert torch.allclose(mri.magnitude(values), values.abs(), rtol=1e-6, atol=0)
+    assert torch.allclose(_kspace.magnitude(values), values.abs(), rtol=1e-6, atol=0)

@@ -6,7 +6,7 @@ import textdistance
 import torch
 from skimage.metrics import structural_similarity
 
-from medrobust.manager import load_plugins
+from medrobust.run.plugins import load_plugins
 from medrobust.noise import Composition, apply_composition, image_to_tensor, replay
 from medrobust.noise.text import is_protected
 

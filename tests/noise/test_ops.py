@@ -2,7 +2,7 @@
 
 import torch
 
-from medrobust.noise import generic
+from medrobust.noise import sensor
 from medrobust.noise._ops import eight_bit_index, pointwise
 
 
@@ -36,7 +36,7 @@ def test_pointwise_table_path_computes_the_same_function():
 def test_sparse_positions_are_distinct_and_uniform():
     gen = torch.Generator().manual_seed(2)
     rows, size, count = 40000, 16, 3
-    picked = generic._distinct_positions(gen, rows, size, count, torch.device("cpu"))
+    picked = sensor._distinct_positions(gen, rows, size, count, torch.device("cpu"))
     assert picked.shape == (rows, count)
     assert (picked.sort(dim=1).values.diff(dim=1) > 0).all()  # distinct within each row
     expected = rows / size

@@ -8,12 +8,15 @@ import unicodedata
 import pytest
 
 from medrobust.noise import _text_data as data
-from medrobust.noise import text_clinical as tc
+from medrobust.noise import text_abbreviations, text_format, text_misspelling, text_segmentation
 from medrobust.noise.catalogue import builtin_noises
-from medrobust.noise.measure_text import edit_rate, edit_rates
+from medrobust.noise.similarity import edit_rate, edit_rates
 from medrobust.noise.text import NOISES as BASIC, is_protected
 
-NOISES = {n.name: n for n in BASIC + tc.NOISES}
+#: The clinical text noises, in catalogue order.
+CLINICAL = tuple(sorted(text_misspelling.NOISES + text_segmentation.NOISES + text_abbreviations.NOISES
+                        + text_format.NOISES, key=lambda n: [b.name for b in builtin_noises()].index(n.name)))
+NOISES = {n.name: n for n in BASIC + CLINICAL}
 SEEDS = range(40)
 SENTENCES = [
     "Is there any abnormality in this image?",
@@ -60,7 +63,7 @@ def test_catalogue_has_at_least_twelve_text_noises_with_unique_names_and_json_ta
     text = [n for n in builtin_noises() if n.modality == "text"]
     assert len(text) >= 12
     assert len({n.name for n in text}) == len(text)
-    for noise in tc.NOISES:
+    for noise in CLINICAL:
         assert noise.protects_tokens and noise.random
         assert re.fullmatch(r"[a-z][a-z_]+", noise.name) and noise.family in {
             "typo", "ocr", "asr", "segmentation", "abbreviation", "spelling", "order", "format", "unicode"}
@@ -71,7 +74,7 @@ def test_catalogue_has_at_least_twelve_text_noises_with_unique_names_and_json_ta
 
 def test_noises_leave_the_global_random_state_alone():
     state = random.getstate()
-    for noise in tc.NOISES:
+    for noise in CLINICAL:
         noise.apply(SENTENCES[5], noise.params(5, 1))
     assert random.getstate() == state
 
@@ -87,7 +90,7 @@ def test_word_lists_never_produce_protected_tokens():
 
 # --- protected tokens ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", [n.name for n in tc.NOISES])
+@pytest.mark.parametrize("name", [n.name for n in CLINICAL])
 def test_protected_tokens_survive_and_none_are_created(name):
     noise = NOISES[name]
     for params in [noise.params(level, seed) for level in (3, 5) for seed in SEEDS] + [

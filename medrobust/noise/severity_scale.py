@@ -1,4 +1,4 @@
-"""Calibrated severity: solve each level's parameters for a target SSIM or edit similarity.
+"""The calibrated severity scale: solve each level's parameters for a target SSIM or edit similarity.
 
 A declared table says what a noise does at levels 1-5 in its own units (sigma,
 quality, rate). Calibration makes "severity 3" mean the same change across
@@ -14,7 +14,7 @@ import math
 from typing import Any, Mapping, Sequence
 
 from .base import SEVERITY_LEVELS, Noise, derive_seed
-from .measure import mean_change
+from .similarity import mean_change
 
 __all__ = ["DEFAULT_TARGETS", "interpolate_params", "solve_level", "calibrate_noise", "Calibration",
            "CalibratedNoises"]

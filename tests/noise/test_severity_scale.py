@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from medrobust.manager import load_plugins
-from medrobust.noise.calibrate import CalibratedNoises, calibrate_noise, interpolate_params, solve_level
-from medrobust.noise.measure import mean_change, ssim
+from medrobust.run.plugins import load_plugins
+from medrobust.noise.severity_scale import CalibratedNoises, calibrate_noise, interpolate_params, solve_level
+from medrobust.noise.similarity import mean_change, ssim
 
 HOST = load_plugins()
 
