@@ -23,20 +23,19 @@ import json
 import time
 from typing import Any
 
-from medrobust.manager import load_plugins
-from medrobust.noise.composition import Composition, NoiseStep
-from medrobust.noise.presets import resolve_noises
-from medrobust.session import RunContext, RunOptions
+from medrobust.noise import Composition, NoiseStep, resolve_noises
+from medrobust.run.context import RunContext
+from medrobust.run.options import add_cli_arguments, options_from_args
+from medrobust.run.plugins import load_plugins
 
 DEFAULT_CALIBRATORS = ("none", "median-denoise", "bilateral-denoise", "nlm-denoise", "spell-correct",
                        "self-correct", "imc-pdc", "imc-sms", "imc")
 
 
-def measure(host: Any, calibrator: str, compositions: list[Composition], args: argparse.Namespace) -> dict:
+def evaluate_calibrator(host: Any, calibrator: str, compositions: list[Composition],
+                        args: argparse.Namespace) -> dict:
     """Clean, noisy and calibrated closed accuracy for one calibrator, overall and per modality."""
-    options = RunOptions(model=args.model, calibrator=calibrator, samples=args.samples, seed=args.seed,
-                         journal=args.journal)
-    ctx = RunContext(options, host)
+    ctx = RunContext(options_from_args(args, calibrator=calibrator), host)
     metric = host.metrics[args.metric]
     started = time.perf_counter()
     calibrated = ctx.evaluator
@@ -65,13 +64,10 @@ def measure(host: Any, calibrator: str, compositions: list[Composition], args: a
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="reference")
+    add_cli_arguments(parser, exclude=("--calibrator", "--calibrator-option"))
     parser.add_argument("--calibrators", nargs="+", default=list(DEFAULT_CALIBRATORS))
     parser.add_argument("--severities", nargs="+", type=int, default=[2, 3, 4])
-    parser.add_argument("--samples", type=int, default=None, help="test samples (default: the whole split)")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--metric", default="closed_accuracy")
-    parser.add_argument("--journal", default=".medrobust/journal.sqlite")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
 
@@ -88,7 +84,7 @@ def main() -> None:
             print(f"{calibrator:18s} not registered; skipped")
             continue
         try:
-            result = measure(host, calibrator, compositions, args)
+            result = evaluate_calibrator(host, calibrator, compositions, args)
         except ValueError as exc:  # a calibrator that cannot run on this model says why
             print(f"{calibrator:18s} cannot run: {exc}")
             continue

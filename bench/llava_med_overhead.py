@@ -6,7 +6,7 @@ A random-weight LLaVA of LLaVA-Med v1.5's shapes (CLIP ViT-L/14-336 + Mistral-7B
 ``generate`` greedy -> ``batch_decode``) with the same prompts, images, batch size and
 new-token count. Rounds alternate between the two; the best round of each counts.
 Overhead = plugin time / bare time - 1 (goal: at most 3 %). Also times loading and
-``identity()`` (sha256 of every weight file). Prints one JSON object.
+``describe()`` (sha256 of every weight file). Prints one JSON object.
 
 ```
 python bench/llava_med_overhead.py --size llava-med --device cuda --batch 32 --samples 128
@@ -123,8 +123,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         load_s, plugin = _timed(LlavaMed, {"path": str(path), "device": args.device, "batch_size": args.batch,
                                            "max_new_tokens": args.new_tokens, "image_aspect_ratio": "processor"})
         report["plugin_load_s"] = round(load_s, 2)
-        ident_s, ident = _timed(plugin.identity)
-        report.update(identity_s=round(ident_s, 2), parameters=ident["parameters"], dtype=ident["dtype"])
+        describe_s, ident = _timed(plugin.describe)
+        report.update(describe_s=round(describe_s, 2), parameters=ident["parameters"], dtype=ident["dtype"])
         load_s, bare = _timed(BareLoop, path, args.device, plugin.dtype, args.batch, args.new_tokens)
         report["bare_load_s"] = round(load_s, 2)
 

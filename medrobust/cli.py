@@ -8,8 +8,8 @@ import json
 import sys
 from typing import Optional, Sequence
 
-from .manager import KINDS, load_plugins
-from .registry import PluginError
+from .errors import MedrobustError
+from .run.plugins import KINDS, load_plugins
 
 __all__ = ["main"]
 
@@ -29,10 +29,9 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_noises(args: argparse.Namespace) -> int:
-    from .noise.base import ImageNoise
+    from .noise import ImageNoise, derive_seed
     from .noise.catalogue_report import catalogue_rows, contact_sheet
-
-    from .session import parse_dataset
+    from .run.keyvalue import parse_dataset
 
     host = load_plugins()
     name, path = parse_dataset(args.dataset)
@@ -47,8 +46,6 @@ def _cmd_noises(args: argparse.Namespace) -> int:
             print(f"wrote {out}: {sample.id}, clean and severities 1-5 of {args.show}")
         else:
             sample = samples[args.index % len(samples)]
-            from .noise.base import derive_seed
-
             print(f"clean       {sample.question}")
             for level in range(1, 6):
                 params = noise.params(level, derive_seed(0, sample.id, 0, noise.name, level))
@@ -75,25 +72,13 @@ def _cmd_noises(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from .bench import as_composition
-    from .noise.composition import Composition
-    from .session import RunContext, RunOptions, parse_dataset, parse_key_values
+    from .noise import Composition
+    from .run.context import RunContext
+    from .run.options import options_from_args
 
-    dataset, dataset_path = parse_dataset(args.dataset)
-    options = RunOptions(
-        model=args.model, model_path=args.model_path,
-        model_options=parse_key_values(args.model_option, "--model-option"),
-        calibrator=args.calibrator,
-        calibrator_options=parse_key_values(args.calibrator_option, "--calibrator-option"),
-        dataset=dataset, dataset_path=dataset_path,
-        dataset_options=parse_key_values(args.dataset_option, "--dataset-option"),
-        samples=args.samples, seed=args.seed,
-        certificate=None, device=args.device, batch_size=args.batch_size,
-        severity_scale=args.severity_scale, journal=None if args.journal in ("none", "") else args.journal)
-    ctx = RunContext(options, load_plugins())
+    ctx = RunContext(options_from_args(args), load_plugins())
     ctx.validate_names()
-    text = args.composition.strip()
-    composition = Composition.from_json(text) if text.startswith("[") else as_composition(text)
+    composition = Composition.parse(args.composition)
     metrics = args.metric or ["closed_accuracy", "open_recall", "answer_consistency"]
     rows = {}
     for metric in metrics:
@@ -111,7 +96,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_protocol(args: argparse.Namespace) -> int:
-    from .protocol import load_protocol
+    from .run.protocol import load_protocol
 
     protocol = load_protocol(args.path)
     if args.json:
@@ -144,20 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=32, help="samples measured on (default: 32)")
     p.add_argument("--no-measure", action="store_true", help="list without measuring")
     p.set_defaults(func=_cmd_noises)
+    from .run.options import add_cli_arguments
+
     p = sub.add_parser("evaluate", help="evaluate one noise composition (the replay of a failing spec)")
-    p.add_argument("--model", default="reference")
-    p.add_argument("--model-path")
-    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--calibrator", default="none")
-    p.add_argument("--calibrator-option", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--dataset", default="phantom-vqa", metavar="NAME[:PATH]")
-    p.add_argument("--dataset-option", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--samples", type=int)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--severity-scale", choices=("declared", "calibrated"), default="declared")
-    p.add_argument("--journal", default=".medrobust/journal.sqlite", help="answer journal ('none' to disable)")
+    add_cli_arguments(p)
     p.add_argument("--metric", action="append", help="metric to report (repeatable)")
     p.add_argument("--composition", required=True,
                    help="JSON as printed by a failing spec, or 'noise@3+other@1'; 'clean' for none")
@@ -178,7 +153,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (PluginError, ValueError, KeyError) as exc:
+    except (MedrobustError, ValueError, KeyError) as exc:
         print(f"medrobust: error: {exc}", file=sys.stderr)
         return 2
 

@@ -33,7 +33,8 @@ def medrobust_register_calibrators(register: Register) -> None:
 
     Called once per plugin at start-up. Call ``register(name, factory)`` where
     ``factory(options: dict) -> calibrator`` and the calibrator has
-    ``fit(model, reference_samples) -> None`` and ``wrap(model) -> model``.
+    ``fit(model, reference_samples, noises) -> None`` (``noises``: the run's noise
+    registry) and ``wrap(model) -> model`` (see :class:`medrobust.Calibrator`).
     """
 
 
@@ -42,7 +43,7 @@ def medrobust_register_noises(register: Register) -> None:
     """Register noises.
 
     Called once per plugin at start-up. Call ``register(name, noise)`` with a
-    :class:`medrobust.noise.ImageNoise` or :class:`medrobust.noise.TextNoise`.
+    :class:`medrobust.ImageNoise` or :class:`medrobust.TextNoise`.
     """
 
 
@@ -62,5 +63,5 @@ def medrobust_register_metrics(register: Register) -> None:
     """Register metrics.
 
     Called once per plugin at start-up. Call ``register(name, metric)`` with a
-    :class:`medrobust.metrics.Metric`.
+    :class:`medrobust.Metric`.
     """

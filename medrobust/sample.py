@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from typing import Any, Literal
 
 from PIL import Image
+
+from ._canonical import image_digest
 
 AnswerType = Literal["closed", "open"]
 
@@ -36,11 +37,3 @@ class Sample:
     def replace(self, **changes: Any) -> "Sample":
         """A copy of this sample with some fields changed."""
         return dataclasses.replace(self, **changes)
-
-
-def image_digest(image: Image.Image) -> str:
-    """sha256 of an image's mode, size and pixel bytes (format independent)."""
-    h = hashlib.sha256()
-    h.update(f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode())
-    h.update(image.tobytes())
-    return h.hexdigest()

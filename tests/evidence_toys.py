@@ -35,7 +35,7 @@ class DriftingModel(ToyModel):
                 out[k] = {"yes": "no", "no": "yes"}[out[k]]
         return out
 
-    def identity(self):
+    def describe(self):
         return {"name": "drifting"}
 
 

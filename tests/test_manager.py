@@ -6,8 +6,8 @@ import pytest
 
 import medrobust
 from medrobust.cli import main
-from medrobust.manager import load_plugins
-from medrobust.registry import DuplicateNameError, PluginError, UnknownNameError
+from medrobust.run.plugins import load_plugins
+from medrobust.run.plugins import DuplicateNameError, PluginError, UnknownNameError
 
 
 def _plugin(name, **hooks):

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from medrobust import Sample
-from medrobust.metrics import METRICS, estimate, normalize_answer
+from medrobust.run.metrics import METRICS, estimate, normalize_answer
 
 M = {m.name: m for m in METRICS}
 IMG = Image.new("L", (4, 4))

@@ -9,8 +9,9 @@ import pytest
 from conftest import TOY_ARGS
 from conftest import read_certificate as _certificate
 
-from medrobust.protocol import ProtocolError, deviation, load_protocol, parse_protocol
-from medrobust.yaml_spec import load_yaml_spec
+from medrobust.errors import ProtocolError
+from medrobust.run.protocol import deviation, load_protocol, parse_protocol
+from medrobust.run.yaml_spec import load_yaml_spec
 
 SUITES = Path(__file__).resolve().parents[1] / "suites"
 
@@ -121,9 +122,9 @@ def test_the_example_protocol_matches_every_shipped_threshold():
     checks = {}
     for path in sorted(SUITES.glob("test_*.py")):
         checks.update({(f"suites/{path.name}::{fn}", m): t for (fn, m), t in _python_spec_thresholds(path).items()})
-    from medrobust import manager
+    from medrobust import load_plugins
 
-    host = manager.load_plugins()
+    host = load_plugins()
     for path in sorted(SUITES.glob("*.robust.yaml")):
         spec = load_yaml_spec(path, host.noises, host.metrics)
         checks.update({(f"suites/{path.name}::{c.key}", m): dict(t)

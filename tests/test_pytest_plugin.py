@@ -326,7 +326,7 @@ def test_xdist_workers_run_the_evidence_probes_once(toy):
     toy.makeconftest(TOY_PLUGIN.read_text() + f'''
 
 import os
-import medrobust.probes as _probes
+import medrobust.run.probes as _probes
 
 _repeatability = _probes.repeatability
 

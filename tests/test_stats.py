@@ -2,7 +2,7 @@
 
 import pytest
 
-from medrobust.stats import mcnemar_exact, paired_difference
+from medrobust.run.stats import mcnemar_exact, paired_difference
 
 
 def test_mcnemar_exact_matches_the_binomial_tail():

@@ -63,7 +63,7 @@ class ToyModel:
             out.append("yes" if centre[6:10, 6:10].max() > 0.7 else "no")
         return out
 
-    def identity(self):
+    def describe(self):
         return {"name": "toy", "weights_sha256": "0" * 64}
 
 
@@ -102,7 +102,7 @@ class EvilModel:
     def answer(self, samples):
         return ["<script>alert('x')</script>" for _ in samples]
 
-    def identity(self):
+    def describe(self):
         return {"name": "<script>alert('name')</script>"}
 
 
@@ -138,7 +138,7 @@ class ToyDenoiser:
         self.size = int(options.get("size", 3))
         self.fitted = 0
 
-    def fit(self, model, reference_samples):
+    def fit(self, model, reference_samples, noises):
         self.fitted = len(reference_samples)
 
     def wrap(self, model):

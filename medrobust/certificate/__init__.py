@@ -8,18 +8,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .record import Certificate, build_certificate, canonical_json, compute_digest
+from .._canonical import canonical_json
+from ..run.facts import RunFacts
+from ..run.judgement import Judgement
+from ..run.options import RunOptions
+from .record import Certificate, build_certificate, compute_digest
 from .render import render_html
 
-__all__ = ["Certificate", "build_certificate", "canonical_json", "compute_digest", "render_html",
-           "write_certificate"]
+__all__ = ["Certificate", "build_certificate", "compute_digest", "render_html", "write_certificate"]
 
 
-def write_certificate(ctx: Any, base: str) -> tuple[Path, Path]:
+def write_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts, base: str) -> tuple[Path, Path]:
     """Write ``base.json`` and ``base.html`` for a finished run; returns both paths."""
     timing = {"finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
               "process_seconds": round(time.process_time(), 2)}
-    data = build_certificate(ctx, timing).to_json()
+    data = build_certificate(options, judgement, facts, timing).to_json()
     stem = Path(base)
     if stem.suffix in (".json", ".html"):
         stem = stem.with_suffix("")

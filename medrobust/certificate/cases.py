@@ -1,96 +1,10 @@
-"""Failure cases: a spec's minimal failing composition, with examples whose score fell.
-
-A case is gathered where the evaluator lives (an xdist worker, or the only
-process) by :func:`failure_case`, travels on the spec record as plain JSON, and
-is numbered when the certificate is assembled (:func:`number_cases`).
-"""
+"""Numbering the failure cases that the specs' records carry (built by :mod:`medrobust.run.cases`)."""
 
 from __future__ import annotations
 
-import base64
-import io
-from typing import Any, Optional
+from typing import Any
 
-from PIL import Image
-
-from ..noise.composition import Composition, apply_composition
-from ..probes import text_digest
-from ..sample import image_digest
-
-__all__ = ["MAX_EXAMPLES", "THUMBNAIL_PX", "failure_case", "number_cases", "thumbnail_uri", "text_digest",
-           "SEED_RULE"]
-
-MAX_EXAMPLES = 4
-"""Examples kept per case: the samples whose score fell the most."""
-
-THUMBNAIL_PX = 96
-"""Long side of the thumbnails, so that a full benchmark's certificate stays small."""
-
-SEED_RULE = "derive_seed(run seed, sample id, position, noise name, severity)"
-"""How each step's seed derives; the seeds themselves are in each example's ``applied`` records."""
-
-
-def thumbnail_uri(image: Image.Image, max_px: int = THUMBNAIL_PX) -> str:
-    """A ``data:image/png;base64,...`` thumbnail of ``image``, at most ``max_px`` on its long side."""
-    thumb = image.copy()
-    if thumb.mode not in ("L", "RGB"):
-        thumb = thumb.convert("RGB")
-    thumb.thumbnail((max_px, max_px), Image.Resampling.BILINEAR)
-    buffer = io.BytesIO()
-    thumb.save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _steps(noises: Any, composition: Composition) -> list[dict[str, Any]]:
-    """Each step with its noise's version, modality and the parameters of its severity level."""
-    out = []
-    for position, step in enumerate(composition.steps):
-        noise = noises[step.name]
-        out.append({"position": position, "name": step.name, "severity": step.severity,
-                    "version": noise.version, "modality": noise.modality,
-                    "params": dict(noise.table[step.severity - 1]), "seed": SEED_RULE})
-    return out
-
-
-def _fallen(scores: tuple[Optional[float], ...], clean_scores: tuple[Optional[float], ...]) -> list[int]:
-    """Indices of samples whose score fell, largest fall first, then in sample order."""
-    fell = [(c - s, i) for i, (s, c) in enumerate(zip(scores, clean_scores))
-            if s is not None and c is not None and c - s > 0]
-    return [i for _, i in sorted(fell, key=lambda t: (-t[0], t[1]))][:MAX_EXAMPLES]
-
-
-def failure_case(ctx: Any, composition: Composition, metric: str, result: Any) -> dict[str, Any]:
-    """The case of a failing check, ready for JSON (without its ``id``; see :func:`number_cases`).
-
-    Args:
-        ctx: The run context whose evaluator answered (a worker's under xdist).
-        composition: The failing composition.
-        metric: The metric name.
-        result: The :class:`~medrobust.evaluate.Comparison` of the check.
-    """
-    from ..bench import replay_command
-
-    evaluator = ctx.evaluator
-    clean = evaluator.evaluate(Composition())
-    noisy = evaluator.evaluate(composition)
-    clean_scores = result.clean_scores or (None,) * len(result.scores)
-    examples = []
-    for i in _fallen(result.scores, clean_scores):
-        sample = evaluator.samples[i]
-        changed, applied = apply_composition(sample, composition, evaluator.noises, evaluator.run_seed)
-        examples.append({
-            "sample_id": sample.id,
-            "question_clean": sample.question, "question_noisy": changed.question,
-            "answer_reference": sample.answer,
-            "answer_clean": clean.answers[i], "answer_noisy": noisy.answers[i],
-            "score_clean": clean_scores[i], "score_noisy": result.scores[i],
-            "image_clean_png": thumbnail_uri(sample.image), "image_noisy_png": thumbnail_uri(changed.image),
-            "noisy_image_sha256": image_digest(changed.image),
-            "noisy_question_sha256": text_digest(changed.question),
-            "applied": [record.to_json() for record in applied],
-        })
-    return {"metric": metric, "composition": _steps(evaluator.noises, composition), "composition_key": composition.key,
-            "replay_command": replay_command(ctx, composition, metric), "examples": examples}
+__all__ = ["number_cases"]
 
 
 def number_cases(specs: list[Any], records: dict[str, Any]) -> list[dict[str, Any]]:
@@ -100,12 +14,12 @@ def number_cases(specs: list[Any], records: dict[str, Any]) -> list[dict[str, An
 
     Args:
         specs: The certificate's spec results (with ``minimal_failure`` and ``checks``).
-        records: The run's spec records by node id, carrying the gathered (or deferred) ``case``.
+        records: The run's spec records by node id, carrying the case built when a check failed.
     """
     cases = []
     for spec in specs:
         record = records.get(spec.id)
-        gathered = record.resolve_case() if record is not None else None
+        gathered = record.case if record is not None else None
         minimal = spec.minimal_failure
         if minimal is None or not gathered:
             continue

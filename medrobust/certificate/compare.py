@@ -18,6 +18,7 @@ import math
 from typing import Any, Optional
 
 from .integrity import json_differences
+from .._format import estimate_text
 from .record import compute_digest
 
 __all__ = ["CI_RULE", "Comparison", "compare_certificates"]
@@ -97,7 +98,7 @@ class Comparison:
         for label, items in (("WORSE", self.worse), ("better", self.better)):
             for d in items:
                 out.append(f"{label:<12} {d['spec']}  {d['metric']} {d['which']} under {d['composition_key']}: "
-                           f"{_ci(d['a'])} -> {_ci(d['b'])} ({d['delta']:+.3f})")
+                           f"{estimate_text(d['a'])} -> {estimate_text(d['b'])} ({d['delta']:+.3f})")
         out += [f"spec only in B: {s}" for s in self.added_specs]
         reported = {item["spec"] for item in self.not_run}
         out += [f"spec only in A: {s}" for s in self.removed_specs if s not in reported]
@@ -107,10 +108,6 @@ class Comparison:
         out += [f"note: {n}" for n in self.notes]
         out.append(f"rule: {CI_RULE}")
         return out
-
-
-def _ci(est: dict[str, Any]) -> str:
-    return f"{est['value']:.3f} [{est['low']:.3f}, {est['high']:.3f}]"
 
 
 def _get(data: Any, path: tuple[str, ...]) -> Any:

@@ -1,20 +1,20 @@
-"""The certificate's evidence sections: verdict with uncertainty, protocol and deviations, curves and
-heat map, limitations in words.
+"""The certificate's evidence sections: the verdict rule, protocol and deviations, curves and heat map,
+limitations in words.
 
-Everything here reads spec records (which survive pytest-xdist) and the run's merged facts; no
-model call happens here (those are in :mod:`medrobust.probes`).
+Everything here reads the run's judgement and facts; nothing is judged again and no model is asked
+(the probes are in :mod:`medrobust.run.probes`, the judgement in :mod:`medrobust.run.judgement`).
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable, Optional
 
-from ..conclusions import CONCLUSIONS, worst
-from ..protocol import SIGN_OFF_ROLES, deviation
+from .._format import number
+from ..run.judgement import Judgement
+from ..run.protocol import SIGN_OFF_ROLES
 
-__all__ = ["SCOPE_DISCLAIMER", "VERDICT_RULE", "PLACEHOLDER_NOTE", "spec_conclusion", "overall_verdict",
-           "deviations", "protocol_section", "results_section", "limitations"]
+__all__ = ["SCOPE_DISCLAIMER", "VERDICT_RULE", "PLACEHOLDER_NOTE", "protocol_section", "results_section",
+           "limitations"]
 
 SCOPE_DISCLAIMER = (
     "Bench testing of robustness to foreseeable input perturbations, on the test data and under the noises "
@@ -42,82 +42,25 @@ PLACEHOLDER_NOTE = (
 _LIMITATION_LINES = 40
 
 
-def spec_conclusion(record: Any) -> Optional[str]:
-    """pass / fail / inconclusive / error for a :class:`~medrobust.session.SpecRecord`, None when it did not run."""
-    if record.outcome == "error":
-        return "error"
-    if record.outcome in ("skipped", "not run"):
-        return None
-    found = worst(c.conclusion for c in record.checks if c.conclusion)
-    if record.outcome == "failed" and all(c.passed for c in record.checks):
-        return "fail"  # failed outside any check (an assertion of its own, an exception)
-    if found is None and record.outcome == "passed":
-        return "pass"  # its own assertions held (e.g. on bench.compare); no interval to weigh
-    return found
-
-
-def overall_verdict(ctx: Any) -> tuple[str, dict[str, int]]:
-    """The run's verdict from its spec records, and its checks counted by conclusion."""
-    counts = {c: 0 for c in CONCLUSIONS}
-    for record in ctx.specs.values():
-        for check in record.checks:
-            if check.conclusion in counts:
-                counts[check.conclusion] += 1
-    counted = [spec_conclusion(r) for r in ctx.specs.values() if r.outcome != "xfailed"]
-    if "error" in counted:
-        verdict = "ERROR"
-    elif "fail" in counted:
-        verdict = "FAIL"
-    elif "inconclusive" in counted:
-        verdict = "INCONCLUSIVE"
-    elif "pass" in counted:
-        verdict = "PASS"
-    else:
-        verdict = "NOT RUN"
-    return verdict, {"pass": counts["pass"], "fail": counts["fail"], "inconclusive": counts["inconclusive"]}
-
-
-def deviations(ctx: Any) -> list[dict[str, Any]]:
-    """Checks whose thresholds depart from the sealed protocol (one entry per spec, metric and threshold)."""
-    if ctx.protocol is None:
-        return []
-
-    out: dict[tuple, dict[str, Any]] = {}
-    for nodeid in sorted(ctx.specs):
-        for check in ctx.specs[nodeid].checks:
-            message = deviation(ctx.protocol, nodeid, check.metric, check.threshold)
-            if message is None:
-                continue
-            key = (nodeid, check.metric, tuple(sorted(check.threshold.items())))
-            if key in out:
-                out[key]["checks"] += 1
-                continue
-            criterion = ctx.protocol.criterion_for(nodeid, check.metric)
-            out[key] = {"spec": nodeid, "metric": check.metric, "composition_key": check.composition.key,
-                        "criterion": criterion.id if criterion else None,
-                        "protocol": criterion.threshold if criterion else {},
-                        "run": {k: float(v) for k, v in check.threshold.items()}, "message": message, "checks": 1}
-    return list(out.values())
-
-
-def protocol_section(ctx: Any) -> dict[str, Any]:
+def protocol_section(judgement: Judgement) -> dict[str, Any]:
     """The ``protocol`` field: the sealed protocol and deviations, or the placeholder statement."""
-    if ctx.protocol is None:
+    protocol = judgement.protocol
+    if protocol is None:
         return {"placeholder": True, "sha256": None, "title": "", "version": "", "intended_use": "",
                 "scope": "", "test_data": "", "criteria": [], "deviations": [], "note": PLACEHOLDER_NOTE,
                 "sign_off": [{"role": r.replace("_", " "), "name": "", "date": ""} for r in SIGN_OFF_ROLES]}
-    section = ctx.protocol.to_json()
-    section["deviations"] = deviations(ctx)
-    checked = {c.id: 0 for c in ctx.protocol.criteria}
-    for nodeid, record in ctx.specs.items():
+    section = protocol.to_json()
+    section["deviations"] = [dict(d) for d in judgement.deviations]
+    checked = {c.id: 0 for c in protocol.criteria}
+    for nodeid, record in judgement.specs.items():
         for check in record.checks:
-            criterion = ctx.protocol.criterion_for(nodeid, check.metric)
+            criterion = protocol.criterion_for(nodeid, check.metric)
             if criterion is not None:
                 checked[criterion.id] += 1
     section["checks_per_criterion"] = checked
     section["untested_criteria"] = [key for key, n in checked.items() if n == 0]
-    section["note"] = (f"Criteria fixed in protocol {ctx.protocol.title!r} version {ctx.protocol.version}, "
-                       f"sha256 {ctx.protocol.sha256}, hashed before the run started; "
+    section["note"] = (f"Criteria fixed in protocol {protocol.title!r} version {protocol.version}, "
+                       f"sha256 {protocol.sha256}, hashed before the run started; "
                        f"{len(section['deviations'])} deviation(s).")
     return section
 
@@ -174,10 +117,6 @@ def _describe(check: Any, noise_info: dict[str, Any]) -> str:
     return " combined with ".join(parts) if parts else "clean inputs"
 
 
-def _fmt(value: Any) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.3f}"
-
-
 def limitations(specs: Iterable[Any], noise_info: dict[str, Any], evidence: dict[str, Any],
                 untested: Iterable[str] = ()) -> list[str]:
     """The conditions found to degrade performance, in words, worst first.
@@ -207,22 +146,22 @@ def limitations(specs: Iterable[Any], noise_info: dict[str, Any], evidence: dict
         else:
             verb = "falls below the minimum" if check.conclusion == "fail" else "may fall below the minimum"
         lines.append(
-            f"{check.metric} falls from {_fmt(check.clean['value'])} to {_fmt(check.noisy['value'])} "
-            f"(drop {_fmt(check.drop)}; 95 % interval of the {what} {_fmt(interval.get('low'))} to "
-            f"{_fmt(interval.get('high'))}) under {_describe(check, noise_info)}: {check.conclusion}, "
+            f"{check.metric} falls from {number(check.clean['value'])} to {number(check.noisy['value'])} "
+            f"(drop {number(check.drop)}; 95 % interval of the {what} {number(interval.get('low'))} to "
+            f"{number(interval.get('high'))}) under {_describe(check, noise_info)}: {check.conclusion}, "
             f"it {verb} ({limit}) [{spec_id}].")
     if len(ranked) > _LIMITATION_LINES:
         lines.append(f"... and {len(ranked) - _LIMITATION_LINES} more degrading conditions, listed in the results.")
     rep = evidence.get("repeatability") or {}
     if rep.get("n") and rep.get("agree", 0) < rep["n"]:
         lines.append(f"Answers are not repeatable: asked twice on the same clean inputs, {rep['n'] - rep['agree']} "
-                     f"of {rep['n']} answers differed (agreement {_fmt(rep.get('rate'))}).")
+                     f"of {rep['n']} answers differed (agreement {number(rep.get('rate'))}).")
     short = evidence.get("shortcuts") or {}
     if short.get("clean") and short.get("text_only"):
         clean, text = short["clean"], short["text_only"]
         if text.get("value") is not None and clean.get("value") is not None and text["high"] >= clean["low"]:
             lines.append(f"The model may not use the image: with an uninformative image its closed accuracy is "
-                         f"{_fmt(text['value'])}, not clearly below {_fmt(clean['value'])} with the real image.")
+                         f"{number(text['value'])}, not clearly below {number(clean['value'])} with the real image.")
     for criterion in untested:
         lines.append(f"Protocol criterion {criterion} was not exercised: no spec ran a check it governs.")
     for probe, message in sorted((evidence.get("probe_errors") or {}).items()):

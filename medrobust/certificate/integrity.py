@@ -17,16 +17,14 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
-from .record import DIGEST_EXCLUDES, canonical_json, compute_digest, section_digests
+from .._canonical import canonical_json
+from .record import DIGEST_EXCLUDES, compute_digest, section_digests
+from ..errors import UnreadableCertificate
 
 __all__ = ["UnreadableCertificate", "Verification", "check_digests", "load_certificate",
            "embedded_json", "json_differences", "verify"]
 
 MAX_DIFFERENCES = 50
-
-
-class UnreadableCertificate(ValueError):
-    """The file is missing, is not a certificate, or its JSON cannot be parsed."""
 
 
 def embedded_json(html: str) -> dict[str, Any]:
@@ -35,7 +33,7 @@ def embedded_json(html: str) -> dict[str, Any]:
     Raises:
         UnreadableCertificate: No such element, or its content is not JSON.
     """
-    from .render import embedded_certificate
+    from .embed import embedded_certificate
 
     try:
         return embedded_certificate(html)

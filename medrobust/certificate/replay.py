@@ -20,16 +20,14 @@ import re
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from ..noise.composition import Composition, NoiseStep, apply_composition
-from ..sample import image_digest
-from .cases import text_digest
-from .record import canonical_json
+from .._canonical import canonical_json, image_digest, text_digest
+from ..errors import OptionError, PluginError, ReplayError
+from ..noise import Composition, apply_composition
+from ..run.context import RunContext
+from ..run.options import RunOptions, options_from_json
+from ..run.plugins import load_plugins
 
-__all__ = ["ReplayError", "ExampleReplay", "find_case", "load_extra_plugins", "replay_case"]
-
-
-class ReplayError(ValueError):
-    """The case cannot be replayed here (unknown id, missing data or model, missing plugin)."""
+__all__ = ["ExampleReplay", "find_case", "load_extra_plugins", "replay_case"]
 
 
 @dataclasses.dataclass
@@ -94,16 +92,15 @@ def load_extra_plugins(specs: Sequence[str]) -> list[Any]:
     return modules
 
 
-def _options(cert: dict[str, Any], device: Optional[str]) -> Any:
-    from ..session import RunOptions
-
+def _options(cert: dict[str, Any], device: Optional[str]) -> RunOptions:
     stated = (cert.get("run") or {}).get("options") or {}
-    fields = {f.name for f in dataclasses.fields(RunOptions)}
-    kwargs = {k: v for k, v in stated.items() if k in fields}
-    kwargs.update(journal=None, certificate=None)  # ask the model again; write no certificate
+    overrides: dict[str, Any] = {"journal": None, "certificate": None}  # ask the model again; write no certificate
     if device:
-        kwargs["device"] = device
-    options = RunOptions(**kwargs)
+        overrides["device"] = device
+    try:
+        options = options_from_json(stated, **overrides)
+    except (OptionError, TypeError) as exc:
+        raise ReplayError(f"the certificate's run options cannot be used here: {exc}") from None
     for label, value in (("dataset path", options.dataset_path), ("model path", options.model_path)):
         if value and not Path(value).exists():
             raise ReplayError(f"the certificate's {label} {value!r} is not available here; "
@@ -111,11 +108,7 @@ def _options(cert: dict[str, Any], device: Optional[str]) -> Any:
     return options
 
 
-def _context(cert: dict[str, Any], plugins: Sequence[str], device: Optional[str]) -> Any:
-    from ..manager import load_plugins
-    from ..registry import PluginError
-    from ..session import RunContext
-
+def _context(cert: dict[str, Any], plugins: Sequence[str], device: Optional[str]) -> RunContext:
     options = _options(cert, device)
     ctx = RunContext(options, load_plugins(extra=load_extra_plugins(plugins)))
     provided = (cert.get("run") or {}).get("plugins") or {}
@@ -164,11 +157,10 @@ def replay_case(cert: dict[str, Any], case_id: str, plugins: Sequence[str] = (),
     case = find_case(cert, case_id)
     ctx = _context(cert, plugins, device)
     try:
-        steps = [NoiseStep(str(s["name"]), int(s["severity"])) for s in case.get("composition") or []]
+        composition = Composition.from_json(case.get("composition") or [])
     except (KeyError, TypeError, ValueError) as exc:
         raise ReplayError(f"case {case_id!r} cannot be rebuilt here: its composition is malformed "
                           f"({type(exc).__name__}: {exc})") from None
-    composition = Composition(tuple(steps))
     _check_versions(case, ctx.noises)
     wanted = [ex["sample_id"] for ex in case.get("examples") or []]
     by_id = {s.id: s for s in ctx.dataset.samples(ctx.options.split) if s.id in set(wanted)}

@@ -6,7 +6,9 @@ from typing import Any, Iterable
 
 import pytest
 
-from .yaml_spec import SpecError, YamlSpec, load_yaml_spec
+from ..errors import RobustnessFailure, SpecError
+from ..run.yaml_spec import YamlSpec, load_yaml_spec
+from ._stash import run_context
 
 __all__ = ["RobustYamlFile", "RobustYamlItem"]
 
@@ -15,8 +17,6 @@ class RobustYamlFile(pytest.File):
     """A declarative spec file."""
 
     def collect(self) -> Iterable[pytest.Item]:
-        from .pytest_plugin import run_context
-
         host = run_context(self.config).host
         try:
             spec = load_yaml_spec(self.path, host.noises, host.metrics)
@@ -38,8 +38,7 @@ class RobustYamlItem(pytest.Item):
         self.composition = composition
 
     def runtest(self) -> None:
-        from .bench import Bench, RobustnessFailure
-        from .pytest_plugin import run_context
+        from ..run.checks import Bench
 
         bench = Bench(run_context(self.config))
         failures = []
@@ -52,8 +51,6 @@ class RobustYamlItem(pytest.Item):
             raise RobustnessFailure("\n\n".join(failures))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        from .bench import RobustnessFailure
-
         if isinstance(excinfo.value, RobustnessFailure):
             return f"{self.spec.suite} ({self.path.name}) under {self.composition}:\n{excinfo.value}"
         return str(super().repr_failure(excinfo, style=style))

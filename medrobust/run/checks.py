@@ -3,55 +3,30 @@
 from __future__ import annotations
 
 import math
-import shlex
 from typing import Any, Iterable, Optional, Union
 
+from .._format import number
+from ..errors import RobustnessFailure
+from ..noise import Composition, NoiseStep
+from .cases import failure_case
 from .conclusions import conclude, stratify
+from .context import RunContext
 from .evaluate import Comparison
-from .noise.composition import Composition, NoiseStep
-from .session import CheckRecord, RunContext
+from .options import replay_command
+from .records import CheckRecord, drop_of
 
-__all__ = ["Bench", "RobustnessFailure", "as_composition", "replay_command"]
+__all__ = ["Bench", "as_composition"]
 
 CompositionLike = Union[Composition, str, Iterable[Union[NoiseStep, tuple, str]]]
 
 
-class RobustnessFailure(AssertionError):
-    """A robustness expectation did not hold."""
-
-
 def as_composition(value: CompositionLike) -> Composition:
-    """Accept a Composition, ``"noise@3+other@1"``, or an iterable of steps."""
+    """Accept a Composition, its text (``"noise@3+other@1"``, ``"clean"``, its JSON), or an iterable of steps."""
     if isinstance(value, Composition):
         return value
     if isinstance(value, str):
-        return Composition() if value in ("", "clean") else Composition.of(*value.split("+"))
+        return Composition.parse(value)
     return Composition.of(*value)
-
-
-def replay_command(ctx: RunContext, composition: Composition, metric: str) -> str:
-    """The shell command that re-evaluates ``composition`` outside pytest."""
-    o = ctx.options
-    parts = ["medrobust", "evaluate", "--model", o.model]
-    if o.model_path:
-        parts += ["--model-path", o.model_path]
-    for key, value in sorted(o.model_options.items()):
-        parts += ["--model-option", f"{key}={value}"]
-    if o.calibrator != "none":
-        parts += ["--calibrator", o.calibrator]
-    for key, value in sorted(o.calibrator_options.items()):
-        parts += ["--calibrator-option", f"{key}={value}"]
-    dataset = o.dataset + (f":{o.dataset_path}" if o.dataset_path else "")
-    parts += ["--dataset", dataset]
-    for key, value in sorted(o.dataset_options.items()):
-        parts += ["--dataset-option", f"{key}={value}"]
-    parts += ["--seed", str(o.seed)]
-    if o.severity_scale != "declared":
-        parts += ["--severity-scale", o.severity_scale]
-    if o.samples is not None:
-        parts += ["--samples", str(o.samples)]
-    parts += ["--metric", metric, "--composition", composition.to_json_text()]
-    return " ".join(shlex.quote(p) for p in parts)
 
 
 def _steer_search(metric: str, result: Comparison) -> None:
@@ -64,10 +39,6 @@ def _steer_search(metric: str, result: Comparison) -> None:
             hypothesis.target(result.drop, label=f"drop of {metric}")
         except hypothesis.errors.InvalidArgument:
             pass  # the same metric was already targeted in this example
-
-
-def _num(value: Optional[float]) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _ab_lines(calibrator: str, ab: dict[str, Any]) -> list[str]:
@@ -146,16 +117,14 @@ class Bench:
         uncalibrated = self._uncalibrated(comp, metric, result)
         conclusion, interval = conclude(threshold, result.clean_scores, result.scores, result.noisy,
                                         self._ctx.options.seed)
-        record = CheckRecord(comp, metric, result.clean, result.noisy, threshold, not failures, errors,
-                             uncalibrated, conclusion, interval,
+        clean, noisy = result.clean.to_json(), result.noisy.to_json()
+        record = CheckRecord(comp.to_json(), comp.key, metric, clean, noisy, drop_of(clean, noisy), threshold,
+                             not failures, errors, uncalibrated, conclusion, interval,
                              stratify(self.samples, result.clean_scores, result.scores))
         if self._ctx.current is not None:
             self._ctx.current.checks.append(record)
             if failures:  # hypothesis replays the shrunk example last: the last case is the minimal one
-                from .certificate.cases import failure_case
-
-                ctx = self._ctx
-                ctx.current.defer_case(lambda: failure_case(ctx, comp, metric, result))
+                self._ctx.current.case = failure_case(self._ctx, comp, metric, result)
         if failures:
             raise RobustnessFailure("\n".join([
                 f"{metric} {' and '.join(failures)}",
@@ -163,11 +132,11 @@ class Bench:
                 f"  clean:       {result.clean}",
                 f"  noisy:       {result.noisy}",
                 f"  threshold:   {', '.join(f'{k} {v}' for k, v in threshold.items())}",
-                f"  95% CI:      {interval['of']} [{_num(interval['low'])}, {_num(interval['high'])}] -> "
+                f"  95% CI:      {interval['of']} [{number(interval['low'])}, {number(interval['high'])}] -> "
                 f"{conclusion} (the certificate's verdict rests on the interval)",
                 f"  composition: {comp}",
                 f"  model errors on {errors} samples" if errors else "  model errors: none",
                 *(_ab_lines(self._ctx.options.calibrator, uncalibrated) if uncalibrated else []),
-                f"  replay:      {replay_command(self._ctx, comp, metric)}",
+                f"  replay:      {replay_command(self._ctx.options, comp.to_json_text(), metric)}",
             ]))
         return result

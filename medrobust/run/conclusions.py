@@ -2,7 +2,7 @@
 
 pytest's pass/fail stays on the point estimate; these conclusions are what the
 certificate's verdict rests on. A ``max_drop`` check looks at the paired
-paired interval of the drop (clean minus noisy, per sample; see :func:`medrobust.stats.paired_difference`); a ``min`` check
+paired interval of the drop (clean minus noisy, per sample; see :func:`medrobust.run.stats.paired_difference`); a ``min`` check
 at the interval of the noisy estimate.
 """
 
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
+from .._format import rounded
 from .metrics import Estimate, estimate
 from .stats import paired_difference
 
@@ -50,17 +51,13 @@ def conclude(threshold: Mapping[str, float], clean_scores: Sequence[Optional[flo
         # paired_difference gives b - a: with a = noisy, b = clean that is the drop
         drop = paired_difference(noisy_scores, clean_scores, seed)
         found.append((_against_ceiling(drop.low, drop.high, threshold["max_drop"]),
-                      {"of": "drop", "low": _r(drop.low), "high": _r(drop.high)}))
+                      {"of": "drop", "low": rounded(drop.low), "high": rounded(drop.high)}))
     if "min" in threshold:
         found.append((_against_floor(noisy.low, noisy.high, threshold["min"]),
-                      {"of": "noisy", "low": _r(noisy.low), "high": _r(noisy.high)}))
+                      {"of": "noisy", "low": rounded(noisy.low), "high": rounded(noisy.high)}))
     if not found:
         raise ValueError("a check needs a threshold: max_drop and/or min")
     return max(found, key=lambda f: CONCLUSIONS.index(f[0]))
-
-
-def _r(value: float) -> Optional[float]:
-    return None if math.isnan(value) else round(value, 6)
 
 
 def _against_ceiling(low: float, high: float, ceiling: float) -> str:

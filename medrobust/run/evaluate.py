@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import traceback
 from typing import Any, Mapping, Optional, Sequence
 
+from .._canonical import sample_digest, sha256_json
+from ..noise import AppliedNoise, Composition, Noise, apply_composition
+from ..sample import Sample
 from .metrics import Estimate, Metric, estimate
-from .noise.base import Noise
-from .noise.composition import AppliedNoise, Composition, apply_composition
-from .sample import Sample
+from ..errors import ModelOutputError
 
-__all__ = ["Evaluation", "Evaluator", "ModelOutputError", "Comparison"]
-
-
-class ModelOutputError(Exception):
-    """A model broke the ``answer(samples) -> list[str]`` contract."""
+__all__ = ["Evaluation", "Evaluator", "Comparison"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,16 +108,12 @@ class Evaluator:
         if self._journal is None:
             return []
         if self._sample_keys is None:
-            from .certificate.record import canonical_json
-            from .sample import image_digest
-
-            self._sample_keys = [hashlib.sha256(canonical_json(
-                [s.id, image_digest(s.image), s.question, s.answer]).encode()).hexdigest() for s in self.samples]
-        comp = json.dumps([[step.name, step.severity, self.noises[step.name].version,
-                            [dict(row) for row in self.noises[step.name].table]] for step in composition.steps],
-                          sort_keys=True)
-        seed = self.run_seed if composition.steps else "clean"  # clean answers do not depend on the seed
-        return [self._journal.key(self._scope, sample_key, f"{seed}|{comp}") for sample_key in self._sample_keys]
+            self._sample_keys = [sample_digest(s) for s in self.samples]
+        steps = [{**step, "version": self.noises[step["name"]].version,
+                  "table": [dict(row) for row in self.noises[step["name"]].table]} for step in composition.to_json()]
+        # clean answers do not depend on the seed
+        composition_key = sha256_json({"seed": self.run_seed if composition.steps else None, "steps": steps})
+        return [self._journal.key(self._scope, sample_key, composition_key) for sample_key in self._sample_keys]
 
     def compare(self, composition: Composition, metric: Metric) -> Comparison:
         """``metric`` on clean inputs versus inputs under ``composition``."""

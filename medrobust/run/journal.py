@@ -11,11 +11,13 @@ never journaled: a changed model must not be answered from an old journal.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
+import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
+
+from .._canonical import sha256_json
 
 __all__ = ["AnswerJournal", "journal_scope", "MISSING"]
 
@@ -31,16 +33,34 @@ CREATE TABLE IF NOT EXISTS answers (
 """
 
 
-def journal_scope(model_identity: Mapping[str, Any], calibrator: Mapping[str, Any], extra: Mapping[str, Any]) -> Optional[str]:
+def journal_scope(model_description: Mapping[str, Any], calibrator: Mapping[str, Any], extra: Mapping[str, Any]) -> Optional[str]:
     """A digest of what every answer of a run depends on, or None when the model cannot be identified.
 
-    A model is identified when its ``identity()`` reports a digest of its
+    A model is identified when its ``describe()`` reports a digest of its
     weights (any key containing ``sha256`` or ``digest``).
     """
-    if not any(("sha256" in k or "digest" in k) and v for k, v in model_identity.items()):
+    if not any(("sha256" in k or "digest" in k) and v for k, v in model_description.items()):
         return None
-    text = json.dumps({"model": model_identity, "calibrator": calibrator, **extra}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    stated = {"model": model_description, "calibrator": calibrator, **extra}
+    return sha256_json(json.loads(json.dumps(stated, default=str)))  # str() of what is not JSON
+
+
+_BUSY_SECONDS = 60.0
+"""How long a process waits for another one holding the journal's lock."""
+
+
+def _when_unlocked(step: Callable[[], Any]) -> None:
+    """Run ``step``, retrying while another process holds the lock that sqlite's busy timeout does not
+    cover (switching a new file to WAL mode while a second worker opens it)."""
+    deadline = time.monotonic() + _BUSY_SECONDS
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class AnswerJournal:
@@ -49,15 +69,16 @@ class AnswerJournal:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = sqlite3.connect(str(self.path), timeout=_BUSY_SECONDS, isolation_level=None)
+        _when_unlocked(lambda: self._db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
+                       or self._db.execute("PRAGMA journal_mode=WAL"))
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
+        _when_unlocked(lambda: self._db.execute(_SCHEMA))
 
     @staticmethod
     def key(scope: str, sample_key: str, composition_key: str) -> str:
         """The entry key of one answer."""
-        return hashlib.sha256(f"{scope}\x1f{sample_key}\x1f{composition_key}".encode()).hexdigest()
+        return sha256_json([scope, sample_key, composition_key])
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """key -> (answer, error) for the journaled keys among ``keys``."""

@@ -9,7 +9,7 @@ from typing import Callable, Optional, Sequence
 
 import textdistance
 
-from .sample import Sample
+from ..sample import Sample
 
 __all__ = ["Metric", "Estimate", "estimate", "normalize_answer", "closed_answer", "METRICS"]
 

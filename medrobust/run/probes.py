@@ -14,8 +14,6 @@ controller inside the run's facts.
 
 from __future__ import annotations
 
-import hashlib
-import math
 import os
 import platform
 from collections import Counter
@@ -23,11 +21,13 @@ from typing import Any, Optional, Sequence
 
 from PIL import Image
 
+from .._canonical import canonical_json, image_digest, sha256_json, text_digest
+from .._format import rounded
+from ..sample import Sample
 from .metrics import closed_answer, estimate, normalize_answer
-from .sample import Sample, image_digest
 
 __all__ = ["REPEATABILITY_SAMPLES", "SHORTCUT_SAMPLES", "repeatability", "shortcuts", "test_data",
-           "environment", "hypothesis_profile", "text_digest"]
+           "environment", "hypothesis_profile", "installed_versions"]
 
 REPEATABILITY_SAMPLES = 64
 """At most this many clean samples are asked twice more."""
@@ -37,8 +37,8 @@ SHORTCUT_SAMPLES = 256
 
 def _ask(model: Any, model_name: str, samples: Sequence[Sample], batch_size: int) -> list[Optional[str]]:
     """Answers straight from the model: no cache, no journal; a failing sample answers None."""
+    from ..noise import Composition
     from .evaluate import Evaluator
-    from .noise.composition import Composition
 
     evaluator = Evaluator(model, model_name, samples, {}, 0, batch_size)
     return list(evaluator.evaluate(Composition()).answers)
@@ -62,14 +62,10 @@ def repeatability(model: Any, model_name: str, samples: Sequence[Sample], batch_
         if not same:
             disagreements.append(sample.id)
     est = estimate(scores)
-    return {"n": est.n, "agree": int(sum(scores)), "rate": _round(est.value), "low": _round(est.low),
-            "high": _round(est.high), "asked": len(subset), "disagreements": disagreements,
+    return {"n": est.n, "agree": int(sum(scores)), "rate": rounded(est.value), "low": rounded(est.low),
+            "high": rounded(est.high), "asked": len(subset), "disagreements": disagreements,
             "method": "each sample asked twice on clean inputs, bypassing the answer cache and journal; "
                       "answers compared after lower-casing and removing punctuation"}
-
-
-def _round(value: float) -> Optional[float]:
-    return None if math.isnan(value) else round(value, 6)
 
 
 def _flat(image: Image.Image, level: int) -> Image.Image:
@@ -111,16 +107,9 @@ def shortcuts(model: Any, model_name: str, samples: Sequence[Sample], clean_answ
                     f"uses the image should beat all three clearly."}
 
 
-def text_digest(text: str) -> str:
-    """sha256 of UTF-8 text."""
-    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def test_data(dataset: Any, samples: Sequence[Sample], name: str, split: str,
               reference_split: str) -> dict[str, Any]:
     """Provenance, answer types, strata counts, per-item hashes and independence from the reference split."""
-    from .certificate.record import canonical_json
-
     items = [{"id": s.id, "image_sha256": image_digest(s.image), "question_sha256": text_digest(s.question)}
              for s in samples]
     strata: dict[str, dict[str, int]] = {}
@@ -133,7 +122,7 @@ def test_data(dataset: Any, samples: Sequence[Sample], name: str, split: str,
     return {"name": name, "provenance": _provenance(name, description), "split": split,
             "n_samples": len(samples),
             "answer_types": {t: sum(1 for s in samples if s.answer_type == t) for t in ("closed", "open")},
-            "strata": strata, "manifest_digest": hashlib.sha256(canonical_json(items).encode()).hexdigest(),
+            "strata": strata, "manifest_digest": sha256_json(items),
             "items": items, "reference_split": _reference(dataset, reference_split, items)}
 
 
@@ -144,8 +133,6 @@ def _provenance(name: str, description: Any) -> str:
         if isinstance(description.get(key), str) and description[key].strip():
             version = f" version {description['version']}" if description.get("version") else ""
             return f"{description.get('name', name)}{version}: {description[key].strip()}"
-    from .certificate.record import canonical_json
-
     return f"dataset {name!r} as its plugin describes it: {canonical_json(description)}"
 
 
@@ -175,16 +162,9 @@ def _reference(dataset: Any, split: str, items: list[dict[str, str]]) -> dict[st
 
 def environment(device: str, seed: int) -> dict[str, Any]:
     """Versions, device, threads and determinism settings of this process."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    def installed(name: str) -> Optional[str]:
-        try:
-            return version(name)
-        except PackageNotFoundError:
-            return None
-
-    env: dict[str, Any] = {"python": platform.python_version(), "torch": installed("torch"),
-                           "transformers": installed("transformers"), "platform": platform.platform(terse=True),
+    versions = installed_versions(("torch", "transformers"))
+    env: dict[str, Any] = {"python": platform.python_version(), "torch": versions["torch"],
+                           "transformers": versions["transformers"], "platform": platform.platform(terse=True),
                            "device": device, "torch_threads": None, "deterministic_algorithms": False,
                            "cudnn_deterministic": None,
                            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
@@ -199,6 +179,19 @@ def environment(device: str, seed: int) -> dict[str, Any]:
         cudnn = getattr(getattr(torch, "backends", None), "cudnn", None)
         env["cudnn_deterministic"] = bool(cudnn.deterministic) if cudnn is not None else None
     return env
+
+
+def installed_versions(names: Sequence[str]) -> dict[str, Optional[str]]:
+    """The installed version of each distribution in ``names`` (None when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found: dict[str, Optional[str]] = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def hypothesis_profile() -> str:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import yaml
+from ..errors import ProtocolError
 
 __all__ = ["Protocol", "Criterion", "ProtocolError", "load_protocol", "parse_protocol", "SIGN_OFF_ROLES",
            "deviation"]
@@ -42,10 +43,6 @@ _THRESHOLDS = ("max_drop", "min")
 _KEYS = ("title", "version", "intended_use", "scope", "test_data", "criteria", "sign_off")
 _REQUIRED_TEXT = ("title", "version", "intended_use", "scope", "test_data")
 _CRITERION_KEYS = ("id", "spec", "metric", "max_drop", "min", "justification")
-
-
-class ProtocolError(ValueError):
-    """A protocol file that cannot be used, naming the file and the field."""
 
 
 @dataclasses.dataclass(frozen=True)

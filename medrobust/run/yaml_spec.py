@@ -8,18 +8,13 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
-from .noise.base import SEVERITY_LEVELS
-from .noise.composition import Composition, NoiseStep
-from .noise.presets import resolve_noises
+from ..errors import SpecError
+from ..noise import SEVERITY_LEVELS, Composition, NoiseStep, resolve_noises
 
-__all__ = ["YamlSpec", "SpecError", "load_yaml_spec"]
+__all__ = ["YamlSpec", "load_yaml_spec"]
 
 _THRESHOLDS = ("max_drop", "min")
 _KEYS = ("suite", "description", "dataset", "noises", "severities", "compositions", "expect")
-
-
-class SpecError(ValueError):
-    """A ``*.robust.yaml`` file that cannot be run, with where and why."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +67,9 @@ def load_yaml_spec(path: Path, noises: Mapping[str, Any], metrics: Mapping[str, 
         compositions += [Composition((NoiseStep(n, s),)) for n in names for s in levels]
     for i, text in enumerate(data.get("compositions", []) or []):
         try:
-            comp = Composition.of(*str(text).split("+"))
+            comp = Composition.parse(str(text))
+            if comp.is_clean:
+                raise ValueError("a composition needs at least one noise")
             for step in comp.steps:
                 noises[step.name]
         except (KeyError, ValueError) as exc:

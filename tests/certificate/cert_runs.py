@@ -62,7 +62,7 @@ class NoiseSensitiveModel:
             out.append(answer)
         return out
 
-    def identity(self):
+    def describe(self):
         return {"name": "hostile" if self.hostile else "versioned", "version": self.version,
                 "weights_sha256": self.version * 64}
 

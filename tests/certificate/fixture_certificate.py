@@ -19,7 +19,8 @@ from typing import Any, Optional, Sequence
 
 from PIL import Image, ImageDraw
 
-from medrobust.certificate.record import canonical_json, compute_digest
+from medrobust._canonical import canonical_json
+from medrobust.certificate.record import compute_digest
 
 NOISES = {
     "gaussian_noise": ("image", "sensor", "Additive Gaussian sensor noise (low dose, short exposure).",

@@ -10,8 +10,9 @@ import pytest
 from chromium import Browser, find_chromium
 from fixture_certificate import make_certificate
 
-from medrobust.certificate.record import canonical_json
-from medrobust.certificate.render import embed_json, render_html
+from medrobust._canonical import canonical_json
+from medrobust.certificate.embed import embed_json
+from medrobust.certificate.render import render_html
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")

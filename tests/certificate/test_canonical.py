@@ -2,7 +2,8 @@
 
 import json
 
-from medrobust.certificate.record import canonical_json, compute_digest
+from medrobust._canonical import canonical_json
+from medrobust.certificate.record import compute_digest
 
 
 def test_undecodable_bytes_from_a_model_are_escaped_and_round_trip():
@@ -19,15 +20,22 @@ def test_undecodable_bytes_from_a_model_are_escaped_and_round_trip():
 
 def test_a_check_gives_the_same_drop_before_and_after_travelling_as_json():
     """xdist workers send check records as JSON (values rounded to 6 places); the serial run keeps
-    full precision: both must certify the same drop, or the two digests differ."""
-    from medrobust.certificate.record import _check
-    from medrobust.metrics import estimate
-    from medrobust.noise.composition import Composition
-    from medrobust.session import CheckRecord
+    its own records: both must certify the same drop, or the two digests differ."""
+    from medrobust.run.metrics import estimate
+    from medrobust.run.records import CheckRecord, drop_of
 
-    clean = estimate([1.0] * 170 + [0.0] * 10)  # 0.94444...
-    noisy = estimate([1.0] * 151 + [0.0] * 29)  # 0.83888...
-    record = CheckRecord(Composition.of("gaussian_noise@1"), "closed_accuracy", clean, noisy,
-                         {"max_drop": 0.15}, True, 0)
+    clean = estimate([1.0] * 170 + [0.0] * 10).to_json()  # 0.94444...
+    noisy = estimate([1.0] * 151 + [0.0] * 29).to_json()  # 0.83888...
+    record = CheckRecord([{"name": "gaussian_noise", "severity": 1}], "gaussian_noise@1", "closed_accuracy",
+                         clean, noisy, drop_of(clean, noisy), {"max_drop": 0.15}, True, 0)
     travelled = CheckRecord.from_json(json.loads(json.dumps(record.to_json())))
-    assert _check(record).drop == _check(travelled).drop == 0.105555
+    assert travelled == record and record.drop == 0.105555
+
+
+def test_the_leaf_digests_have_one_recipe_each():
+    from medrobust._canonical import sha256_json, text_digest
+    import hashlib
+
+    assert sha256_json({"b": 1, "a": [1.5, "é"]}) == hashlib.sha256('{"a":[1.5,"é"],"b":1}'.encode()).hexdigest()
+    assert text_digest("é") == hashlib.sha256("é".encode()).hexdigest()
+    assert canonical_json(float("nan")) == "null"

@@ -7,9 +7,10 @@ import pytest
 from cert_runs import load, planted_run, run_planted
 from PIL import Image
 
-from medrobust.certificate.cases import THUMBNAIL_PX, text_digest, thumbnail_uri
+from medrobust._canonical import text_digest
+from medrobust.run.cases import THUMBNAIL_PX, thumbnail_uri
 from medrobust.certificate.replay import load_extra_plugins
-from medrobust.manager import load_plugins
+from medrobust.run.plugins import load_plugins
 from medrobust.noise.composition import Composition, apply_composition
 from medrobust.sample import Sample, image_digest
 

@@ -8,14 +8,10 @@ from conftest import TOY_ARGS
 from conftest import read_certificate as _certificate
 from evidence_toys import make_evidence_toy
 
-from medrobust.certificate.evidence import (
-    limitations,
-    overall_verdict,
-    results_section,
-    spec_conclusion,
-)
-from medrobust.conclusions import conclude, stratify, worst
-from medrobust.metrics import estimate
+from medrobust.certificate.evidence import limitations, results_section
+from medrobust.run.judgement import judge, spec_conclusion
+from medrobust.run.conclusions import conclude, stratify, worst
+from medrobust.run.metrics import estimate
 
 ARGS = ("-p", "no:cacheprovider")
 
@@ -124,8 +120,7 @@ def _record(outcome, *conclusions, passed=None):
     ([_record("skipped")], "NOT RUN"),
 ])
 def test_the_overall_verdict_follows_the_rule_it_states(records, verdict):
-    ctx = types.SimpleNamespace(specs={str(i): r for i, r in enumerate(records)})
-    assert overall_verdict(ctx)[0] == verdict
+    assert judge({str(i): r for i, r in enumerate(records)}).verdict == verdict
     assert spec_conclusion(_record("passed", "pass", "fail")) == "fail"
 
 
@@ -290,7 +285,7 @@ def test_shortcut_baselines_score_sentence_answers_as_closed_accuracy_does():
     from PIL import Image
 
     from medrobust import Sample
-    from medrobust.probes import shortcuts
+    from medrobust.run.probes import shortcuts
 
     class Chatty:
         def answer(self, samples):

@@ -13,8 +13,10 @@ import pytest
 from fixture_certificate import make_certificate, thumbnail
 
 from medrobust.certificate import charts
-from medrobust.certificate.record import canonical_json, compute_digest
-from medrobust.certificate.render import DISPLAY_LIMIT, embed_json, embedded_certificate, png_data_uri, render_html
+from medrobust._canonical import canonical_json
+from medrobust.certificate.record import compute_digest
+from medrobust.certificate.embed import embed_json, embedded_certificate, png_data_uri
+from medrobust.certificate.render import DISPLAY_LIMIT, render_html
 
 V2_ONLY = ("verdict_rule", "scope_disclaimer", "protocol", "environment", "test_data", "results", "repeatability",
            "shortcuts", "limitations", "cases", "section_digests")

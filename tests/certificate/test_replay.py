@@ -7,8 +7,8 @@ import pytest
 from cert_runs import copy_twins, load, planted_run
 from PIL import Image
 
-from medrobust.certificate.cases import text_digest
-from medrobust.certificate.record import canonical_json
+from medrobust._canonical import text_digest
+from medrobust._canonical import canonical_json
 from medrobust.certificate.replay import ReplayError, replay_case
 from medrobust.cli import main
 from medrobust.sample import image_digest

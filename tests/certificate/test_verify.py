@@ -8,7 +8,8 @@ import pytest
 from cert_runs import NOISE_SENSITIVE_MODELS, copy_twins, load, planted_run, spec_run
 
 from medrobust.certificate.integrity import check_digests, json_differences, verify
-from medrobust.certificate.record import DIGEST_EXCLUDES, canonical_json
+from medrobust._canonical import canonical_json
+from medrobust.certificate.record import DIGEST_EXCLUDES
 from medrobust.cli import main
 
 

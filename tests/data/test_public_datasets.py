@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 import medrobust
-from medrobust.session import RunContext, RunOptions
+from medrobust.run.context import RunContext
+from medrobust.run.options import RunOptions
 from medrobust_plugins.datasets import DatasetError, LocalDataset
 from medrobust_plugins.datasets import jsonl, pathvqa, slake, vqa_rad
 from medrobust_plugins.datasets._images import to_l_or_rgb

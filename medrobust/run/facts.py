@@ -1,0 +1,149 @@
+"""What a run learnt besides its checks: identities, data digests, model errors and the evidence probes.
+
+Each process that held the model gathers its :func:`local_facts` (JSON-ready:
+under pytest-xdist they travel from the workers to the controller); the
+controller merges them into one :class:`RunFacts` with the catalogue entries of
+the noises used, for :func:`medrobust.certificate.build_certificate`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from .._canonical import canonical_json, samples_digest
+from ..contract import describe_model
+from . import probes
+from .context import RunContext
+from .worker_share import compute_once
+
+__all__ = ["RunFacts", "local_facts", "merge_facts", "run_facts", "gather_evidence"]
+
+
+@dataclasses.dataclass
+class RunFacts:
+    """Everything the certificate states about the run besides options and judgement.
+
+    Attributes:
+        model: The model's description (registry name, class, capabilities, weight digests...).
+        calibrator: The calibrator's name, options and description.
+        dataset: Name, path, split, size, samples digest and the plugin's description.
+        noises: Catalogue entries of the noises the specs used, by name.
+        sample_errors: Every sample the model failed on, with the composition and the error.
+        evidence: Repeatability, shortcut baselines, test data, environment, probe errors.
+        plugins: Which plugin provided each registered name, by kind.
+        hypothesis_profile: The hypothesis settings profile the specs ran under.
+    """
+
+    model: dict[str, Any]
+    calibrator: dict[str, Any]
+    dataset: dict[str, Any]
+    noises: dict[str, dict[str, Any]]
+    sample_errors: list[dict[str, str]]
+    evidence: dict[str, Any]
+    plugins: dict[str, dict[str, str]]
+    hypothesis_profile: str
+
+
+def gather_evidence(ctx: RunContext) -> dict[str, Any]:
+    """Repeatability, shortcut baselines, test data and environment; a failing probe is recorded, not raised.
+
+    The extra model calls bypass the answer cache and journal; see :mod:`medrobust.run.probes`.
+    """
+    from ..noise import Composition
+
+    o = ctx.options
+    gather = {
+        "repeatability": lambda: probes.repeatability(ctx.model, o.model, ctx.samples, o.batch_size),
+        "shortcuts": lambda: probes.shortcuts(ctx.model, o.model, ctx.samples,
+                                              ctx.evaluator.evaluate(Composition()).answers, o.batch_size),
+        "test_data": lambda: probes.test_data(ctx.dataset, ctx.samples, o.dataset, o.split, o.reference_split),
+        "environment": lambda: probes.environment(o.device, o.seed)}
+    evidence: dict[str, Any] = {"probe_errors": {}}
+    for name, probe in gather.items():
+        try:
+            evidence[name] = probe()
+        except Exception as exc:  # a probe must not lose the run's certificate
+            evidence[name] = None
+            evidence["probe_errors"][name] = f"{type(exc).__name__}: {exc}"
+    return evidence
+
+
+def local_facts(ctx: RunContext, evidence_share: Optional[Path] = None) -> dict[str, Any]:
+    """What this process learnt about the run, JSON-ready.
+
+    Args:
+        ctx: The run context.
+        evidence_share: Under xdist, the file where the workers share the evidence probes
+            (the first worker computes them, the others read its result).
+    """
+    o = ctx.options
+    facts: dict[str, Any] = {"model": {"name": o.model}, "calibrator": {"name": o.calibrator,
+                                                                       "options": dict(o.calibrator_options)},
+                             "dataset": {"name": o.dataset, "path": o.dataset_path, "split": o.split},
+                             "noise_names": [], "sample_errors": []}
+    if not ctx.loaded:
+        return facts
+    facts["model"] = describe_model(o.model, ctx.raw_model)
+    facts["calibrator"] = ctx.describe_calibrator()
+    describe = getattr(ctx.dataset, "describe", None)
+    if callable(describe):
+        facts["dataset"]["description"] = describe()
+    facts["dataset"]["n_samples"] = len(ctx.samples)
+    facts["dataset"]["samples_digest"] = samples_digest(ctx.samples)
+    names: set[str] = set()
+    for evaluation in ctx.evaluator.evaluations.values():
+        names.update(step.name for step in evaluation.composition.steps)
+        facts["sample_errors"] += [{"composition": evaluation.composition.key, "sample": sample_id,
+                                    "error": message} for sample_id, message in sorted(evaluation.errors.items())]
+    facts["noise_names"] = sorted(names)
+    facts["evidence"] = compute_once(evidence_share, lambda: gather_evidence(ctx))
+    return facts
+
+
+def merge_facts(local: dict[str, Any], remotes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``local`` facts merged with those sent by xdist workers, independent of arrival order."""
+    merged = dict(local, noise_names=list(local["noise_names"]), sample_errors=list(local["sample_errors"]))
+    for remote in remotes:
+        if "samples_digest" in remote["dataset"] and "samples_digest" not in merged["dataset"]:
+            merged.update(model=remote["model"], calibrator=remote["calibrator"], dataset=remote["dataset"])
+        merged["noise_names"] = sorted(set(merged["noise_names"]) | set(remote["noise_names"]))
+        merged["sample_errors"] += remote["sample_errors"]
+    gathered = [f["evidence"] for f in [merged, *remotes] if f.get("evidence")]
+    if gathered:  # every worker gathers the same evidence; pick one regardless of arrival order
+        merged["evidence"] = min(gathered, key=canonical_json)
+    unique = {(e["composition"], e["sample"]): e for e in merged["sample_errors"]}
+    merged["sample_errors"] = [unique[k] for k in sorted(unique)]
+    return merged
+
+
+def _noise_entries(ctx: RunContext, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The catalogue entries of the noises ``names``, with their calibration on a calibrated scale."""
+    entries = {}
+    calibration = getattr(ctx.noises, "calibration", None)
+    for name in sorted(names):
+        noise = ctx.noises[name]
+        entries[name] = {"modality": noise.modality, "family": noise.family, "version": noise.version,
+                         "description": noise.description, "rationale": getattr(noise, "rationale", ""),
+                         "random": noise.random, "severities": [dict(row) for row in noise.table],
+                         "plugin": ctx.host.noises.provider(name)}
+        if calibration is not None:
+            entries[name]["calibration"] = [
+                {"target": c.target, "level": c.level, "achieved": round(c.achieved, 4), "clamped": c.clamped}
+                for c in calibration(name)]
+    return entries
+
+
+def run_facts(ctx: RunContext, remotes: Sequence[dict[str, Any]] = ()) -> RunFacts:
+    """The facts of a finished run, on the process that writes the certificate."""
+    merged = merge_facts(local_facts(ctx), remotes)
+    evidence = merged.get("evidence") or {}
+    # the profile the specs ran under: under xdist the workers', not this controller's
+    profile = (evidence.get("environment") or {}).get("hypothesis_profile") or probes.hypothesis_profile()
+    if evidence.get("environment") is None:
+        evidence = {**evidence, "environment": probes.environment(ctx.options.device, ctx.options.seed)}
+    return RunFacts(merged["model"], merged["calibrator"], merged["dataset"],
+                    _noise_entries(ctx, merged["noise_names"]), merged["sample_errors"], evidence,
+                    {kind: ctx.host.registry(kind).providers() for kind in
+                     ("models", "calibrators", "noises", "datasets", "metrics")}, profile)

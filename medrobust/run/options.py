@@ -1,0 +1,244 @@
+"""The run's options: one table, from which every way of stating them is derived.
+
+:data:`OPTIONS` declares each option once (flag, type, default, help, whether
+it is a local path outside the certificate's digest, whether a replay carries
+it). From it come pytest's options (:func:`add_pytest_options`,
+:func:`options_from_pytest`), the ``medrobust evaluate`` arguments
+(:func:`add_cli_arguments`, :func:`options_from_args`), the options a
+certificate states (:meth:`RunOptions.to_json`, :func:`options_from_json`) and
+the shell command that re-evaluates a composition (:func:`replay_command`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from ..errors import OptionError
+from .keyvalue import parse_dataset, parse_key_values
+
+__all__ = ["RunOptions", "Option", "OPTIONS", "LOCAL_OPTIONS", "add_pytest_options", "options_from_pytest",
+           "add_cli_arguments", "options_from_args", "options_from_json", "command_arguments", "replay_command"]
+
+SEVERITY_SCALES = ("declared", "calibrated")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """What the user asked for: the model, calibrator and dataset, and how to run them."""
+
+    model: str = "reference"
+    model_path: Optional[str] = None
+    model_options: dict[str, str] = dataclasses.field(default_factory=dict)
+    calibrator: str = "none"
+    calibrator_options: dict[str, str] = dataclasses.field(default_factory=dict)
+    dataset: str = "phantom-vqa"
+    dataset_path: Optional[str] = None
+    dataset_options: dict[str, str] = dataclasses.field(default_factory=dict)
+    split: str = "test"
+    reference_split: str = "reference"
+    samples: Optional[int] = None
+    seed: int = 0
+    certificate: Optional[str] = "reports/certificate"
+    device: str = "cpu"
+    batch_size: int = 64
+    severity_scale: str = "declared"
+    journal: Optional[str] = ".medrobust/journal.sqlite"
+    protocol: Optional[str] = None
+    """Path of a pre-registered protocol (YAML); read and hashed when the run starts."""
+
+    def __post_init__(self) -> None:
+        if self.samples is not None and self.samples < 1:
+            raise OptionError(f"--samples must be at least 1, got {self.samples}")
+        if self.batch_size < 1:
+            raise OptionError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.severity_scale not in SEVERITY_SCALES:
+            raise OptionError(f"--severity-scale must be one of {', '.join(SEVERITY_SCALES)}, "
+                              f"got {self.severity_scale!r}")
+
+    def to_json(self) -> dict[str, Any]:
+        """Every option as a plain dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """One command-line option of a run.
+
+    Attributes:
+        flag: The long flag, e.g. ``--model``.
+        fields: The :class:`RunOptions` fields it sets (``--dataset NAME[:PATH]`` sets two).
+        help: What it does.
+        kind: ``str``, ``int``, ``"pairs"`` (repeatable ``KEY=VALUE``) or ``"dataset"`` (``NAME[:PATH]``).
+        metavar: The placeholder shown in help.
+        choices: The allowed values, if fixed.
+        nullable: ``none`` or an empty value means None.
+        local: A local path that cannot change a result: kept out of the certificate's digest.
+        replay: Carried by the replay command (``always``: even at its default).
+    """
+
+    flag: str
+    fields: tuple[str, ...]
+    help: str
+    kind: Any = str
+    metavar: Optional[str] = None
+    choices: Optional[tuple[str, ...]] = None
+    nullable: bool = False
+    local: bool = False
+    replay: str = "no"
+
+    @property
+    def dest(self) -> str:
+        """The argparse / pytest destination name."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def default(self) -> Any:
+        """The command-line default, derived from :class:`RunOptions`' defaults."""
+        defaults = RunOptions()
+        if self.kind == "pairs":
+            return []
+        if self.kind == "dataset":
+            return defaults.dataset
+        return getattr(defaults, self.fields[0])
+
+    def to_fields(self, value: Any) -> dict[str, Any]:
+        """The :class:`RunOptions` fields for a value given on the command line."""
+        if self.kind == "pairs":
+            return {self.fields[0]: parse_key_values(value or [], self.flag)}
+        if self.kind == "dataset":
+            name, path = parse_dataset(value)
+            return {self.fields[0]: name, self.fields[1]: path}
+        if self.nullable and value in ("none", ""):
+            value = None
+        return {self.fields[0]: value}
+
+    def to_arguments(self, options: RunOptions) -> list[str]:
+        """The command-line words that give ``options``' value of this option (empty at its default)."""
+        value = getattr(options, self.fields[0])
+        if self.kind == "pairs":
+            return [w for key, v in sorted(value.items()) for w in (self.flag, f"{key}={v}")]
+        if self.kind == "dataset":
+            path = getattr(options, self.fields[1])
+            return [self.flag, value + (f":{path}" if path else "")]
+        if value is None or (value == self.default and self.replay != "always"):
+            return []
+        return [self.flag, str(value)]
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("--model", ("model",), "registered model to test (default: reference)", replay="always"),
+    Option("--model-path", ("model_path",), "local path of the model's weights", replay="yes"),
+    Option("--model-option", ("model_options",), "option passed to the model factory (repeatable)",
+           kind="pairs", metavar="KEY=VALUE", replay="yes"),
+    Option("--calibrator", ("calibrator",), "registered calibrator (default: none)", replay="yes"),
+    Option("--calibrator-option", ("calibrator_options",), "option passed to the calibrator factory (repeatable)",
+           kind="pairs", metavar="KEY=VALUE", replay="yes"),
+    Option("--dataset", ("dataset", "dataset_path"),
+           "registered dataset, with a local path if it needs one (default: phantom-vqa)",
+           kind="dataset", metavar="NAME[:PATH]", replay="always"),
+    Option("--dataset-option", ("dataset_options",), "option passed to the dataset factory, e.g. lang=all "
+           "(repeatable)", kind="pairs", metavar="KEY=VALUE", replay="yes"),
+    Option("--seed", ("seed",), "run seed; every noise seed derives from it", kind=int, replay="always"),
+    Option("--severity-scale", ("severity_scale",), "severity levels as each noise's declared table, or "
+           "calibrated to target SSIM / edit similarity on the reference split (default: declared)",
+           choices=SEVERITY_SCALES, replay="yes"),
+    Option("--samples", ("samples",), "evaluate on a seeded subset of N test samples (default: the whole split)",
+           kind=int, metavar="N", replay="yes"),
+    Option("--device", ("device",), "device for the model (cpu, cuda, cuda:1...)"),
+    Option("--batch-size", ("batch_size",), "samples per model call (default: 64)", kind=int),
+    Option("--journal", ("journal",), "answer journal shared by re-runs and xdist workers ('none' to disable; "
+           "default: .medrobust/journal.sqlite)", metavar="PATH", nullable=True, local=True),
+    Option("--certificate", ("certificate",), "write PATH.json and PATH.html (default: reports/certificate; "
+           "'none' to skip)", metavar="PATH", nullable=True, local=True),
+    Option("--protocol", ("protocol",), "pre-registered test protocol (YAML): criteria with clinical "
+           "justifications, hashed before the run; checks whose thresholds differ are flagged as deviations",
+           metavar="PATH", nullable=True, local=True),
+)
+"""Every run option, in the order ``--help`` lists them and a replay command gives them."""
+
+LOCAL_OPTIONS = tuple(f for o in OPTIONS if o.local for f in o.fields)
+"""RunOptions fields that are local paths: recorded outside the certificate's digest."""
+
+_EVALUATE_SKIPS = ("--certificate", "--protocol")
+"""Options ``medrobust evaluate`` does not take (it writes no certificate)."""
+
+
+def _kwargs(option: Option) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"default": option.default, "help": option.help}
+    if option.kind == "pairs":
+        kwargs["action"] = "append"
+    elif option.kind is int:
+        kwargs["type"] = int
+    if option.metavar:
+        kwargs["metavar"] = option.metavar
+    if option.choices:
+        kwargs["choices"] = option.choices
+    return kwargs
+
+
+def _build(values: Callable[[Option], Any], skip: Sequence[str] = (), **fixed: Any) -> RunOptions:
+    fields: dict[str, Any] = {}
+    for option in OPTIONS:
+        if option.flag not in skip:
+            fields.update(option.to_fields(values(option)))
+    fields.update(fixed)
+    return RunOptions(**fields)
+
+
+def add_pytest_options(group: Any) -> None:
+    """Add every run option to pytest's option group ``group``."""
+    for option in OPTIONS:
+        group.addoption(option.flag, **_kwargs(option))
+
+
+def options_from_pytest(config: Any) -> RunOptions:
+    """The run options pytest was given.
+
+    Raises:
+        OptionError: A malformed or out-of-range value, naming the option.
+    """
+    return _build(lambda option: config.getoption(option.flag))
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser, exclude: Sequence[str] = ()) -> None:
+    """Add the run options ``medrobust evaluate`` takes (and a benchmark's) to ``parser``.
+
+    Args:
+        parser: The argument parser.
+        exclude: Flags the caller sets itself (e.g. a benchmark that loops over ``--calibrator``).
+    """
+    for option in OPTIONS:
+        if option.flag not in (*_EVALUATE_SKIPS, *exclude):
+            parser.add_argument(option.flag, **_kwargs(option))
+
+
+def options_from_args(args: argparse.Namespace, **fixed: Any) -> RunOptions:
+    """The run options of a command line made by :func:`add_cli_arguments` (no certificate is written).
+
+    ``fixed`` sets the fields of options the caller excluded, e.g. ``calibrator="imc"``.
+    """
+    return _build(lambda option: getattr(args, option.dest, option.default), skip=_EVALUATE_SKIPS,
+                  **{"certificate": None, **fixed})
+
+
+def options_from_json(stated: Mapping[str, Any], **overrides: Any) -> RunOptions:
+    """The run options a certificate states (``run.options``), with some replaced (e.g. ``journal=None``)."""
+    names = {f.name for f in dataclasses.fields(RunOptions)}
+    fields = {k: v for k, v in stated.items() if k in names}
+    fields.update(overrides)
+    return RunOptions(**fields)
+
+
+def command_arguments(options: RunOptions) -> list[str]:
+    """The command-line words that give ``options`` back, for every option a replay carries."""
+    return [word for option in OPTIONS if option.replay != "no" for word in option.to_arguments(options)]
+
+
+def replay_command(options: RunOptions, composition_json: str, metric: str) -> str:
+    """The shell command that re-evaluates one composition (its JSON text) outside pytest."""
+    words = ["medrobust", "evaluate", *command_arguments(options), "--metric", metric,
+             "--composition", composition_json]
+    return " ".join(shlex.quote(w) for w in words)
