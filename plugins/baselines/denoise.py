@@ -6,7 +6,9 @@ clean-input cost is part of what a run measures.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
+
+import medrobust
 
 from ._common import SampleMapWrapper, parse, replace_images
 
@@ -22,8 +24,8 @@ class _ImageDenoiser:
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.opts = parse(self.name, dict(options or {}), self.defaults)
 
-    def fit(self, model: Any, reference_samples: Sequence[Any]) -> None:
-        """Nothing to fit: a classical filter."""
+    def fit(self, model: Any, reference_samples: Sequence[Any], noises: Mapping[str, Any]) -> None:
+        """Nothing to fit: a classical filter (``noises`` is not used)."""
 
     def denoise(self, image: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -78,7 +80,8 @@ class MedianDenoise(_ImageDenoiser):
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
         if self.opts["kernel"] < 1 or self.opts["kernel"] % 2 == 0:
-            raise ValueError(f"median-denoise: kernel must be an odd positive integer, got {self.opts['kernel']}")
+            raise medrobust.OptionError(
+                f"median-denoise: kernel must be an odd positive integer, got {self.opts['kernel']}")
 
     def denoise(self, image: Any) -> Any:
         from PIL import ImageFilter

@@ -2,16 +2,18 @@
 
 Both rewrite ``sample.question`` before the model answers, and never change a
 protected token (negation, laterality, numbers, units; see
-``medrobust.noise.text.is_protected``).
+``medrobust.is_protected``).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from ._common import MissingCapability, SampleMapWrapper, parse
+import medrobust
+
+from ._common import SampleMapWrapper, parse
 
 __all__ = ["SpellCorrect", "SelfCorrect", "correct_spelling", "SELF_CORRECT_PROMPT"]
 
@@ -19,15 +21,11 @@ _CORE = re.compile(r"^(\W*)(.*?)(\W*)$", re.S)
 
 
 def _is_protected(token: str) -> bool:
-    from medrobust.noise.text import is_protected
-
-    return is_protected(token)
+    return medrobust.is_protected(token)
 
 
 def _tokenize(text: str) -> list[str]:
-    from medrobust.noise.text import tokenize
-
-    return tokenize(text)
+    return medrobust.tokenize(text)
 
 
 def _words(text: str) -> list[str]:
@@ -95,7 +93,8 @@ class SpellCorrect:
         self.opts = parse("spell-correct", dict(options or {}), self.defaults)
         self.vocabulary: Counter = Counter()
 
-    def fit(self, model: Any, reference_samples: Sequence[Any]) -> None:
+    def fit(self, model: Any, reference_samples: Sequence[Any], noises: Mapping[str, Any]) -> None:
+        """The vocabulary of the reference questions and answers (``model`` and ``noises`` are not used)."""
         vocab: Counter = Counter()
         for s in reference_samples:
             vocab.update(_words(s.question))
@@ -104,7 +103,7 @@ class SpellCorrect:
 
     def correct(self, text: str) -> str:
         if not self.vocabulary:
-            raise RuntimeError("spell-correct: call fit(model, reference_samples) first")
+            raise RuntimeError("spell-correct: call fit(model, reference_samples, noises) first")
         return correct_spelling(text, self.vocabulary, self.opts["max_distance"], self.opts["min_length"],
                                 self.opts["to_protected"])
 
@@ -139,19 +138,21 @@ class SelfCorrect:
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.opts = parse("self-correct", dict(options or {}), self.defaults)
         if "{question}" not in self.opts["prompt"]:
-            raise ValueError("self-correct: option prompt must contain {question}")
+            raise medrobust.OptionError("self-correct: option prompt must contain {question}")
         self.fallbacks = 0
         self.rewrites = 0
 
     @staticmethod
     def _require(model: Any) -> None:
-        if not callable(getattr(model, "generate", None)):
+        caps = medrobust.capabilities_of(model)
+        if not caps.has("free_generation"):
             name = getattr(model, "name", None) or type(model).__name__
-            raise MissingCapability(
-                f"self-correct needs the free-generation capability (generate(prompts)); model {name} "
-                "does not offer it, so the model cannot rewrite its questions")
+            raise medrobust.MissingCapability(
+                f"self-correct needs the free-generation capability (generate(prompts)); model {name} does "
+                f"not offer it ({caps.reason('free_generation')}), so the model cannot rewrite its questions")
 
-    def fit(self, model: Any, reference_samples: Sequence[Any]) -> None:
+    def fit(self, model: Any, reference_samples: Sequence[Any], noises: Mapping[str, Any]) -> None:
+        """Nothing to fit; the model must declare free generation (``noises`` is not used)."""
         self._require(model)
 
     def accept(self, original: str, rewrite: str) -> str:

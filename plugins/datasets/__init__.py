@@ -24,11 +24,13 @@ import medrobust
 
 __all__ = ["DatasetError", "LocalDataset", "medrobust_register_datasets"]
 
-_LAZY = {"DatasetError": "._records", "LocalDataset": "._dataset"}
+_LAZY = {"LocalDataset": "._dataset"}
 _LOADERS = {"vqa-rad": ".vqa_rad", "slake": ".slake", "pathvqa": ".pathvqa", "jsonl": ".jsonl"}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "DatasetError":  # medrobust's own, kept here for code that imported it from this package
+        return medrobust.DatasetError
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(_LAZY[name], __name__), name)

@@ -10,11 +10,10 @@ from typing import Any, Mapping, Optional, Protocol, Sequence
 
 from PIL import Image
 
-from medrobust.options import parse_options
-from medrobust.sample import Sample, image_digest
+from medrobust import DatasetError, Sample, image_digest, parse_options
 
 from ._images import ImageUnreadable, decode
-from ._records import DatasetError, Problem, Record
+from ._records import Problem, Record
 
 __all__ = ["Release", "LocalDataset", "dataset_options", "COMMON_DEFAULTS"]
 
@@ -178,7 +177,7 @@ class LocalDataset:
                           f"unusable (first: {skipped[0]}); describe() lists them", stacklevel=3)
         return samples
 
-    # -- identity ----------------------------------------------------------
+    # -- description -------------------------------------------------------
     def digest(self, split: str = "test") -> str:
         """sha256 over every sample's id, image pixels, question, answer and answer type."""
         h = hashlib.sha256()

@@ -12,7 +12,9 @@ import re
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-from ._records import DatasetError, ImageSource, Problem, Record, RecordReader, infer_answer_type, relative
+from medrobust import DatasetError
+
+from ._records import ImageSource, Problem, Record, RecordReader, infer_answer_type, relative
 
 __all__ = ["ParquetRelease", "import_pyarrow", "parquet_splits", "read_parquet_split"]
 

@@ -3,7 +3,7 @@
 A reader validates annotations record by record. A problem with one record
 (a missing field, an unknown answer type, a duplicate id) skips that record and
 is reported; a problem with the release itself (no annotation file, a file that
-is not JSON, a top-level value of the wrong shape) raises :class:`DatasetError`.
+is not JSON, a top-level value of the wrong shape) raises :class:`medrobust.DatasetError`.
 """
 
 from __future__ import annotations
@@ -15,16 +15,14 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional
 
-__all__ = ["shown", "DatasetError", "Problem", "ImageSource", "Record", "RecordReader", "CLOSED_ANSWERS",
+from medrobust import DatasetError
+
+__all__ = ["shown", "Problem", "ImageSource", "Record", "RecordReader", "CLOSED_ANSWERS",
            "infer_answer_type", "relative", "require_file",
            "load_json_list"]
 
 #: answers that make a question closed when a release does not say
 CLOSED_ANSWERS = frozenset({"yes", "no"})
-
-
-class DatasetError(ValueError):
-    """A release on disk that cannot be loaded at all (the message says what to fix)."""
 
 
 @dataclasses.dataclass(frozen=True)

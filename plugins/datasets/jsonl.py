@@ -15,8 +15,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from medrobust import DatasetError
+
 from ._dataset import LocalDataset, dataset_options
-from ._records import DatasetError, ImageSource, Problem, Record, RecordReader
+from ._records import ImageSource, Problem, Record, RecordReader
 
 __all__ = ["load", "ManifestRelease"]
 

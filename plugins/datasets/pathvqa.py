@@ -17,9 +17,11 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from medrobust import DatasetError
+
 from ._dataset import LocalDataset, dataset_options
 from ._parquet import ParquetRelease, parquet_splits
-from ._records import DatasetError, ImageSource, Problem, Record, RecordReader, relative, require_file
+from ._records import ImageSource, Problem, Record, RecordReader, relative, require_file
 
 __all__ = ["OriginalRelease", "load", "load_plain_pickle"]
 

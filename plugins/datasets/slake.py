@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from medrobust import DatasetError
+
 from ._dataset import LocalDataset, dataset_options
-from ._records import DatasetError, ImageSource, Problem, Record, RecordReader, load_json_list, relative, shown
+from ._records import ImageSource, Problem, Record, RecordReader, load_json_list, relative, shown
 
 __all__ = ["load", "SlakeRelease"]
 

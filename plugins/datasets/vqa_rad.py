@@ -15,9 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from medrobust import DatasetError
+
 from ._dataset import LocalDataset, dataset_options
 from ._parquet import ParquetRelease, parquet_splits
-from ._records import DatasetError, ImageSource, Problem, Record, RecordReader, load_json_list, relative
+from ._records import ImageSource, Problem, Record, RecordReader, load_json_list, relative
 
 __all__ = ["OSFRelease", "load"]
 

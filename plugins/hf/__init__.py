@@ -23,7 +23,7 @@ def llava_med_model(options: dict[str, Any]) -> Any:
 
 def hf_vlm_model(options: dict[str, Any]) -> Any:
     """Qwen2-VL, Qwen2.5-VL, LLaVA-NeXT, Gemma 3 or Idefics3 from ``--model-path`` (``config.json`` decides)."""
-    return importlib.import_module(".hf_vlm", __name__).load_hf_vlm(options)
+    return importlib.import_module(".hf_vlm", __name__).HFVLM(options)
 
 
 @medrobust.hookimpl

@@ -2,9 +2,10 @@
 
 :class:`HFVisionLanguageModel` loads a local transformers checkpoint directory
 safely and answers, generates and scores text in left-padded batches;
-:class:`FeatureHookMixin` adds the feature-hook capability (read and transform
-the vision features before the language model) for architectures where a module
-receives them. torch and transformers are imported when a model is built.
+:class:`~medrobust_plugins.hf._feature_hook.FeatureHookMixin` adds the feature-hook
+capability (read and transform the vision features before the language model) for
+architectures where a module receives them. torch and transformers are imported
+when a model is built.
 
 What the base does, for every subclass:
 
@@ -12,7 +13,7 @@ What the base does, for every subclass:
   (``local_files_only``, ``use_safetensors=True``; pickled ``.bin`` weights are
   refused with a message saying how to convert them); ``trust_remote_code`` only
   when the option ``trust_remote_code=true`` is given.
-* **Options** (``--model-option KEY=VALUE``, parsed by :func:`medrobust.options.parse_options`):
+* **Options** (``--model-option KEY=VALUE``, parsed by :func:`medrobust.parse_options`):
   ``device`` (from ``--device``), ``dtype`` (``auto`` = bfloat16 on CUDA, float32 on
   CPU), ``batch_size``, ``max_new_tokens``, ``num_beams``, ``do_sample`` (greedy by
   default), ``temperature``, ``top_p``, ``seed`` (of sampling), ``threads`` (CPU
@@ -27,14 +28,16 @@ What the base does, for every subclass:
   on its batch in float32 (tested on CPU). In bfloat16/float16 on a GPU, padding changes
   the kernels' shapes and rounding, so a greedy token can still flip with the batch:
   keep ``--batch-size`` fixed across runs you compare.
-* **answer / generate / score_text / identity**: the contract of :mod:`medrobust.model`.
-  ``identity()`` holds sha256 digests of the weight files, config, processor /
+* **answer / generate / score_text / capabilities / describe**: the model contract
+  (``medrobust.Model``). ``capabilities()`` declares free generation and token scoring,
+  and the feature hook where the class has one (with the reason where it has not).
+  ``describe()`` holds sha256 digests of the weight files, config, processor /
   tokenizer / chat-template / generation-config files, the generation settings,
   prompt template, dtype, device and parameter count (never the local path).
 
 Extension points (override in a subclass; each is a small method or class attribute):
 
-* ``PLUGIN`` (name in messages and identity), ``DEFAULTS`` and ``CHOICES`` (extra
+* ``PLUGIN`` (name in messages and in ``describe()``), ``DEFAULTS`` and ``CHOICES`` (extra
   options: ``DEFAULTS = {**HFVisionLanguageModel.DEFAULTS, "x": 1}``).
 * ``check_config(config)``: raise a :class:`CheckpointError` for a checkpoint the
   plugin cannot load, before any weight is read (``config`` is ``config.json`` as a dict).
@@ -43,25 +46,16 @@ Extension points (override in a subclass; each is a small method or class attrib
   model's ``from_pretrained`` (safetensors, dtype, device map; local files, remote code flag).
 * ``build_prompt(question, with_image)``: the prompt text for one question, holding
   ``self.image_token`` when ``with_image`` (default: the processor's chat template).
-  ``prompt_template()`` describes it for the identity.
+  ``prompt_template()`` records it in ``describe()``.
 * ``prepare_image(image)``: the PIL image handed to the processor (default: RGB).
 * ``encode(texts, images)``: the processor call, returning tensors (default:
   ``processor(text=..., images=..., padding=True, return_tensors="pt")``).
 * ``forward_kwargs(inputs)``: extra arguments of a teacher-forced forward (default:
   ``position_ids`` from the attention mask; return ``{}`` for models such as Qwen2-VL
   that compute their own multimodal positions).
-* :class:`FeatureHookMixin`: ``FEATURE_MODULE`` (dotted path of the module whose
-  first positional input is the vision features, e.g. ``"model.multi_modal_projector"``),
-  ``image_feature_inputs(images)`` and ``run_vision(inputs)`` (what makes the vision
-  path run; default: the image processor, then ``model.get_image_features``), and
-  ``features_to_batch(features, n_images)`` / ``features_from_batch(batch, like)`` for
-  architectures whose hooked input is not ``[batch, tokens, dim]`` (e.g. Qwen2-VL's
-  flattened patches). Models without a usable module simply do not mix it in: the
-  capability report (``medrobust.model.capabilities``) then says ``feature_hook: False``.
-
-A feature transform ``fn(features, images)`` sees CPU float32 ``[batch, tokens, dim]``
-features (calibrators keep their statistics on the CPU); its result is moved back to
-the model's device and dtype. ``vision_features`` returns CPU float32 too.
+* ``FeatureHookMixin`` (:mod:`~medrobust_plugins.hf._feature_hook`): the feature hook and
+  its extension points. A class without it declares ``feature_hook`` absent, with the
+  reason :meth:`HFVisionLanguageModel.feature_hook_unavailable` gives.
 """
 
 from __future__ import annotations
@@ -69,16 +63,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib.util
-import inspect
 import json
-import operator
-from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping, Optional, Sequence
+from typing import Any, ClassVar, Mapping, Optional, Sequence
 
-from medrobust.options import parse_options
-from medrobust.sample import image_digest
+import medrobust
 
-__all__ = ["HFVisionLanguageModel", "FeatureHookMixin", "CheckpointError", "sha256_file", "BASE_DEFAULTS"]
+from ._checkpoint import CheckpointError, check_weights, checkpoint_dir, file_digests
+from ._feature_hook import FeatureHookMixin
+from ._scoring import SENTINEL as _SENTINEL, score_text
+
+__all__ = ["HFVisionLanguageModel", "FeatureHookMixin", "CheckpointError", "BASE_DEFAULTS", "BASE_CHOICES"]
 
 BASE_DEFAULTS: dict[str, Any] = {
     "path": "", "device": "cpu", "dtype": "auto", "batch_size": 16, "max_new_tokens": 32, "num_beams": 1,
@@ -87,34 +81,8 @@ BASE_DEFAULTS: dict[str, Any] = {
 }
 BASE_CHOICES: dict[str, Sequence[Any]] = {"dtype": ("auto", "float32", "bfloat16", "float16")}
 
-WEIGHT_PATTERNS = ("*.safetensors", "*.safetensors.index.json")
-PICKLE_PATTERNS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
-PROCESSOR_FILES = (
-    "generation_config.json", "preprocessor_config.json", "processor_config.json", "tokenizer.json",
-    "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "tokenizer.model", "vocab.json",
-    "merges.txt", "chat_template.json", "chat_template.jinja", "video_preprocessor_config.json",
-)
 RECORDED_GENERATION = ("max_new_tokens", "do_sample", "num_beams", "temperature", "top_p", "top_k",
                        "repetition_penalty", "eos_token_id", "pad_token_id")
-_SENTINEL = "\u2063QUESTION\u2063"
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint directory this plugin cannot load; the message says what to do."""
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 of a file, streamed, cached per (path, size, mtime) for the process."""
-    st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 23), b""):
-                h.update(block)
-        _DIGESTS[key] = h.hexdigest()
-    return _DIGESTS[key]
 
 
 class HFVisionLanguageModel:
@@ -127,7 +95,7 @@ class HFVisionLanguageModel:
     Raises:
         CheckpointError: The directory is missing, incomplete, not safetensors, or in a
             format the plugin does not load; the message says how to fix it.
-        ValueError: An unknown or malformed option.
+        medrobust.OptionError: An unknown or malformed option.
     """
 
     PLUGIN: ClassVar[str] = "hf"
@@ -136,11 +104,11 @@ class HFVisionLanguageModel:
 
     def __init__(self, options: Optional[Mapping[str, Any]] = None) -> None:
         given = {k: v for k, v in dict(options or {}).items() if v is not None}
-        self.options = parse_options(self.PLUGIN, given, self.DEFAULTS, self.CHOICES)
-        self.path = self._checkpoint_dir(self.options["path"])
+        self.options = medrobust.parse_options(self.PLUGIN, given, self.DEFAULTS, self.CHOICES)
+        self.path = checkpoint_dir(self.PLUGIN, self.options["path"])
         config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
         self.check_config(config)
-        self._check_weights()
+        check_weights(self.PLUGIN, self.path)
 
         import torch
         from transformers.utils import logging as hf_logging
@@ -151,7 +119,8 @@ class HFVisionLanguageModel:
         self.dtype = self._resolve_dtype(self.options["dtype"])
         self.batch_size = self.options["batch_size"]
         if self.batch_size < 1:
-            raise ValueError(f"{self.PLUGIN}: option batch_size must be at least 1, got {self.batch_size}")
+            raise medrobust.OptionError(f"{self.PLUGIN}: option batch_size must be at least 1, "
+                                        f"got {self.batch_size}")
         if self.device.type == "cpu" and self.options["threads"] > 0:
             torch.set_num_threads(self.options["threads"])
 
@@ -171,30 +140,6 @@ class HFVisionLanguageModel:
         self.install_hooks()
 
     # -- loading ----------------------------------------------------------------
-    def _checkpoint_dir(self, path: str) -> Path:
-        if not path:
-            raise CheckpointError(f"{self.PLUGIN}: no checkpoint given; pass --model-path DIR, a local "
-                                  "transformers checkpoint directory (config.json + *.safetensors)")
-        p = Path(path).expanduser()
-        if not p.is_dir():
-            raise CheckpointError(f"{self.PLUGIN}: --model-path {path} is not a directory")
-        if not (p / "config.json").is_file():
-            raise CheckpointError(f"{self.PLUGIN}: no config.json in {p}; --model-path must be a transformers "
-                                  "checkpoint directory as written by save_pretrained")
-        return p
-
-    def _check_weights(self) -> None:
-        if any(self.path.glob("*.safetensors")):
-            return
-        pickled = sorted(q.name for pat in PICKLE_PATTERNS for q in self.path.glob(pat))
-        if pickled:
-            raise CheckpointError(
-                f"{self.PLUGIN}: {self.path} holds only pickled weights ({', '.join(pickled[:3])}); only "
-                "safetensors load, because unpickling can run code. Convert once, in an environment you "
-                "trust: load it with from_pretrained(DIR, use_safetensors=False) and save_pretrained(OUT) "
-                "(transformers writes safetensors), then pass --model-path OUT")
-        raise CheckpointError(f"{self.PLUGIN}: no *.safetensors weights in {self.path}")
-
     def check_config(self, config: dict[str, Any]) -> None:
         """Reject a checkpoint this plugin cannot load (override); called before weights are read."""
 
@@ -228,10 +173,12 @@ class HFVisionLanguageModel:
         try:
             device = torch.device(name or "cpu")
         except RuntimeError:
-            raise ValueError(f"{self.PLUGIN}: --device {name!r} is not a torch device (cpu, cuda, cuda:1, mps)")
+            raise medrobust.OptionError(f"{self.PLUGIN}: --device {name!r} is not a torch device "
+                                        "(cpu, cuda, cuda:1, mps)")
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"{self.PLUGIN}: --device {name} asked for CUDA but torch sees no CUDA device "
-                             f"(torch {torch.__version__}); use --device cpu or a CUDA build of torch")
+            raise medrobust.OptionError(f"{self.PLUGIN}: --device {name} asked for CUDA but torch sees no CUDA "
+                                        f"device (torch {torch.__version__}); use --device cpu or a CUDA build "
+                                        "of torch")
         return device
 
     def _resolve_dtype(self, name: str) -> Any:
@@ -264,6 +211,11 @@ class HFVisionLanguageModel:
     def install_hooks(self) -> None:
         """Register forward hooks after loading (the feature-hook mixin overrides)."""
 
+    def feature_hook_unavailable(self) -> Optional[str]:
+        """Why this model has no feature hook (the feature-hook mixin says ``None``: it has one)."""
+        return (f"{self.PLUGIN} hooks no module of {type(self).__name__}: the class does not mix in "
+                "FeatureHookMixin")
+
     # -- prompts ----------------------------------------------------------------
     def build_prompt(self, question: str, with_image: bool = True) -> str:
         """The prompt for one question: the processor's chat template with a generation prompt."""
@@ -285,7 +237,7 @@ class HFVisionLanguageModel:
         return text
 
     def prompt_template(self) -> str:
-        """The prompt as recorded in the identity: ``build_prompt`` with ``{question}``."""
+        """The prompt as recorded in ``describe()``: ``build_prompt`` with ``{question}``."""
         return self.build_prompt(_SENTINEL).replace(_SENTINEL, "{question}")
 
     def prepare_image(self, image: Any) -> Any:
@@ -357,7 +309,7 @@ class HFVisionLanguageModel:
         """The sampling seed of one prompt: sha256 of the ``seed`` option, the prompt text and the
         digest of the prepared image (``None``: text only), cut to 63 bits."""
         h = hashlib.sha256(json.dumps([self.options["seed"], text]).encode("utf-8"))
-        h.update(b"\0" + (image_digest(image) if image is not None else "no image").encode("ascii"))
+        h.update(b"\0" + (medrobust.image_digest(image) if image is not None else "no image").encode("ascii"))
         return int.from_bytes(h.digest()[:8], "big") >> 1
 
     def _rng_devices(self) -> list[int]:
@@ -390,69 +342,25 @@ class HFVisionLanguageModel:
         """Per text, its tokens with their log-probabilities, scored where the question sits in the prompt.
 
         The token strings are slices of the text that join back to it (a character split over
-        several byte-level tokens goes to the last of them; the others get ``""``).
+        several byte-level tokens goes to the last of them; the others get ``""``); see
+        :mod:`~medrobust_plugins.hf._scoring`.
         """
-        torch = self._torch
-        texts = list(texts)
-        if images is not None and len(images) != len(texts):
-            raise ValueError(f"score_text: {len(texts)} texts but {len(images)} images")
-        prefix = self.build_prompt(_SENTINEL, with_image=images is not None).split(_SENTINEL)[0]
-        out: list[list[tuple[str, float]]] = []
-        with torch.inference_mode():
-            for i in self._chunks(len(texts)):
-                chunk = texts[i:i + self.batch_size]
-                given = None if images is None else list(images[i:i + self.batch_size])
-                imgs = None if given is None else [self.prepare_image(im) for im in given]
-                spans = [self._text_tokens(prefix, t) for t in chunk]
-                inputs = self._to_device(self.encode([prefix + t for t in chunk], imgs))
-                self._images = given
-                try:
-                    logits = self.model(**inputs, **self.forward_kwargs(inputs)).logits
-                finally:
-                    self._images = None
-                logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
-                ids = inputs["input_ids"]
-                token_logp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1).cpu()
-                ids = ids.cpu()
-                n = ids.shape[1]
-                for k, (tail_ids, pieces) in enumerate(spans):
-                    start = n - len(tail_ids)
-                    if ids[k, start:].tolist() != tail_ids:
-                        raise RuntimeError(f"{self.PLUGIN}: score_text could not align the tokens of "
-                                           f"{chunk[k]!r} in the processed prompt")
-                    # the token at position p is predicted by the logits at p - 1
-                    values = token_logp[k, start - 1:start - 1 + len(pieces)].tolist() if pieces else []
-                    out.append(list(zip(pieces, (float(v) for v in values))))
-        return out
+        return score_text(self, texts, images)
 
-    def _text_tokens(self, prefix: str, text: str) -> tuple[list[int], list[str]]:
-        """(ids from the text's first token to the end, the text's token strings)."""
-        full = prefix + text
-        enc = self.tokenizer(full, return_offsets_mapping=True)
-        ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
-        start, first, pieces, pos = len(prefix), None, [], len(prefix)
-        for k, (_, end) in enumerate(offsets):
-            if end <= start:  # the prompt's tokens, and special tokens the tokenizer adds (offset 0, 0)
-                continue
-            if first is None:
-                first = k
-            pieces.append(full[pos:end] if end > pos else "")
-            pos = max(pos, end)
-        if first is None:
-            return [], []
-        return ids[first:], pieces
+    # -- capabilities and description ---------------------------------------------
+    def capabilities(self) -> medrobust.Capabilities:
+        """Free generation and token scoring always; the feature hook where the class has one."""
+        why = self.feature_hook_unavailable()
+        return medrobust.Capabilities(feature_hook=why is None, free_generation=True, token_scoring=True,
+                                      reasons={"feature_hook": why} if why else {})
 
-    # -- identity ---------------------------------------------------------------
     def architecture(self) -> str:
-        """What the identity names as the architecture."""
+        """What ``describe()`` names as the architecture."""
         archs = getattr(self.model.config, "architectures", None) or []
         return ", ".join(archs) or type(self.model).__name__
 
-    def identity(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         """Digests of weights, config and processor files; generation settings; dtype, device, size."""
-        weights = sorted({q for pat in WEIGHT_PATTERNS for q in self.path.glob(pat)})
-        processor_files = [self.path / f for f in PROCESSOR_FILES if (self.path / f).is_file()]
-        processor_files += sorted(q for q in self.path.glob("*.jinja") if q.name != "chat_template.jinja")
         gc = self.generation_config
         generation = {k: getattr(gc, k, None) for k in RECORDED_GENERATION}
         generation.update(decoding="sample" if gc.do_sample else ("beam" if gc.num_beams > 1 else "greedy"),
@@ -465,9 +373,7 @@ class HFVisionLanguageModel:
             "name": self.PLUGIN,
             "architecture": self.architecture(),
             "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
-            "weights_sha256": {q.name: sha256_file(q) for q in weights},
-            "config_sha256": sha256_file(self.path / "config.json"),
-            "processor_sha256": {q.name: sha256_file(q) for q in processor_files},
+            **file_digests(self.path),
             "generation": generation,
             "prompt_template": self.prompt_template(),
             "dtype": str(self.dtype).replace("torch.", ""),
@@ -475,82 +381,3 @@ class HFVisionLanguageModel:
             "parameters": int(sum(p.numel() for p in self.model.parameters())),
             "trust_remote_code": self.options["trust_remote_code"],
         }
-
-
-class FeatureHookMixin:
-    """The feature-hook capability: a forward pre-hook on ``FEATURE_MODULE``.
-
-    Mix in before :class:`HFVisionLanguageModel`:
-    ``class MyModel(FeatureHookMixin, HFVisionLanguageModel)``.
-    """
-
-    FEATURE_MODULE: ClassVar[str] = "model.multi_modal_projector"
-    _transform: Optional[Callable[[Any, Sequence[Any]], Any]] = None
-    _capture: Optional[list] = None
-
-    def install_hooks(self) -> None:
-        try:
-            module = operator.attrgetter(self.FEATURE_MODULE)(self.model)
-        except AttributeError:
-            raise CheckpointError(f"{self.PLUGIN}: {type(self.model).__name__} has no module "
-                                  f"{self.FEATURE_MODULE!r} to hook the vision features at") from None
-        self._transform, self._capture = None, None
-        module.register_forward_pre_hook(self._pre_hook, with_kwargs=True)
-
-    def _pre_hook(self, module: Any, args: tuple, kwargs: dict) -> Optional[tuple]:
-        if not args:
-            return None
-        features = args[0]
-        if self._capture is not None:
-            self._capture.append(features.detach())
-        if self._transform is None:
-            return None
-        images = self._images if self._images is not None else []
-        batch = self.features_to_batch(features.detach().float().cpu(), len(images))
-        out = self.features_from_batch(self._transform(batch, images), features)
-        return (out.to(features.device, features.dtype),) + tuple(args[1:]), kwargs
-
-    def features_to_batch(self, features: Any, n_images: int) -> Any:
-        """The hooked input as ``[batch, tokens, dim]`` (identity for LLaVA's projector)."""
-        return features
-
-    def features_from_batch(self, batch: Any, like: Any) -> Any:
-        """Inverse of :meth:`features_to_batch`: back to the hooked input's shape."""
-        return batch
-
-    def set_feature_transform(self, fn: Optional[Callable[[Any, Sequence[Any]], Any]]) -> None:
-        """Install ``fn(features, images) -> features`` before the hooked module (``None`` removes)."""
-        self._transform = fn
-
-    def image_feature_inputs(self, images: list[Any]) -> dict[str, Any]:
-        """Tensors the vision path needs for ``images`` (default: the image processor's output)."""
-        return dict(self.processor.image_processor(images=images, return_tensors="pt"))
-
-    def run_vision(self, inputs: Mapping[str, Any]) -> None:
-        """Run the vision path so the hook sees the features (default: ``model.get_image_features``)."""
-        fn = self.model.get_image_features
-        accepted = inspect.signature(fn).parameters
-        fn(**{k: v for k, v in inputs.items() if k in accepted})
-
-    def vision_features(self, images: Sequence[Any]) -> Any:
-        """What the hooked module receives, untransformed: CPU float32 ``[batch, tokens, dim]``."""
-        torch = self._torch
-        images = list(images)
-        feats = []
-        saved, self._transform = self._transform, None
-        try:
-            with torch.inference_mode():
-                for i in self._chunks(len(images)):
-                    imgs = [self.prepare_image(im) for im in images[i:i + self.batch_size]]
-                    self._capture = []
-                    self.run_vision(self._to_device(self.image_feature_inputs(imgs)))
-                    if len(self._capture) != 1:
-                        raise RuntimeError(f"{self.PLUGIN}: the vision path reached {self.FEATURE_MODULE} "
-                                           f"{len(self._capture)} times for one batch, expected once")
-                    feats.append(self.features_to_batch(self._capture[0].float().cpu(), len(imgs)))
-        finally:
-            self._capture = None
-            self._transform = saved
-        if not feats:
-            raise ValueError("vision_features: no images given")
-        return torch.cat(feats)

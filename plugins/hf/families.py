@@ -45,7 +45,7 @@ class Family:
         hook_module: Attribute path, from the loaded ``...ForConditionalGeneration``,
             of the module whose input is the vision features; ``None`` when the
             architecture offers no such point (then ``hook_unavailable`` says why).
-        hook_note: What the hooked features are, for ``identity()``.
+        hook_note: What the hooked features are, for ``describe()``.
         units: ``(inputs, model) -> [n per image]``: how many leading-dimension
             units of the hooked input belong to each image of a batch.
         flat: The hooked input is ``[units, dim]`` (one unit is a token) rather

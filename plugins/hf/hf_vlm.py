@@ -21,7 +21,8 @@ Options of its own (``--model-option KEY=VALUE``):
 
 The feature hook (``vision_features`` / ``set_feature_transform``) sits on the
 input of the module where the family's vision features enter the projector; what
-it sees is recorded in ``identity()["feature_hook"]``. Qwen2-VL and Qwen2.5-VL's
+it sees is recorded in ``describe()["feature_hook"]``, and ``capabilities()``
+declares it per family (with the reason for a family that has no such module). Qwen2-VL and Qwen2.5-VL's
 processors also want a video processor, which needs torchvision: without it the
 processor is loaded image-only (recorded as ``processor``).
 """
@@ -32,17 +33,21 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, Optional, Sequence
 
+import medrobust
+
 from ._base import BASE_CHOICES, BASE_DEFAULTS, CheckpointError, FeatureHookMixin, HFVisionLanguageModel
 from .families import Family, detect_family, join_features, split_features
 
-__all__ = ["HFVLM", "HookedHFVLM", "load_hf_vlm"]
+__all__ = ["HFVLM"]
 
 
-class HFVLM(HFVisionLanguageModel):
-    """A supported image-text-to-text checkpoint, without the feature hook.
+class HFVLM(FeatureHookMixin, HFVisionLanguageModel):
+    """A supported image-text-to-text checkpoint, with the feature hook where its family has one.
 
-    Used as is for a family whose architecture offers no point to hook the vision
-    features; ``identity()["feature_hook"]`` then says why.
+    The family (read from ``config.json`` before any weight loads) says where the
+    vision features can be hooked; a family with no such module declares
+    ``feature_hook`` absent with the reason, in ``capabilities()`` and in
+    ``describe()["feature_hook"]``.
     """
 
     PLUGIN: ClassVar[str] = "hf-vlm"
@@ -51,6 +56,8 @@ class HFVLM(HFVisionLanguageModel):
 
     family: Family
     processor_note: str = "AutoProcessor"
+    _units: Optional[list[int]] = None
+    _order: Optional[list[Any]] = None
 
     def __init__(self, options: Optional[Mapping[str, Any]] = None) -> None:
         super().__init__(options)
@@ -61,10 +68,11 @@ class HFVLM(HFVisionLanguageModel):
     def check_config(self, config: dict[str, Any]) -> None:
         """Find the family; refuse unknown model types (listing the supported ones)."""
         if "{question}" not in self.options["question"]:
-            raise ValueError(f"hf-vlm: option question must hold {{question}}, got {self.options['question']!r}")
+            raise medrobust.OptionError(f"hf-vlm: option question must hold {{question}}, "
+                                        f"got {self.options['question']!r}")
         if self.options["image_size"] < 0:
-            raise ValueError(f"hf-vlm: option image_size must be 0 (as given) or a size in pixels, "
-                             f"got {self.options['image_size']}")
+            raise medrobust.OptionError(f"hf-vlm: option image_size must be 0 (as given) or a size in pixels, "
+                                        f"got {self.options['image_size']}")
         try:
             self.family = detect_family(config, str(self.path))
         except ValueError as exc:
@@ -108,40 +116,46 @@ class HFVLM(HFVisionLanguageModel):
             image = image.resize((size, size), Image.Resampling.BICUBIC)
         return image
 
-    def encode(self, texts: list[str], images: Optional[list[Any]]) -> Any:
+    def _processor_encode(self, texts: list[str], images: Optional[list[Any]]) -> Any:
         """The processor call; images nested one list per text where the family wants it."""
         if images is not None and self.family.nested_images:
             images = [[im] for im in images]
         return super().encode(texts, images)
 
-    @property
-    def missing_capabilities(self) -> dict[str, str]:
-        """Optional capabilities this model lacks, each with the reason (read by IMC's PDC message)."""
-        return {"feature_hook": self.family.hook_unavailable or (
-            f"hf-vlm knows no module of {self.family.model_type} whose input is the vision features")}
+    def encode(self, texts: list[str], images: Optional[list[Any]]) -> Any:
+        """The processor call; with the feature hook, the batch's units per image are kept for it."""
+        inputs = self._processor_encode(texts, images)
+        if self.family.hook_module is not None:
+            self._remember(inputs)
+        return inputs
 
-    def feature_hook_report(self) -> dict[str, Any]:
-        """What the feature hook reads, or why there is none."""
-        return {"available": False, "reason": self.missing_capabilities["feature_hook"]}
-
-    def identity(self) -> dict[str, Any]:
-        """The base identity plus family, processor and feature-hook report."""
-        ident = super().identity()
-        ident.update(family=self.family.model_type, family_label=self.family.label,
-                     processor=self.processor_note, feature_hook=self.feature_hook_report(),
-                     question_template=self.options["question"], image_size=self.options["image_size"] or None)
-        return ident
-
-
-class HookedHFVLM(FeatureHookMixin, HFVLM):
-    """A supported checkpoint with the feature hook on its family's module input."""
-
-    _units: Optional[list[int]] = None
-    _order: Optional[list[Any]] = None
-
+    # -- the feature hook, per family ------------------------------------------------
     @property
     def FEATURE_MODULE(self) -> str:  # type: ignore[override]  # per family, not per class
         return str(self.family.hook_module)
+
+    def feature_hook_unavailable(self) -> Optional[str]:
+        """``None`` where the family has a module whose input is the vision features, else why not."""
+        if self.family.hook_module is not None:
+            return None
+        return self.family.hook_unavailable or (
+            f"hf-vlm knows no module of {self.family.model_type} whose input is the vision features")
+
+    def feature_hook_report(self) -> dict[str, Any]:
+        """What the feature hook reads, or why there is none."""
+        why = self.feature_hook_unavailable()
+        if why is not None:
+            return {"available": False, "reason": why}
+        return {"available": True, "module": self.family.hook_module, "features": self.family.hook_note}
+
+    def describe(self) -> dict[str, Any]:
+        """The base description plus family, processor and feature-hook report."""
+        described = super().describe()
+        described.update(family=self.family.model_type, family_label=self.family.label,
+                         processor=self.processor_note, feature_hook=self.feature_hook_report(),
+                         question_template=self.options["question"],
+                         image_size=self.options["image_size"] or None)
+        return described
 
     def _remember(self, inputs: Mapping[str, Any]) -> None:
         """Units per image (and token order) of the batch about to run, for the hook."""
@@ -151,15 +165,10 @@ class HookedHFVLM(FeatureHookMixin, HFVLM):
         self._units = self.family.units(inputs, self.model)
         self._order = self.family.order(inputs, self.model) if self.family.order else None
 
-    def encode(self, texts: list[str], images: Optional[list[Any]]) -> Any:
-        inputs = super().encode(texts, images)
-        self._remember(inputs)
-        return inputs
-
     def image_feature_inputs(self, images: list[Any]) -> dict[str, Any]:
         """The image half of the processor's output for ``images`` (one bare image token each)."""
         token = getattr(self.processor, "image_token", None) or self.image_token
-        inputs = dict(HFVLM.encode(self, [token] * len(images), images))
+        inputs = dict(self._processor_encode([token] * len(images), images))
         self._remember(inputs)
         return {k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask")}
 
@@ -180,13 +189,6 @@ class HookedHFVLM(FeatureHookMixin, HFVLM):
         """Inverse of :meth:`features_to_batch`."""
         return join_features(self.family, list(batch.to(like.device)), like, self._order)
 
-    @property
-    def missing_capabilities(self) -> dict[str, str]:
-        return {}
-
-    def feature_hook_report(self) -> dict[str, Any]:
-        return {"available": True, "module": self.family.hook_module, "features": self.family.hook_note}
-
 
 def _processor_class_name(path: Path) -> Optional[str]:
     for name in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
@@ -206,16 +208,3 @@ def _image_only(cls: type) -> type:
         cls.__init__(self, image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
     return type(f"{cls.__name__}ImageOnly", (cls,), {"__init__": __init__})
-
-
-def load_hf_vlm(options: Optional[Mapping[str, Any]] = None) -> HFVLM:
-    """The ``hf-vlm`` factory: the hooked class where the family has a hook point, else the plain one."""
-    path = Path(str((options or {}).get("path") or ""))
-    hooked = True
-    if (path / "config.json").is_file():
-        try:
-            family = detect_family(json.loads((path / "config.json").read_text(encoding="utf-8")))
-            hooked = family.hook_module is not None
-        except ValueError:
-            pass  # the class reports it, with the path, while checking the checkpoint
-    return (HookedHFVLM if hooked else HFVLM)(options)

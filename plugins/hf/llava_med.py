@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
+import medrobust
+
 from ._base import BASE_CHOICES, BASE_DEFAULTS, CheckpointError, FeatureHookMixin, HFVisionLanguageModel
 
 __all__ = ["LlavaMed", "TEMPLATES"]
@@ -69,8 +71,8 @@ class LlavaMed(FeatureHookMixin, HFVisionLanguageModel):
         template = self.options["template"]
         if template not in TEMPLATES and template != "chat" and (
                 "{question}" not in template or "<image>" not in template):
-            raise ValueError(f"llava-med: option template must be one of {', '.join(TEMPLATES)}, chat, or a "
-                             f"template holding {{question}} and <image>; got {template!r}")
+            raise medrobust.OptionError(f"llava-med: option template must be one of {', '.join(TEMPLATES)}, chat, "
+                                        f"or a template holding {{question}} and <image>; got {template!r}")
         archs = config.get("architectures") or []
         if ("mm_vision_tower" in config or any(a in ORIGINAL_ARCHITECTURES for a in archs)
                 or config.get("model_type") in ORIGINAL_MODEL_TYPES):
@@ -127,10 +129,11 @@ class LlavaMed(FeatureHookMixin, HFVisionLanguageModel):
         square.paste(image, ((side - width) // 2, (side - height) // 2))
         return square
 
-    def identity(self) -> dict[str, Any]:
-        ident = super().identity()
-        ident.update(template=self.options["template"] if self.options["template"] in TEMPLATES
-                     or self.options["template"] == "chat" else "custom",
-                     image_aspect_ratio=self.options["image_aspect_ratio"],
-                     feature_module=self.FEATURE_MODULE)
-        return ident
+    def describe(self) -> dict[str, Any]:
+        """The base description plus template, aspect-ratio handling and the hooked module."""
+        described = super().describe()
+        described.update(template=self.options["template"] if self.options["template"] in TEMPLATES
+                         or self.options["template"] == "chat" else "custom",
+                         image_aspect_ratio=self.options["image_aspect_ratio"],
+                         feature_module=self.FEATURE_MODULE)
+        return described

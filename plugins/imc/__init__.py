@@ -11,9 +11,9 @@ from typing import Any
 
 import medrobust
 
-__all__ = ["IMC", "PDC", "SMSCalibrator", "MissingCapability", "medrobust_register_calibrators"]
+__all__ = ["IMC", "PDC", "SMSCalibrator", "medrobust_register_calibrators"]
 
-_LAZY = {"IMC": ".combined", "PDC": ".pdc", "MissingCapability": ".pdc", "SMSCalibrator": ".sms"}
+_LAZY = {"IMC": ".combined", "PDC": ".pdc", "SMSCalibrator": ".sms"}
 
 
 def __getattr__(name: str) -> Any:

@@ -14,7 +14,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Iterable, Sequence
 
-from medrobust.noise.text import is_protected, tokenize
+from medrobust import is_protected, tokenize
 
 __all__ = ["Word", "words_of", "word_scores", "protected_sequence", "normalise_word",
            "normalise_spacing", "dl_distance", "edit_fraction", "Lexicon", "word_candidates", "recase"]

@@ -1,14 +1,14 @@
 """Choose SMS defaults on the reference split, with generic hand-made typos only.
 
     python -m medrobust_plugins.imc._sms_tune [--model-path DIR]
-    python -m medrobust_plugins.imc._sms_tune --measure [--option KEY=VALUE ...]
+    python -m medrobust_plugins.imc._sms_tune --accuracy [--option KEY=VALUE ...]
 
 The typos here (insert, delete, substitute, transpose, double a letter, split a
 word, run two words together) are written for tuning and are none of the
 catalogue's text noises, so SMS is not tuned to the benchmark it is measured on.
 The figure of merit is the mean Damerau-Levenshtein distance of the refined
 question to the clean one, with the share of clean questions changed as a
-constraint. ``--measure`` reports closed accuracy on the test split (clean, noisy
+constraint. ``--accuracy`` reports closed accuracy on the test split (clean, noisy
 and SMS-refined) for the imc-11 text noises.
 """
 
@@ -19,15 +19,15 @@ import itertools
 import random
 import string
 import time
-import types
 from typing import Any
 
-from medrobust.noise.text import is_protected
+import medrobust
+from medrobust import is_protected
 
 from ._sms_text import dl_distance
 from .sms import SMSCalibrator
 
-__all__ = ["hand_typos", "evaluate", "main"]
+__all__ = ["hand_typos", "evaluate", "accuracy_by_text_noise", "main"]
 
 
 def hand_typos(text: str, rate: float, seed: int) -> str:
@@ -85,18 +85,17 @@ def evaluate(cal: SMSCalibrator, clean: list[str], rate: float, seed: int = 0) -
 IMC11_TEXT = ("keyboard_typos", "ocr_confusions", "asr_homophones", "clinical_misspellings", "word_dropout")
 
 
-def measure(model: Any, options: dict[str, str], severities: tuple[int, ...] = (2, 3, 4)) -> list[dict[str, Any]]:
+def accuracy_by_text_noise(model: Any, options: dict[str, str],
+                           severities: tuple[int, ...] = (2, 3, 4)) -> list[dict[str, Any]]:
     """Closed accuracy on the phantom-vqa test split: clean / noisy / SMS-refined, per imc-11 text noise."""
-    from medrobust.data.phantom import PhantomVQA
-    from medrobust.manager import load_plugins
-    from medrobust.noise.composition import Composition, apply_composition
+    from medrobust import Composition, PhantomVQA, apply_composition, load_plugins
 
     data = PhantomVQA({})
+    noises = load_plugins().noises
     cal = SMSCalibrator(options)
-    cal.fit(model, data.samples("reference"))
+    cal.fit(model, data.samples("reference"), noises)
     wrapped = cal.wrap(model)
     test = [s for s in data.samples("test") if s.answer_type == "closed"]
-    noises = load_plugins().noises
 
     def acc(answers: list[str]) -> float:
         return sum(a == s.answer for a, s in zip(answers, test)) / len(test)
@@ -129,20 +128,16 @@ def measure(model: Any, options: dict[str, str], severities: tuple[int, ...] = (
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model-path", default=None)
-    ap.add_argument("--measure", action="store_true", help="measure closed accuracy on the test split")
-    ap.add_argument("--option", action="append", default=[], help="KEY=VALUE SMS option (with --measure)")
+    ap.add_argument("--accuracy", action="store_true", help="closed accuracy on the test split per text noise")
+    ap.add_argument("--option", action="append", default=[], help="KEY=VALUE SMS option (with --accuracy)")
     args = ap.parse_args(argv)
-    from medrobust.data.phantom import PhantomVQA
     from medrobust_plugins.reference import ReferenceModel
-    from medrobust_plugins.reference.scoring import score_text
 
     model = ReferenceModel({"path": args.model_path})
-    if not callable(getattr(model, "score_text", None)):
-        model.score_text = types.MethodType(score_text, model)
-    if args.measure:
-        measure(model, dict(o.split("=", 1) for o in args.option))
+    if args.accuracy:
+        accuracy_by_text_noise(model, dict(o.split("=", 1) for o in args.option))
         return
-    reference = PhantomVQA({}).samples("reference")
+    reference = medrobust.PhantomVQA({}).samples("reference")
     # tune on one half of the reference questions' typo draws, keep fitting on all clean reference questions
     clean = [s.question for s in reference]
     grid = {"edit_penalty": (0.5, 3.0, 8.0), "margin": (1.0,), "threshold_percentile": (99.0, 100.0),
@@ -150,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     for values in itertools.product(*grid.values()):
         opts = dict(zip(grid, values))
         cal = SMSCalibrator({k: str(v) for k, v in opts.items()})
-        cal.fit(model, reference)
+        cal.fit(model, reference, {})
         res = {r: evaluate(cal, clean, r) for r in (0.2, 0.4)}
         print(opts, {r: {k: round(v, 3) for k, v in x.items()} for r, x in res.items()}, flush=True)
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
-from medrobust import parse_options
+import medrobust
 
-from .pdc import PDC, MissingCapability
+from .pdc import PDC
 from .sms import SMSCalibrator
 
 __all__ = ["IMC", "split_options"]
@@ -23,8 +23,8 @@ def split_options(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
             continue
         part, sep, name = key.partition(".")
         if not sep or part not in parts:
-            raise ValueError(f"imc: option {key!r} must be 'strict' or be prefixed with 'pdc.' or 'sms.' "
-                             f"(e.g. --calibrator-option pdc.strength=0.5)")
+            raise medrobust.OptionError(f"imc: option {key!r} must be 'strict' or be prefixed with 'pdc.' or "
+                                        f"'sms.' (e.g. --calibrator-option pdc.strength=0.5)")
         parts[part][name] = value
     return parts
 
@@ -44,24 +44,27 @@ class IMC:
         options = dict(options or {})
         parts = split_options(options)
         strict = {"strict": options["strict"]} if "strict" in options else {}
-        self.strict = bool(parse_options("imc", strict, {"strict": False})["strict"])
+        self.strict = bool(medrobust.parse_options("imc", strict, {"strict": False})["strict"])
         self.pdc = PDC(parts["pdc"])
         self.sms = SMSCalibrator(parts["sms"])
         self.not_run: dict[str, str] = {}
         """Parts that could not run on the fitted model, with the reason."""
 
-    def fit(self, model: Any, reference_samples: Sequence[Any]) -> None:
-        """Fit both parts on clean reference samples; say which part cannot run, and why."""
+    def fit(self, model: Any, reference_samples: Sequence[Any], noises: Mapping[str, Any]) -> None:
+        """Fit both parts on clean reference samples; say which part cannot run, and why.
+
+        ``noises`` is the run's noise registry (PDC encodes the reference images under its image noises).
+        """
         missing: dict[str, str] = {}
         for key, name, part in (("pdc", "PDC (image calibration)", self.pdc),
                                 ("sms", "SMS (question refinement)", self.sms)):
             try:
-                part.fit(model, reference_samples)
-            except MissingCapability as exc:
+                part.fit(model, reference_samples, noises)
+            except medrobust.MissingCapability as exc:
                 missing[key] = f"{name}: {exc}"
         if len(missing) == len(_PARTS) or (missing and self.strict):
-            raise MissingCapability("imc cannot run on this model. " + " | ".join(missing.values()) +
-                                    ". Use imc-pdc or imc-sms for the part the model supports.")
+            raise medrobust.MissingCapability("imc cannot run on this model. " + " | ".join(missing.values()) +
+                                              ". Use imc-pdc or imc-sms for the part the model supports.")
         self.not_run = missing
         for reason in missing.values():
             warnings.warn(f"imc runs without {reason} (the certificate records this; "

@@ -68,21 +68,19 @@ generic hand-made typos, never with the catalogue's text noises:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import weakref
 from collections import OrderedDict
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
-from medrobust.noise.text import tokenize
-from medrobust.options import parse_options as _parse_typed
+import medrobust
 
-from ._sms_text import (Lexicon, edit_fraction, normalise_spacing, protected_sequence,
-                        word_candidates, word_scores, words_of)
-from .pdc import MissingCapability
+from ._sms_agents import ASSESS_PROMPT, REWRITE_PROMPT, SMSAgents
+from ._sms_records import SMSRecord, SMSStep, round4 as _r
+from ._sms_text import Lexicon, word_scores, words_of
 
 __all__ = ["SMSCalibrator", "SMSRecord", "SMSStep", "SMSModel", "refine", "DEFAULTS",
-           "ASSESS_PROMPT", "REWRITE_PROMPT", "MissingCapability"]
+           "ASSESS_PROMPT", "REWRITE_PROMPT"]
 
 DEFAULTS: dict[str, Any] = {
     "rounds": 3, "margin": 1.0, "max_edit_fraction": 0.3, "threshold_percentile": 100.0,
@@ -90,67 +88,28 @@ DEFAULTS: dict[str, Any] = {
     "max_candidates": 6, "edit_penalty": 8.0, "with_image": False, "max_new_tokens": 32,
     "cache_size": 50000, "known_words": True,
 }
-ASSESS_PROMPT = "USER: Is this question well written? Answer yes or no. Question: {question} ASSISTANT:"
-REWRITE_PROMPT = "USER: Rewrite this question without typos: {question} ASSISTANT:"
 _CHOICES = {"corrector": ("search", "generate"), "assessor": ("probability", "generate", "either")}
 
 
-def _r(x: float) -> float:
-    return round(float(x), 4)
-
-
-@dataclasses.dataclass
-class SMSStep:
-    """One agent's step: who, in which round, what it saw and said, and why."""
-
-    agent: str          # "assessor" | "corrector" | "reviewer"
-    round: int          # 0 for the assessor, 1.. for corrector/reviewer rounds
-    input: str
-    output: str
-    decision: str       # assessor: "clean"/"noisy"; corrector: "rewrite"/"no-rewrite"; reviewer: "accept"/"reject"
-    scores: dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-@dataclasses.dataclass
-class SMSRecord:
-    """Everything SMS did to one question (JSON-serialisable through :meth:`to_json`)."""
-
-    question: str
-    final: str
-    steps: list[SMSStep] = dataclasses.field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return self.final != self.question
-
-    @property
-    def assessed_clean(self) -> bool:
-        return bool(self.steps) and self.steps[0].agent == "assessor" and self.steps[0].decision == "clean"
-
-    @property
-    def rounds(self) -> int:
-        return max((s.round for s in self.steps), default=0)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"question": self.question, "final": self.final, "changed": self.changed,
-                "steps": [dataclasses.asdict(s) for s in self.steps]}
-
-
 def parse_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Defaults updated with ``options``, strings parsed to the defaults' types."""
-    out = _parse_typed("imc-sms", options, DEFAULTS, _CHOICES)
+    """Defaults updated with ``options``, strings parsed to the defaults' types.
+
+    Raises:
+        medrobust.OptionError: An unknown option, or a value of the wrong type or out of range.
+    """
+    out = medrobust.parse_options("imc-sms", options, DEFAULTS, _CHOICES)
     if out["rounds"] < 1:
-        raise ValueError("imc-sms: option rounds must be at least 1")
+        raise medrobust.OptionError("imc-sms: option rounds must be at least 1")
     if not 0 < out["threshold_percentile"] <= 100:
-        raise ValueError("imc-sms: option threshold_percentile must be in (0, 100]")
+        raise medrobust.OptionError("imc-sms: option threshold_percentile must be in (0, 100]")
     return out
 
 
 def _model_name(model: Any) -> str:
-    ident = getattr(model, "identity", None)
-    if callable(ident):
+    describe = getattr(model, "describe", None)
+    if callable(describe):
         try:
-            return str(ident().get("name") or type(model).__name__)
+            return str(describe().get("name") or type(model).__name__)
         except Exception:  # noqa: BLE001 - a name for an error message only
             pass
     return type(model).__name__
@@ -180,8 +139,12 @@ def _vocabulary_words(model: Any) -> list[str]:
     return words
 
 
-class SMSCalibrator:
-    """``imc-sms``: assess, correct and review each question with the model's own probabilities."""
+class SMSCalibrator(SMSAgents):
+    """``imc-sms``: assess, correct and review each question with the model's own probabilities.
+
+    The agents themselves are :class:`~medrobust_plugins.imc._sms_agents.SMSAgents`;
+    this class is the calibrator contract: options, ``fit``, ``wrap``, ``describe``.
+    """
 
     def __init__(self, options: Optional[dict[str, Any]] = None) -> None:
         self.opts = parse_options(dict(options or {}))
@@ -193,37 +156,26 @@ class SMSCalibrator:
 
     # -- capability -------------------------------------------------------------
     def _require(self, model: Any) -> None:
-        if not callable(getattr(model, "score_text", None)):
-            raise MissingCapability(
+        """Raise :class:`medrobust.MissingCapability` unless ``model`` declares what the options need."""
+        caps = medrobust.capabilities_of(model)
+        if not caps.has("token_scoring"):
+            raise medrobust.MissingCapability(
                 f"imc-sms needs the token-scoring capability (score_text(texts, images=None)) to assess "
                 f"and rank questions with the model's own probabilities; model {_model_name(model)} does "
-                "not offer it")
+                f"not offer it ({caps.reason('token_scoring')})")
         needs_generation = self.opts["corrector"] == "generate" or self.opts["assessor"] != "probability"
-        if needs_generation and not callable(getattr(model, "generate", None)):
-            raise MissingCapability(
+        if needs_generation and not caps.has("free_generation"):
+            raise medrobust.MissingCapability(
                 f"imc-sms with corrector={self.opts['corrector']} assessor={self.opts['assessor']} needs the "
-                f"free-generation capability (generate(prompts)); model {_model_name(model)} does not offer it")
-
-    # -- scoring ----------------------------------------------------------------
-    def _score(self, texts: Sequence[str], images: Optional[Sequence[Any]] = None) -> list[list[tuple[str, float]]]:
-        """Token scores of texts; text-only scores are cached (they do not depend on an image)."""
-        if images is not None:
-            return self._model.score_text(list(texts), images=list(images))
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if todo:
-            for text, scores in zip(todo, self._model.score_text(todo)):
-                self._cache[text] = scores
-        out = [self._cache[t] for t in texts]
-        while len(self._cache) > max(self.opts["cache_size"], len(texts)):
-            self._cache.popitem(last=False)
-        return out
-
-    def _loglik(self, texts: Sequence[str], images: Optional[Sequence[Any]]) -> list[float]:
-        return [sum(lp for _, lp in s) for s in self._score(texts, images)]
+                f"free-generation capability (generate(prompts)); model {_model_name(model)} does not offer it "
+                f"({caps.reason('free_generation')})")
 
     # -- fit --------------------------------------------------------------------
-    def fit(self, model: Any, reference_samples: Sequence[Any]) -> None:
-        """Thresholds and lexicon from the clean reference questions (never test samples)."""
+    def fit(self, model: Any, reference_samples: Sequence[Any], noises: Mapping[str, Any]) -> None:
+        """Thresholds and lexicon from the clean reference questions (never test samples).
+
+        ``noises`` (the run's noise registry) is not used: SMS knows no noise of the catalogue.
+        """
         self._require(model)
         self._model = model
         self._cache.clear()
@@ -250,195 +202,12 @@ class SMSCalibrator:
         self.fitted_on = len(questions)
         _FITTED[id(model)] = weakref.ref(self)
 
-    # -- agents -----------------------------------------------------------------
-    def _unusual(self, word: Any, surprisal: float, pieces: int) -> bool:
-        """Does the model find this word unusual next to clean reference words?"""
-        th, chars = self.thresholds, max(1, len(word.text))
-        if self.opts["known_words"] and word.parts[1] and word.parts[1].lower() not in self.lexicon:
-            return True
-        return (surprisal / chars > th["word_surprisal_per_char"]
-                or pieces / chars > th["word_pieces_per_char"])
-
-    def _assess(self, questions: list[str], images: Optional[list[Any]]) -> list[tuple[list[int], SMSStep]]:
-        scores = self._score(questions, images)
-        verdicts: list[Optional[bool]] = [None] * len(questions)
-        if self.opts["assessor"] != "probability":
-            replies = self._model.generate([ASSESS_PROMPT.format(question=q) for q in questions],
-                                           images=images, max_new_tokens=4)
-            verdicts = [r.strip().lower().startswith("no") for r in replies]
-        th = self.thresholds
-        out = []
-        for k, (q, toks) in enumerate(zip(questions, scores)):
-            words = words_of(q)
-            ws = word_scores(q, toks)
-            flagged = [i for i, (w, (s, n)) in enumerate(zip(words, ws))
-                       if not w.protected and self._unusual(w, s, n)]
-            mean = sum(-lp for _, lp in toks) / len(toks) if toks else 0.0
-            if not flagged and mean > th["question_mean_surprisal"]:
-                free = [i for i, w in enumerate(words) if not w.protected]
-                if free:
-                    flagged = [max(free, key=lambda i: ws[i][0])]
-            noisy = bool(flagged)
-            if self.opts["assessor"] == "generate":
-                noisy = bool(verdicts[k])
-            elif self.opts["assessor"] == "either":
-                noisy = noisy or bool(verdicts[k])
-            if noisy and not flagged:  # the model says noisy: fix its least likely unprotected word
-                free = [i for i, w in enumerate(words) if not w.protected]
-                flagged = [max(free, key=lambda i: ws[i][0])] if free else []
-            step = SMSStep("assessor", 0, q, q, "noisy" if noisy else "clean", {
-                "mean_surprisal": _r(mean),
-                "words": [{"word": w.text, "surprisal": _r(s), "pieces": n,
-                           "known": w.parts[1].lower() in self.lexicon, "flagged": i in flagged}
-                          for i, (w, (s, n)) in enumerate(zip(words, ws))],
-                **({"model_says_noisy": verdicts[k]} if verdicts[k] is not None else {})})
-            out.append((flagged if noisy else [], step))
-        return out
-
-    def refine_many(self, questions: Sequence[str], images: Optional[Sequence[Any]] = None) -> list[SMSRecord]:
-        """One record per question: the agents' steps and the final question."""
-        if self.lexicon is None:
-            raise RuntimeError("imc-sms: call fit(model, reference_samples) first")
-        questions = list(questions)
-        imgs = list(images) if (images is not None and self.opts["with_image"]) else None
-        records = [SMSRecord(q, q) for q in questions]
-        assessed = self._assess(questions, imgs)
-        open_ = []
-        for k, (flagged, step) in enumerate(assessed):
-            records[k].steps.append(step)
-            if flagged:
-                open_.append(k)
-        if not open_:
-            return records
-        opts = self.opts
-        # candidate rewrites per flagged word, all scored in one batch
-        plans: dict[int, dict[str, Any]] = {}
-        texts, owners = [], []
-        for k in open_:
-            q = questions[k]
-            words = words_of(q)
-            pieces = tokenize(q)
-            per_word = {}
-            for i in assessed[k][0]:
-                cands = word_candidates(words, i, self.lexicon, opts["max_word_edit"],
-                                        opts["max_word_distance"], opts["max_candidates"])
-                per_word[i] = []
-                for first, last, repl, cost in cands:
-                    new = pieces[:words[first].index] + [repl] + pieces[words[last].index + 1:]
-                    per_word[i].append({"first": first, "last": last, "text": repl, "cost": cost,
-                                        "question": "".join(new)})
-                    texts.append("".join(new))
-                    owners.append(k)
-            plans[k] = {"words": words, "pieces": pieces, "cands": per_word}
-        base_ll = dict(zip(open_, self._loglik([questions[k] for k in open_],
-                                               [imgs[k] for k in open_] if imgs else None)))
-        cand_ll = self._loglik(texts, [imgs[k] for k in owners] if imgs else None)
-        pos = 0
-        for k in open_:
-            for i, cands in plans[k]["cands"].items():
-                for c in cands:
-                    c["gain"] = cand_ll[pos] - base_ll[k]
-                    c["value"] = c["gain"] - opts["edit_penalty"] * c["cost"]
-                    pos += 1
-                cands.sort(key=lambda c: (-c["value"], c["cost"], c["text"]))
-                # the unchanged word is always an option: nothing below it is worth proposing
-                keep = []
-                for c in cands:
-                    keep.append(c)
-                    if c["text"] == plans[k]["words"][i].text and c["first"] == c["last"]:
-                        break
-                plans[k]["cands"][i] = keep
-            plans[k]["pointer"] = {i: 0 for i in plans[k]["cands"]}
-        generated: dict[int, str] = {}
-        if opts["corrector"] == "generate":
-            outs = self._model.generate([REWRITE_PROMPT.format(question=questions[k]) for k in open_],
-                                        images=[imgs[k] for k in open_] if imgs else None,
-                                        max_new_tokens=opts["max_new_tokens"])
-            generated = {k: normalise_spacing(o.split("\n")[0]) for k, o in zip(open_, outs)}
-        for rnd in range(1, opts["rounds"] + 1):
-            proposals: dict[int, tuple[str, list[dict[str, Any]]]] = {}
-            for k in open_:
-                q = questions[k]
-                if rnd == 1 and k in generated and generated[k] and generated[k] != q:
-                    proposals[k] = (generated[k], [])
-                    records[k].steps.append(SMSStep("corrector", rnd, q, generated[k], "rewrite",
-                                                    {"method": "generate"}))
-                    continue
-                text, used = self._compose(q, plans[k])
-                if text == q:
-                    records[k].steps.append(SMSStep("corrector", rnd, q, q, "no-rewrite",
-                                                    {"method": "search", "reason": "no candidate more likely"}))
-                    continue
-                proposals[k] = (text, used)
-                records[k].steps.append(SMSStep("corrector", rnd, q, text, "rewrite", {
-                    "method": "search",
-                    "changes": [{"from": " ".join(w.text for w in plans[k]["words"][c["first"]:c["last"] + 1]),
-                                 "to": c["text"], "gain": _r(c["gain"]), "edits": c["cost"]} for c in used]}))
-            if not proposals:
-                break
-            keys = list(proposals)
-            lls = self._loglik([proposals[k][0] for k in keys], [imgs[k] for k in keys] if imgs else None)
-            still_open = []
-            for k, ll in zip(keys, lls):
-                q, (text, used) = questions[k], proposals[k]
-                same_protected = protected_sequence(text) == protected_sequence(q)
-                gain = ll - base_ll[k]
-                frac = edit_fraction(q, text)
-                ok = same_protected and gain >= opts["margin"] and frac <= opts["max_edit_fraction"]
-                reasons = [r for r, bad in (("protected tokens changed", not same_protected),
-                                            ("likelihood gain below margin", gain < opts["margin"]),
-                                            ("edit too large", frac > opts["max_edit_fraction"])) if bad]
-                records[k].steps.append(SMSStep("reviewer", rnd, text, text if ok else q,
-                                                "accept" if ok else "reject", {
-                                                    "protected_same": same_protected, "gain": _r(gain),
-                                                    "edit_fraction": _r(frac), "reasons": reasons}))
-                if ok:
-                    records[k].final = text
-                    continue
-                if used:
-                    self._advance(plans[k], used, opts["margin"])
-                still_open.append(k)
-            open_ = still_open
-            if not open_:
-                break
-        return records
-
-    @staticmethod
-    def _compose(question: str, plan: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-        """The question with each flagged word's current candidate (merges take both words)."""
-        words, pieces = plan["words"], list(plan["pieces"])
-        used, taken = [], set()
-        for i in sorted(plan["cands"]):
-            cands, p = plan["cands"][i], plan["pointer"][i]
-            if p >= len(cands):
-                continue
-            c = cands[p]
-            span = set(range(c["first"], c["last"] + 1))
-            if span & taken or (c["text"] == words[i].text and c["first"] == c["last"]):
-                continue
-            taken |= span
-            used.append(c)
-        for c in sorted(used, key=lambda c: -c["first"]):
-            first, last = words[c["first"]].index, words[c["last"]].index
-            pieces[first:last + 1] = [c["text"]] + [""] * (last - first)
-        return "".join(pieces), used
-
-    @staticmethod
-    def _advance(plan: dict[str, Any], used: list[dict[str, Any]], margin: float) -> None:
-        """After a rejection: words whose change did not earn the margin move to their next candidate;
-        if every change earned it (the whole was too large), the weakest change is dropped."""
-        weak = [c for c in used if c["gain"] < margin]
-        targets = weak or [min(used, key=lambda c: c["gain"])]
-        for c in targets:
-            i = next(i for i, cands in plan["cands"].items() if c in cands)
-            plan["pointer"][i] += 1 if weak else len(plan["cands"][i])
-
     # -- contract ---------------------------------------------------------------
     def wrap(self, model: Any) -> "SMSModel":
         """A model answering refined questions."""
         self._require(model)
         if self.lexicon is None:
-            raise RuntimeError("imc-sms: call fit(model, reference_samples) before wrap(model)")
+            raise RuntimeError("imc-sms: call fit(model, reference_samples, noises) before wrap(model)")
         if model is not self._model:
             self._model = model
             self._cache.clear()
@@ -453,10 +222,9 @@ class SMSModel:
     """The wrapped model: questions go through SMS, then to the inner model.
 
     ``last_records`` holds the :class:`SMSRecord` of each sample of the last
-    ``answer`` call. The optional capabilities of the inner model pass through.
+    ``answer`` call. The inner model's capabilities pass through unchanged
+    (``generate`` and ``score_text`` see the prompts as given, unrefined).
     """
-
-    _PASS = ("vision_features", "set_feature_transform", "generate", "score_text", "identity")
 
     def __init__(self, model: Any, sms: SMSCalibrator) -> None:
         self.model = model
@@ -472,10 +240,26 @@ class SMSModel:
     def answer(self, samples: list[Any]) -> list[str]:
         return self.model.answer(self.refine(samples))
 
-    def __getattr__(self, name: str) -> Any:
-        if name in SMSModel._PASS:
-            return getattr(self.__dict__["model"], name)
-        raise AttributeError(name)
+    def capabilities(self) -> medrobust.Capabilities:
+        """The inner model's: every capability passes through."""
+        return medrobust.capabilities_of(self.model)
+
+    def vision_features(self, images: Sequence[Any]) -> Any:
+        return self.model.vision_features(images)
+
+    def set_feature_transform(self, fn: Any) -> None:
+        self.model.set_feature_transform(fn)
+
+    def generate(self, prompts: list[str], images: Optional[list[Any]] = None, max_new_tokens: int = 32) -> list[str]:
+        return self.model.generate(prompts, images=images, max_new_tokens=max_new_tokens)
+
+    def score_text(self, texts: list[str], images: Optional[list[Any]] = None) -> list[list[tuple[str, float]]]:
+        return self.model.score_text(texts, images=images)
+
+    def describe(self) -> dict[str, Any]:
+        """The inner model's description (the calibrator describes itself apart)."""
+        describe = getattr(self.model, "describe", None)
+        return dict(describe()) if callable(describe) else {"name": type(self.model).__name__}
 
 
 _FITTED: dict[int, "weakref.ref[SMSCalibrator]"] = {}
@@ -488,8 +272,8 @@ def refine(model: Any, question: str, image: Any = None, *,
         ref = _FITTED.get(id(model))
         calibrator = ref() if ref is not None else None
         if calibrator is None or calibrator._model is not model:
-            raise RuntimeError("imc-sms: no SMSCalibrator fitted on this model; call "
-                               "SMSCalibrator(options).fit(model, reference_samples) first or pass calibrator=")
+            raise RuntimeError("imc-sms: no SMSCalibrator fitted on this model; call SMSCalibrator(options)"
+                               ".fit(model, reference_samples, noises) first or pass calibrator=")
     calibrator._require(model)
     calibrator._model = model
     return calibrator.refine_many([question], None if image is None else [image])[0]

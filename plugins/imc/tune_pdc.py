@@ -33,16 +33,14 @@ SEARCH: list[tuple[str, list[Any]]] = [
 ]
 
 
-def _conditions(samples: list, noises: list[str], severities: list[int]) -> dict[str, list]:
-    from medrobust.manager import load_plugins
-    from medrobust.noise.composition import Composition, apply_composition
+def _conditions(samples: list, names: list[str], severities: list[int], noises: Any) -> dict[str, list]:
+    from medrobust import Composition, apply_composition
 
-    host = load_plugins()
     out = {"clean": samples}
-    for name in noises:
+    for name in names:
         for sev in severities:
             comp = Composition.of(f"{name}@{sev}")
-            out[comp.key] = [apply_composition(s, comp, host.noises, 0)[0] for s in samples]
+            out[comp.key] = [apply_composition(s, comp, noises, 0)[0] for s in samples]
     return out
 
 
@@ -94,9 +92,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=1, help="passes of the coordinate search")
     args = parser.parse_args(argv)
 
-    from medrobust.data.phantom import PhantomVQA
+    from medrobust import PhantomVQA, load_plugins
     from medrobust_plugins.reference import ReferenceModel
 
+    noises = load_plugins().noises
     model = ReferenceModel({"path": args.model_path})
     reference = list(PhantomVQA({}).samples("reference"))
     order = list(range(len(reference)))
@@ -105,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     fit_half = [reference[i] for i in sorted(order[:half])]
     select_half = [reference[i] for i in sorted(order[half:])]
     conditions = _conditions(select_half, list(IMC11_IMAGE_NOISES),
-                             [int(s) for s in args.severities.split(",")])
+                             [int(s) for s in args.severities.split(",")], noises)
     print(f"fit on {len(fit_half)} reference samples, select on {len(select_half)} "
           f"({len(conditions)} conditions)")
 
@@ -125,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
             return tried[key]
         t0 = time.time()
         pdc = PDC(opts)
-        pdc.fit(model, fit_half)
+        pdc.fit(model, fit_half, noises)
         res = _accuracy(pdc.wrap(model), conditions, pdc, features, baseline)
         score, clean, noisy = _score(res)
         _, cclean, cnoisy = _score(res, 1)

@@ -15,11 +15,12 @@ run in a pool of ``concurrency`` threads made for each batch call and ended with
 alone: the harness records it per sample and the other answers of the batch are
 kept (not asked again).
 
-Capabilities: **free generation** (``generate``: the prompt is the user message,
-the server's chat template wraps it); **token scoring** (``score_text``) when the
-server returns prompt log-probabilities from ``POST /completions`` with
-``echo`` (vLLM does; llama.cpp does not), probed once at start with
-``token_scoring=auto``; never the **feature hook**: the vision features live on
+Capabilities, declared by ``capabilities()``: **free generation** (``generate``: the
+prompt is the user message, the server's chat template wraps it); **token scoring**
+(``score_text``) when the server returns prompt log-probabilities from
+``POST /completions`` with ``echo`` (vLLM does; llama.cpp does not), probed once at
+start with ``token_scoring=auto`` (what the probe found is kept in ``scoring`` and
+recorded by ``describe()``); never the **feature hook**: the vision features live on
 the server, so IMC's PDC cannot run here, SMS can.
 
 Options (``--model-option KEY=VALUE``):
@@ -57,11 +58,11 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Optional, Sequence
 
-from medrobust.options import parse_options
+import medrobust
 
 from ._http import Endpoint, EndpointError, excerpt
 
-__all__ = ["OpenAICompatModel", "OpenAICompatScoringModel", "DEFAULTS", "build", "image_data_url"]
+__all__ = ["OpenAICompatModel", "DEFAULTS", "build", "image_data_url"]
 
 NAME = "openai-compatible"
 DEFAULTS: dict[str, Any] = {
@@ -73,6 +74,7 @@ DEFAULTS: dict[str, Any] = {
 _CHOICES = {"token_scoring": ("auto", "on", "off")}
 _SERVER_MODEL_FIELDS = ("id", "object", "owned_by", "root", "parent", "max_model_len")
 _PNG_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16")
+_NO_FEATURES = "the vision features stay on the server; an OpenAI-compatible endpoint returns text only"
 
 
 def image_data_url(image: Any) -> str:
@@ -91,31 +93,31 @@ def image_data_url(image: Any) -> str:
 def _options(options: dict[str, Any]) -> dict[str, Any]:
     options = dict(options)
     if options.pop("path", None) is not None:
-        raise ValueError(f"{NAME}: --model-path does not apply to a served model; "
-                         "give the endpoint with --model-option url=http://host:8000/v1")
+        raise medrobust.OptionError(f"{NAME}: --model-path does not apply to a served model; "
+                                    "give the endpoint with --model-option url=http://host:8000/v1")
     options.pop("device", None)  # the device is the server's business
     if "api_key" in options:
-        raise ValueError(f"{NAME}: do not pass the API key as an option (options are written into the "
-                         "certificate); put it in an environment variable and name it: "
-                         "--model-option api_key_env=MY_KEY_VARIABLE")
-    opts = parse_options(NAME, options, DEFAULTS, _CHOICES)
+        raise medrobust.OptionError(f"{NAME}: do not pass the API key as an option (options are written into the "
+                                    "certificate); put it in an environment variable and name it: "
+                                    "--model-option api_key_env=MY_KEY_VARIABLE")
+    opts = medrobust.parse_options(NAME, options, DEFAULTS, _CHOICES)
     url = opts["url"].rstrip("/")
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{NAME}: option url must be the server's base URL, e.g. "
-                         f"--model-option url=http://127.0.0.1:8000/v1; got {opts['url']!r}")
+        raise medrobust.OptionError(f"{NAME}: option url must be the server's base URL, e.g. "
+                                    f"--model-option url=http://127.0.0.1:8000/v1; got {opts['url']!r}")
     if parts.username or parts.password:
-        raise ValueError(f"{NAME}: option url must not carry credentials (it is written into the "
-                         "certificate); put the key in an environment variable named by api_key_env")
+        raise medrobust.OptionError(f"{NAME}: option url must not carry credentials (it is written into the "
+                                    "certificate); put the key in an environment variable named by api_key_env")
     opts["url"] = url
     if "{question}" not in opts["prompt_template"]:
-        raise ValueError(f"{NAME}: option prompt_template must contain {{question}}, "
-                         f"got {opts['prompt_template']!r}")
+        raise medrobust.OptionError(f"{NAME}: option prompt_template must contain {{question}}, "
+                                    f"got {opts['prompt_template']!r}")
     for key in ("concurrency", "max_tokens"):
         if opts[key] < 1:
-            raise ValueError(f"{NAME}: option {key} must be at least 1, got {opts[key]}")
+            raise medrobust.OptionError(f"{NAME}: option {key} must be at least 1, got {opts[key]}")
     if opts["timeout"] <= 0 or opts["retries"] < 0 or opts["backoff"] < 0:
-        raise ValueError(f"{NAME}: options timeout > 0, retries >= 0 and backoff >= 0 are required")
+        raise medrobust.OptionError(f"{NAME}: options timeout > 0, retries >= 0 and backoff >= 0 are required")
     return opts
 
 
@@ -124,11 +126,12 @@ def _key(payload: dict[str, Any]) -> str:
 
 
 class OpenAICompatModel:
-    """A served model: ``answer`` and ``generate`` through ``/chat/completions``.
+    """A served model: ``answer`` and ``generate`` through ``/chat/completions``, ``score_text``
+    through ``/completions`` where the server scores prompts.
 
-    Build it with :func:`build` (which decides on token scoring); the constructor
-    checks the endpoint with ``GET /models`` and fails at once, with what to do,
-    on a wrong URL, a rejected key or an unknown model name.
+    Build it with :func:`build` (which probes token scoring and stores what it found in
+    :attr:`scoring`); the constructor checks the endpoint with ``GET /models`` and fails at
+    once, with what to do, on a wrong URL, a rejected key or an unknown model name.
 
     Args:
         options: See the module docstring.
@@ -182,13 +185,14 @@ class OpenAICompatModel:
         wanted = self.opts["model"]
         if wanted:
             if names and wanted not in names:
-                raise ValueError(f"{NAME}: {self.url} does not serve model {wanted!r}; it serves "
-                                 f"{', '.join(names)}")
+                raise medrobust.OptionError(f"{NAME}: {self.url} does not serve model {wanted!r}; it serves "
+                                            f"{', '.join(names)}")
             return wanted
         if len(names) == 1:
             return names[0]
-        raise ValueError(f"{NAME}: {self.url} serves {len(names)} models ({', '.join(names) or 'none listed'}); "
-                         "choose one with --model-option model=NAME")
+        listed = ", ".join(names) or "none listed"
+        raise medrobust.OptionError(f"{NAME}: {self.url} serves {len(names)} models ({listed}); "
+                                    "choose one with --model-option model=NAME")
 
     # -- requests ---------------------------------------------------------------
     def _post_many(self, path: str, payloads: list[dict[str, Any]]) -> list[Any]:
@@ -268,16 +272,15 @@ class OpenAICompatModel:
         """The plugin's name (for capability messages)."""
         return NAME
 
-    @property
-    def missing_capabilities(self) -> dict[str, str]:
-        """Optional capabilities this model lacks, each with the reason (read by IMC's messages)."""
-        out = {"feature_hook": "the vision features stay on the server; an OpenAI-compatible endpoint "
-                               "returns text only"}
+    def capabilities(self) -> medrobust.Capabilities:
+        """Free generation; token scoring as the probe found it; never the feature hook."""
+        reasons = {"feature_hook": _NO_FEATURES}
         if not self.scoring.get("offered"):
-            out["token_scoring"] = f"the server does not score prompts: {self.scoring.get('reason')}"
-        return out
+            reasons["token_scoring"] = f"the server does not score prompts: {self.scoring.get('reason')}"
+        return medrobust.Capabilities(feature_hook=False, free_generation=True,
+                                      token_scoring=bool(self.scoring.get("offered")), reasons=reasons)
 
-    def identity(self) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
         """Endpoint (no credentials), served model, what the server reports, generation settings."""
         o = self.opts
         return {
@@ -297,10 +300,7 @@ class OpenAICompatModel:
             "token_scoring": dict(self.scoring),
         }
 
-
-class OpenAICompatScoringModel(OpenAICompatModel):
-    """A served model that also scores text with prompt log-probabilities (``/completions`` + ``echo``)."""
-
+    # -- token scoring ------------------------------------------------------------
     def _score_payload(self, text: str) -> dict[str, Any]:
         return {"model": self.served_model, "prompt": self.opts["scoring_prefix"] + text, "echo": True,
                 "logprobs": 1, "max_tokens": 1, "temperature": 0.0}
@@ -309,8 +309,12 @@ class OpenAICompatScoringModel(OpenAICompatModel):
         """Per text, its tokens (slices of the text) with their log-probabilities after ``scoring_prefix``.
 
         Raises:
+            medrobust.MissingCapability: The server does not score prompts (see :attr:`scoring`).
             ValueError: With images: ``/completions`` takes text only.
         """
+        if not self.scoring.get("offered"):
+            raise medrobust.MissingCapability(f"{NAME}: token scoring is not available from {self.url}: "
+                                              f"{self.scoring.get('reason')}")
         if images is not None:
             raise ValueError(f"{NAME}: token scoring runs through {self.url}/completions, which takes no "
                              "images; score text alone (imc-sms with_image=false, its default)")
@@ -352,20 +356,19 @@ class OpenAICompatScoringModel(OpenAICompatModel):
 
 
 def build(options: Optional[dict[str, Any]] = None) -> OpenAICompatModel:
-    """The model, with ``score_text`` only where the server can score prompts (``token_scoring``)."""
-    model = OpenAICompatScoringModel(options)
+    """The model, declaring token scoring only where the server can score prompts (``token_scoring``)."""
+    model = OpenAICompatModel(options)
     mode = model.opts["token_scoring"]
     if mode == "off":
         why: Optional[str] = "turned off (token_scoring=off)"
     else:
         why = model.probe()
         if why is not None and mode == "on":
-            raise ValueError(f"{NAME}: token_scoring=on but {model.url} cannot score prompts "
-                             f"(/completions with echo and logprobs): {why}")
+            raise medrobust.OptionError(f"{NAME}: token_scoring=on but {model.url} cannot score prompts "
+                                        f"(/completions with echo and logprobs): {why}")
     if why is None:
         model.scoring = {"offered": True, "via": "POST /completions echo=true logprobs=1",
                          "prefix": model.opts["scoring_prefix"]}
-        return model
-    model.__class__ = OpenAICompatModel  # same state, no score_text: capabilities() tells the truth
-    model.scoring = {"offered": False, "reason": excerpt(why, 200)}
+    else:
+        model.scoring = {"offered": False, "reason": excerpt(why, 200)}
     return model

@@ -22,16 +22,16 @@ VOCAB_SIZE = 400
 
 def tokenizer_corpus() -> list[str]:
     """Text the BPE tokenizer is trained on: every template, answer and the prompt."""
-    from medrobust.data.phantom._questions import (
-        ANSWERS, MODALITY_PHRASES, TEMPLATES)
+    from medrobust import phantom_questions
 
+    bank = phantom_questions()
     lines: list[str] = []
-    for _, templates in TEMPLATES.values():
+    for _, templates in bank.templates.values():
         for t in templates:
-            for article, phrase in MODALITY_PHRASES.values():
+            for article, phrase in bank.modality_phrases.values():
                 lines.append(PROMPT_TEMPLATE.format(
                     question=t.format(article=article, modality_phrase=phrase)))
-    for answers in ANSWERS.values():
+    for answers in bank.answers.values():
         lines.extend((" " + a) * 20 for a in answers)
     lines.append("USER: ASSISTANT: the image shows a lesion on the left right side of the chest"
                  " brain eye shoulder; no abnormality, one two three lesions, small large.")

@@ -1,6 +1,6 @@
-"""Measure the reference model on phantom-vqa's test split, clean and under noise.
+"""The reference model's accuracy on phantom-vqa's test split, clean and under noise.
 
-    python -m medrobust_plugins.reference.measure [--path DIR] [--json OUT]
+    python -m medrobust_plugins.reference.accuracy_under_noise [--path DIR] [--json OUT]
 
 Noises come from the harness's registry (``gaussian_noise``, ``gaussian_blur``)
 at explicit parameters, scores from its metrics, so the figures are the ones a
@@ -20,7 +20,7 @@ BLUR_SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0)
 
 def score(samples, answers: list[str]) -> dict[str, Any]:
     """Closed exact-match accuracy, open token recall, per-kind exact match."""
-    from medrobust.metrics import METRICS, normalize_answer
+    from medrobust import METRICS, normalize_answer
 
     metrics = {m.name: m for m in METRICS}
     out: dict[str, Any] = {}
@@ -38,9 +38,7 @@ def score(samples, answers: list[str]) -> dict[str, Any]:
 def run(path: str | None = None, threads: int = 1) -> dict[str, Any]:
     import torch
 
-    from medrobust.data.phantom import PhantomVQA
-    from medrobust.manager import load_plugins
-    from medrobust.noise import image_to_tensor, tensor_to_image
+    from medrobust import PhantomVQA, image_to_tensor, load_plugins, tensor_to_image
 
     from .model import ReferenceModel
 

@@ -12,6 +12,8 @@ import hashlib
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+import medrobust
+
 __all__ = ["ReferenceModel", "WEIGHTS_DIR"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -155,8 +157,12 @@ class ReferenceModel:
 
         return score_text(self, texts, images)
 
-    # -- identity -------------------------------------------------------------
-    def identity(self) -> dict[str, Any]:
+    # -- the contract ---------------------------------------------------------
+    def capabilities(self) -> medrobust.Capabilities:
+        """Every optional capability: a forward pre-hook on the projector, generation, token scoring."""
+        return medrobust.Capabilities(feature_hook=True, free_generation=True, token_scoring=True)
+
+    def describe(self) -> dict[str, Any]:
         """Name, digests of weights / config / tokenizer, generation settings, size."""
         weights = sorted(self.path.glob("*.safetensors"))
         tok_files = [self.path / f for f in TOKENIZER_FILES if (self.path / f).is_file()]

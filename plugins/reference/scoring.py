@@ -1,7 +1,7 @@
 """Token scoring for the reference model: per-token log-probabilities of texts.
 
 ``score_text`` is bound as ``ReferenceModel.score_text`` (the *token scoring*
-capability of :mod:`medrobust.model`). Each text is scored where a question sits
+capability of :mod:`medrobust.contract`). Each text is scored where a question sits
 in the model's prompt: after ``USER: <image>\\n`` when images are given (the
 image tokens expanded exactly as :func:`_build.encode` does, the image passed as
 ``pixel_values``) and after ``USER: `` otherwise. Only the text's own tokens come

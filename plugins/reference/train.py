@@ -26,8 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from medrobust.data.phantom import PhantomVQA
-from medrobust.data.phantom._questions import MODALITIES, ORGANS
+from medrobust import PhantomVQA, phantom_questions
 
 from . import _build
 
@@ -35,8 +34,9 @@ SHIFT = 3
 
 
 def _labels(samples):
-    modality = [m for m in MODALITIES]
-    organ = [o for o in ORGANS]
+    bank = phantom_questions()
+    modality = list(bank.modalities)
+    organ = list(bank.organs)
     rows = []
     for s in samples:
         md = s.metadata

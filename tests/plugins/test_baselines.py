@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from medrobust import Sample
-from medrobust.manager import load_plugins
+import medrobust
+from medrobust import MissingCapability, Sample
 from medrobust_plugins.baselines import (BilateralDenoise, MedianDenoise, NLMeansDenoise, SelfCorrect,
                                          SpellCorrect)
-from medrobust_plugins.baselines._common import MissingCapability
+
+NOISES = medrobust.load_plugins().noises
 
 QUESTIONS = ["Is there any abnormality in this image?", "On which side is the lesion, left or right?",
              "How many lesions are there?", "Is there no lesion in the left lung?"]
@@ -33,6 +34,13 @@ class Recorder:
         self.seen: list[Sample] = []
         self.rewrites = rewrites or []
 
+    def capabilities(self):
+        return medrobust.Capabilities(free_generation=True, token_scoring=True,
+                                      reasons={"feature_hook": "a recorder has no vision tower"})
+
+    def score_text(self, texts, images=None):
+        return [[(t, -1.0)] for t in texts]
+
     def answer(self, samples):
         self.seen.extend(samples)
         return ["yes"] * len(samples)
@@ -42,7 +50,7 @@ class Recorder:
 
 
 def test_registered() -> None:
-    names = set(load_plugins().calibrators)
+    names = set(medrobust.load_plugins().calibrators)
     assert {"median-denoise", "nlm-denoise", "bilateral-denoise", "spell-correct", "self-correct"} <= names
 
 
@@ -53,7 +61,7 @@ def test_denoisers_reduce_noise(factory) -> None:
     noisy = Image.fromarray((np.clip(clean + noise, 0, 1) * 255).round().astype(np.uint8), "L")
     model = Recorder()
     calibrator = factory({})
-    calibrator.fit(model, [])
+    calibrator.fit(model, [], noises=NOISES)
     wrapped = calibrator.wrap(model)
     assert wrapped.answer([_sample(image=noisy)]) == ["yes"]
     seen = np.asarray(model.seen[0].image, dtype=float) / 255
@@ -66,16 +74,16 @@ def test_denoisers_reduce_noise(factory) -> None:
 
 def test_denoise_options_are_parsed_and_checked() -> None:
     assert MedianDenoise({"kernel": "5"}).describe() == {"name": "median-denoise", "params": {"kernel": 5}}
-    with pytest.raises(ValueError, match="odd"):
+    with pytest.raises(medrobust.OptionError, match="odd"):
         MedianDenoise({"kernel": "4"})
-    with pytest.raises(ValueError, match="unknown option"):
+    with pytest.raises(medrobust.OptionError, match="unknown option"):
         NLMeansDenoise({"strength": "1"})
 
 
 @pytest.fixture
 def speller() -> SpellCorrect:
     calibrator = SpellCorrect({})
-    calibrator.fit(None, [_sample(q) for q in QUESTIONS])
+    calibrator.fit(None, [_sample(q) for q in QUESTIONS], noises=NOISES)
     return calibrator
 
 
@@ -104,7 +112,7 @@ def test_self_correct_uses_good_rewrites_and_falls_back_on_bad_ones() -> None:
     rewrites = ["Is there a lesion on the left?", "", "Is there an abnormality?"]
     model = Recorder(rewrites)
     calibrator = SelfCorrect({})
-    calibrator.fit(model, [])
+    calibrator.fit(model, [], noises=NOISES)
     calibrator.wrap(model).answer([_sample(q) for q in questions])
     assert [s.question for s in model.seen] == [rewrites[0], questions[1], questions[2]]
     assert (calibrator.rewrites, calibrator.fallbacks) == (1, 2)
@@ -115,7 +123,24 @@ def test_self_correct_needs_free_generation() -> None:
         def answer(self, samples):
             return ["yes"] * len(samples)
 
+    class Undeclared(Recorder):
+        """Has generate() but does not declare it: calibrators read declarations, never methods."""
+
+        def capabilities(self):
+            return medrobust.Capabilities(reasons={"free_generation": "switched off by its owner"})
+
     with pytest.raises(MissingCapability, match="free-generation capability.*AnswerOnly"):
-        SelfCorrect({}).fit(AnswerOnly(), [])
-    with pytest.raises(ValueError, match="{question}"):
+        SelfCorrect({}).fit(AnswerOnly(), [], noises=NOISES)
+    with pytest.raises(MissingCapability, match=r"model Undeclared does not offer it \(switched off by its owner\)"):
+        SelfCorrect({}).fit(Undeclared(), [], noises=NOISES)
+    with pytest.raises(medrobust.OptionError, match="{question}"):
         SelfCorrect({"prompt": "fix it"})
+
+
+def test_wrappers_declare_what_they_pass_through(speller) -> None:
+    wrapped = speller.wrap(Recorder())
+    caps = medrobust.capabilities_of(wrapped)
+    assert caps.free_generation and not caps.feature_hook and not caps.token_scoring
+    assert caps.reason("feature_hook") == "a recorder has no vision tower"
+    assert "does not pass token scoring through" in caps.reason("token_scoring")
+    assert wrapped.generate(["a"]) == []  # passes through to the recorder (no rewrites queued)

@@ -15,13 +15,12 @@ pytest.importorskip("transformers")
 
 from PIL import Image  # noqa: E402
 
-from medrobust.data.phantom import PhantomVQA  # noqa: E402
-from medrobust.manager import load_plugins  # noqa: E402
-from medrobust.model import capabilities  # noqa: E402
+import medrobust  # noqa: E402
+from medrobust import MissingCapability, PhantomVQA  # noqa: E402
 from medrobust_plugins.hf import families  # noqa: E402
 from medrobust_plugins.hf._base import CheckpointError  # noqa: E402
-from medrobust_plugins.hf.hf_vlm import HFVLM, HookedHFVLM, load_hf_vlm  # noqa: E402
-from medrobust_plugins.imc import PDC, MissingCapability  # noqa: E402
+from medrobust_plugins.hf.hf_vlm import HFVLM  # noqa: E402
+from medrobust_plugins.imc import PDC  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tiny_vlms  # noqa: E402
@@ -55,7 +54,7 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def models(checkpoints) -> dict[str, HFVLM]:
-    return {f: load_hf_vlm({"path": str(p), **OPTIONS}) for f, p in checkpoints.items()}
+    return {f: HFVLM({"path": str(p), **OPTIONS}) for f, p in checkpoints.items()}
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +66,9 @@ def samples():
 @pytest.mark.parametrize("family", FAMILIES)
 def test_each_family_loads_with_every_capability(models, family) -> None:
     model = models[family]
-    assert type(model) is HookedHFVLM and model.family.model_type == family
-    assert capabilities(model) == {"feature_hook": True, "free_generation": True, "token_scoring": True}
+    assert type(model) is HFVLM and model.family.model_type == family
+    assert medrobust.capabilities_of(model) == medrobust.Capabilities(feature_hook=True, free_generation=True,
+                                                                      token_scoring=True)
     assert model.tokenizer.padding_side == "left" and model.dtype == torch.float32
     assert sum(p.numel() for p in model.model.parameters()) < 1_000_000
 
@@ -82,24 +82,24 @@ def test_the_processors_chat_template_makes_the_prompt(models, family) -> None:
     assert model.tokenizer.decode(ids[0]).count(model.tokenizer.bos_token or "\0") <= 1  # never a doubled BOS
 
 
-def test_a_changed_chat_template_changes_the_prompt_and_the_identity(checkpoints, models, tmp_path) -> None:
+def test_a_changed_chat_template_changes_the_prompt_and_the_description(checkpoints, models, tmp_path) -> None:
     import shutil
 
     path = Path(shutil.copytree(checkpoints["gemma3"], tmp_path / "g3"))
     template = path / "chat_template.jinja"
     template.write_text(template.read_text().replace("<start_of_turn>model", "<start_of_turn>radiologist"))
-    model = load_hf_vlm({"path": str(path), "question": "{question} Answer in one word.", **OPTIONS})
+    model = HFVLM({"path": str(path), "question": "{question} Answer in one word.", **OPTIONS})
     assert model.prompt_template().endswith("{question} Answer in one word.<end_of_turn>\n"
                                             "<start_of_turn>radiologist\n")
-    ident, before = model.identity(), models["gemma3"].identity()
+    ident, before = model.describe(), models["gemma3"].describe()
     assert ident["processor_sha256"]["chat_template.jinja"] != before["processor_sha256"]["chat_template.jinja"]
     assert ident["weights_sha256"] == before["weights_sha256"]
     assert ident["question_template"] == "{question} Answer in one word."
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_identity_digests_family_and_feature_hook(models, checkpoints, family) -> None:
-    ident = models[family].identity()
+def test_description_digests_family_and_feature_hook(models, checkpoints, family) -> None:
+    ident = models[family].describe()
     path = checkpoints[family]
     sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in path.iterdir()}
     assert ident["weights_sha256"] == {"model.safetensors": sha["model.safetensors"]}
@@ -122,14 +122,14 @@ def test_qwen_processors_load_image_only_without_torchvision(models, checkpoints
     (path / "video_preprocessor_config.json").write_text(json.dumps({
         "video_processor_type": "Qwen2VLVideoProcessor", "processor_class": "Qwen2VLProcessor", "patch_size": 8,
         "merge_size": 2, "temporal_patch_size": 2}))
-    with_video = load_hf_vlm({"path": str(path), **OPTIONS})
+    with_video = HFVLM({"path": str(path), **OPTIONS})
     try:
         import torchvision  # noqa: F401
     except Exception:
         for model in (models["qwen2_vl"], models["qwen2_5_vl"], with_video):
             assert "image-only" in model.processor_note and "torchvision" in model.processor_note
             assert not hasattr(model.processor, "video_processor")
-        assert with_video.identity()["processor"].startswith("Qwen2VLProcessor (image-only")
+        assert with_video.describe()["processor"].startswith("Qwen2VLProcessor (image-only")
     else:
         assert models["qwen2_vl"].processor_note == "AutoProcessor"
     assert models["gemma3"].processor_note == "AutoProcessor"
@@ -203,7 +203,7 @@ def test_feature_transform_reaches_the_language_model(models, samples, family) -
 @pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl"])
 def test_qwen_features_come_in_raster_order(checkpoints, family) -> None:
     """With the vision blocks removed the hook sees the patch embedding, linear in each patch's pixels."""
-    model = load_hf_vlm({"path": str(checkpoints[family]), **OPTIONS})
+    model = HFVLM({"path": str(checkpoints[family]), **OPTIONS})
     model.model.model.visual.blocks = torch.nn.ModuleList()
     levels = torch.randperm(64, generator=torch.Generator().manual_seed(0)).float() * 3 + 20  # one per patch
     pixels = levels.reshape(8, 8).repeat_interleave(8, 0).repeat_interleave(8, 1)
@@ -219,23 +219,28 @@ def test_images_of_different_sizes_need_one_size_for_the_hook(checkpoints, model
     images = [Image.new("L", (64, 64), 90), Image.new("L", (96, 64), 90)]  # 96x64 is scaled to 64x48
     with pytest.raises(ValueError, match=r"different numbers of vision tokens \(48, 64\).*image_size=N"):
         models["qwen2_vl"].vision_features(images)
-    resized = load_hf_vlm({"path": str(checkpoints["qwen2_vl"]), "image_size": 64, **OPTIONS})
+    resized = HFVLM({"path": str(checkpoints["qwen2_vl"]), "image_size": 64, **OPTIONS})
     assert tuple(resized.vision_features(images).shape) == (2, 64, 32)
-    assert resized.identity()["image_size"] == 64
+    assert resized.describe()["image_size"] == 64
 
 
 def test_a_family_without_a_hook_point_reports_why(checkpoints, samples, monkeypatch) -> None:
     reason = "its vision features enter through cross-attention, not a projector input"
     monkeypatch.setitem(families.FAMILIES, "gemma3", dataclasses.replace(
         families.FAMILIES["gemma3"], hook_module=None, hook_unavailable=reason))
-    model = load_hf_vlm({"path": str(checkpoints["gemma3"]), **OPTIONS})
-    assert type(model) is HFVLM
-    assert capabilities(model) == {"feature_hook": False, "free_generation": True, "token_scoring": True}
-    assert model.identity()["feature_hook"] == {"available": False, "reason": reason}
+    model = HFVLM({"path": str(checkpoints["gemma3"]), **OPTIONS})
+    assert type(model) is HFVLM  # one class: the family decides what it declares
+    assert medrobust.capabilities_of(model) == medrobust.Capabilities(
+        feature_hook=False, free_generation=True, token_scoring=True, reasons={"feature_hook": reason})
+    assert model.describe()["feature_hook"] == {"available": False, "reason": reason}
     assert len(model.answer(samples[:2])) == 2
     with pytest.raises(MissingCapability, match=rf"model hf-vlm \(gemma3\) does not offer it \({reason}\), so PDC "
                                                 r"cannot run; SMS can"):
-        PDC().fit(model, samples)
+        PDC().fit(model, samples, noises=medrobust.load_plugins().noises)
+    with pytest.raises(MissingCapability, match=rf"hf-vlm: no feature hook: {reason}"):
+        model.vision_features([s.image for s in samples[:1]])
+    with pytest.raises(MissingCapability, match="no feature hook"):
+        model.set_feature_transform(lambda f, images: f)
 
 
 # -- refusing what it cannot load ----------------------------------------------------------------
@@ -247,7 +252,7 @@ def test_a_family_without_a_hook_point_reports_why(checkpoints, samples, monkeyp
 def test_unsupported_model_types_list_the_supported_ones(tmp_path, model_type, hint) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model_type": model_type, "architectures": ["X"]}))
     (tmp_path / "model.safetensors").write_bytes(b"")
-    registry = load_plugins().models
+    registry = medrobust.load_plugins().models
     assert registry.provider("hf-vlm") == "hf"
     factory = registry["hf-vlm"]
     with pytest.raises(CheckpointError) as info:
@@ -260,10 +265,10 @@ def test_unsupported_model_types_list_the_supported_ones(tmp_path, model_type, h
 
 def test_bad_options_fail_clearly(checkpoints) -> None:
     path = str(checkpoints["gemma3"])
-    with pytest.raises(ValueError, match="option question must hold {question}"):
-        load_hf_vlm({"path": path, "question": "Answer briefly."})
-    with pytest.raises(ValueError, match=r"hf-vlm: unknown option\(s\) image_sise"):
-        load_hf_vlm({"path": path, "image_sise": 64})
+    with pytest.raises(medrobust.OptionError, match="option question must hold {question}"):
+        HFVLM({"path": path, "question": "Answer briefly."})
+    with pytest.raises(medrobust.OptionError, match=r"hf-vlm: unknown option\(s\) image_sise"):
+        HFVLM({"path": path, "image_sise": 64})
 
 
 # -- end to end -----------------------------------------------------------------------------------
@@ -289,9 +294,10 @@ def test_suites_run_end_to_end_with_imc(checkpoints, models, family, selection, 
     cert = json.loads((tmp_path / "cert.json").read_text())
     ident = cert["model"]
     assert ident["name"] == "hf-vlm" and ident["family"] == family
-    assert ident["class"] == "medrobust_plugins.hf.hf_vlm.HookedHFVLM"
-    assert ident["capabilities"] == {"feature_hook": True, "free_generation": True, "token_scoring": True}
-    assert ident["weights_sha256"] == models[family].identity()["weights_sha256"]
+    assert ident["class"] == "medrobust_plugins.hf.hf_vlm.HFVLM"
+    assert ident["capabilities"]["available"] == {"feature_hook": True, "free_generation": True,
+                                                  "token_scoring": True}
+    assert ident["weights_sha256"] == models[family].describe()["weights_sha256"]
     assert ident["feature_hook"]["module"] == families.FAMILIES[family].hook_module
     assert cert["calibrator"]["name"] == "imc"
     assert cert["calibrator"]["params"]["pdc"]["fitted_on"] == (16 if PDC_SMALL[1] in selection else 96)
@@ -315,7 +321,7 @@ def test_free_generation_with_and_without_images(models, samples, family) -> Non
 
 @pytest.mark.parametrize("family", ["qwen2_vl", "gemma3"])
 def test_sampled_answers_do_not_depend_on_the_batch(checkpoints, samples, family) -> None:
-    model = load_hf_vlm({"path": str(checkpoints[family]), **OPTIONS, "do_sample": "true", "temperature": "5.0"})
+    model = HFVLM({"path": str(checkpoints[family]), **OPTIONS, "do_sample": "true", "temperature": "5.0"})
     batch = model.answer(samples)
     assert [model.answer([s])[0] for s in samples] == batch
     assert model.answer(samples[::-1]) == batch[::-1]

@@ -16,8 +16,8 @@ pytest.importorskip("transformers")
 
 from PIL import Image  # noqa: E402
 
-from medrobust.data.phantom import PhantomVQA  # noqa: E402
-from medrobust.model import capabilities  # noqa: E402
+import medrobust  # noqa: E402
+from medrobust import PhantomVQA  # noqa: E402
 from medrobust_plugins.hf._base import CheckpointError  # noqa: E402
 from medrobust_plugins.hf.llava_med import LlavaMed  # noqa: E402
 
@@ -53,7 +53,8 @@ def _copy(checkpoint: Path, tmp_path: Path) -> Path:
 
 # -- loading and options --------------------------------------------------------------------------
 def test_loads_the_tiny_checkpoint_with_every_capability(model, checkpoint) -> None:
-    assert capabilities(model) == {"feature_hook": True, "free_generation": True, "token_scoring": True}
+    assert medrobust.capabilities_of(model) == medrobust.Capabilities(feature_hook=True, free_generation=True,
+                                                                      token_scoring=True)
     assert type(model.model).__name__ == "LlavaForConditionalGeneration"
     assert model.dtype == torch.float32 and str(model.device) == "cpu"
     assert model.tokenizer.padding_side == "left"
@@ -62,7 +63,7 @@ def test_loads_the_tiny_checkpoint_with_every_capability(model, checkpoint) -> N
 
 def test_registration_is_lazy_and_names_the_plugin() -> None:
     code = ("import sys; import medrobust_plugins.hf; print('torch' in sys.modules); "
-            "from medrobust.manager import load_plugins; h = load_plugins(); "
+            "import medrobust; h = medrobust.load_plugins(); "
             "print('llava-med' in h.models, h.models.provider('llava-med'), 'transformers' in sys.modules, "
             "'medrobust_plugins.hf.llava_med' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
@@ -70,15 +71,15 @@ def test_registration_is_lazy_and_names_the_plugin() -> None:
 
 
 def test_unknown_and_malformed_options_fail_naming_what_is_known(checkpoint) -> None:
-    with pytest.raises(ValueError, match=r"llava-med: unknown option\(s\) temprature; known: .*temperature"):
+    with pytest.raises(medrobust.OptionError, match=r"llava-med: unknown option\(s\) temprature; known: .*temperature"):
         LlavaMed({"path": str(checkpoint), "temprature": "0.5"})
-    with pytest.raises(ValueError, match="option dtype must be one of auto, float32, bfloat16, float16"):
+    with pytest.raises(medrobust.OptionError, match="option dtype must be one of auto, float32, bfloat16, float16"):
         LlavaMed({"path": str(checkpoint), "dtype": "int8"})
-    with pytest.raises(ValueError, match="option batch_size='many' is not a int"):
+    with pytest.raises(medrobust.OptionError, match="option batch_size='many' is not a int"):
         LlavaMed({"path": str(checkpoint), "batch_size": "many"})
-    with pytest.raises(ValueError, match="template must be one of mistral, vicuna, llava-hf, chat"):
+    with pytest.raises(medrobust.OptionError, match="template must be one of mistral, vicuna, llava-hf, chat"):
         LlavaMed({"path": str(checkpoint), "template": "alpaca"})
-    with pytest.raises(ValueError, match="asked for CUDA but torch sees no CUDA device"):
+    with pytest.raises(medrobust.OptionError, match="asked for CUDA but torch sees no CUDA device"):
         if torch.cuda.is_available():
             pytest.skip("a CUDA device is present")
         LlavaMed({"path": str(checkpoint), "device": "cuda"})
@@ -141,13 +142,13 @@ def test_original_model_types_alone_are_refused_with_the_conversion(tmp_path, mo
 def test_remote_code_stays_off_unless_asked(model, checkpoint) -> None:
     assert model.load_kwargs() == {"local_files_only": True, "trust_remote_code": False}
     assert model.weight_kwargs(torch.float32) == {"use_safetensors": True, "dtype": torch.float32}
-    assert model.identity()["trust_remote_code"] is False
+    assert model.describe()["trust_remote_code"] is False
 
 
 def test_bfloat16_option_loads_and_answers(checkpoint, samples) -> None:
     m = LlavaMed({"path": str(checkpoint), "dtype": "bfloat16", "max_new_tokens": 3})
     assert next(m.model.parameters()).dtype == torch.bfloat16
-    assert m.identity()["dtype"] == "bfloat16"
+    assert m.describe()["dtype"] == "bfloat16"
     assert len(m.answer(samples[:2])) == 2
     assert m.vision_features([samples[0].image]).dtype == torch.float32
 
@@ -156,13 +157,13 @@ def test_bfloat16_option_loads_and_answers(checkpoint, samples) -> None:
 def test_prompt_is_llava_med_mistral_template(model) -> None:
     assert model.build_prompt("Is it?") == "[INST] <image>\nIs it? [/INST]"
     assert model.build_prompt("Is it {x}?", with_image=False) == "[INST] Is it {x}? [/INST]"
-    assert model.identity()["prompt_template"] == "[INST] <image>\n{question} [/INST]"
+    assert model.describe()["prompt_template"] == "[INST] <image>\n{question} [/INST]"
 
 
 def test_template_options(checkpoint, tmp_path, monkeypatch) -> None:
     m = LlavaMed({"path": str(checkpoint), "template": "Q: <image> {question} A:"})
     assert m.build_prompt("why") == "Q: <image> why A:"
-    assert m.identity()["template"] == "custom"
+    assert m.describe()["template"] == "custom"
     with monkeypatch.context() as patch:  # refused before the (possibly 14 GB of) weights load
         patch.setattr(LlavaMed, "load_model", lambda self, dtype: pytest.fail("weights loaded"))
         with pytest.raises(CheckpointError, match="template=chat but the processor .* has no chat template"):
@@ -211,7 +212,7 @@ def test_batched_answers_equal_unbatched(model, samples, answers) -> None:
 
 
 def test_greedy_generation_is_recorded(model) -> None:
-    gen = model.identity()["generation"]
+    gen = model.describe()["generation"]
     assert gen["decoding"] == "greedy" and gen["do_sample"] is False and gen["num_beams"] == 1
     assert gen["max_new_tokens"] == 6 and gen["padding_side"] == "left" and gen["batch_size"] == 4
     assert gen["temperature"] is None and gen["seed"] is None
@@ -234,7 +235,7 @@ def test_sampled_answers_depend_on_the_seed_and_the_sample_only(checkpoint, samp
     images = [samples[0].image, samples[1].image]
     both = m.generate(prompts, images, max_new_tokens=6)
     assert m.generate(prompts[1:], images[1:], max_new_tokens=6) == both[1:]
-    gen = m.identity()["generation"]
+    gen = m.describe()["generation"]
     assert gen["decoding"] == "sample" and gen["seed"] == 0 and "sha256(seed, prompt, image" in gen["sample_seeding"]
 
 
@@ -304,11 +305,11 @@ def test_score_text_tokens_join_back_and_do_not_depend_on_the_batch(model, sampl
         model.score_text(texts[:1], images=[samples[0].image] * 2)
 
 
-# -- identity -----------------------------------------------------------------------------------
-def test_identity_digests_follow_the_weights(model, checkpoint, tmp_path) -> None:
+# -- description --------------------------------------------------------------------------------
+def test_description_digests_follow_the_weights(model, checkpoint, tmp_path) -> None:
     from safetensors.torch import load_file, save_file
 
-    ident = model.identity()
+    ident = model.describe()
     assert ident["name"] == "llava-med" and ident["architecture"] == "LlavaForConditionalGeneration"
     assert set(ident["weights_sha256"]) == {"model.safetensors"}
     assert {"tokenizer.json", "processor_config.json"} <= set(ident["processor_sha256"])
@@ -321,12 +322,12 @@ def test_identity_digests_follow_the_weights(model, checkpoint, tmp_path) -> Non
     tensors[name] = tensors[name].clone()
     tensors[name].view(-1)[0] += 1.0
     save_file(tensors, path / "model.safetensors", metadata={"format": "pt"})
-    changed = LlavaMed({"path": str(path), "batch_size": 4, "max_new_tokens": 6}).identity()
+    changed = LlavaMed({"path": str(path), "batch_size": 4, "max_new_tokens": 6}).describe()
     assert changed["weights_sha256"] != ident["weights_sha256"]
     assert changed["config_sha256"] == ident["config_sha256"]
     assert changed["processor_sha256"] == ident["processor_sha256"]
     other = LlavaMed({"path": str(checkpoint), "template": "vicuna", "batch_size": 4, "max_new_tokens": 6})
-    assert other.identity()["prompt_template"] != ident["prompt_template"]
+    assert other.describe()["prompt_template"] != ident["prompt_template"]
 
 
 # -- end to end ---------------------------------------------------------------------------------
@@ -350,8 +351,8 @@ def test_suites_run_end_to_end_with_imc(checkpoint, model, tmp_path) -> None:
     data = _run_suites(checkpoint, tmp_path, "--calibrator", "imc")
     assert data["model"]["name"] == "llava-med"
     assert data["model"]["class"] == "medrobust_plugins.hf.llava_med.LlavaMed"
-    assert data["model"]["weights_sha256"] == model.identity()["weights_sha256"]
-    assert data["model"]["capabilities"]["feature_hook"] is True
+    assert data["model"]["weights_sha256"] == model.describe()["weights_sha256"]
+    assert data["model"]["capabilities"]["available"]["feature_hook"] is True
     assert data["run"]["plugins"]["models"]["llava-med"] == "hf"
     assert data["calibrator"]["name"] == "imc"
     assert data["summary"]["error"] == 0, [s["message"] for s in data["specs"] if s["verdict"] == "error"]

@@ -21,7 +21,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from medrobust_plugins.imc import IMC, MissingCapability, SMSCalibrator  # noqa: E402
+import medrobust  # noqa: E402
+from medrobust import Composition, MissingCapability, PhantomVQA  # noqa: E402
+from medrobust_plugins.imc import IMC, SMSCalibrator  # noqa: E402
 from medrobust_plugins.openai_compat import openai_compatible  # noqa: E402
 from medrobust_plugins.openai_compat._http import (  # noqa: E402
     MAX_RETRY_AFTER,
@@ -32,10 +34,14 @@ from medrobust_plugins.openai_compat._http import (  # noqa: E402
 from medrobust_plugins.reference import ReferenceModel  # noqa: E402
 from openai_server import SERVED_NAME, LoopbackServer, Recorder  # noqa: E402  (beside this file)
 
-from medrobust.data.phantom import PhantomVQA  # noqa: E402
-from medrobust.evaluate import Evaluator  # noqa: E402
-from medrobust.model import capabilities, model_identity  # noqa: E402
-from medrobust.noise.composition import Composition  # noqa: E402
+from medrobust.run.evaluate import Evaluator  # noqa: E402  (the core's evaluator: per-sample errors)
+
+NOISES = medrobust.load_plugins().noises
+
+
+def available(model) -> dict[str, bool]:
+    """The capabilities ``model`` declares, as ``{name: available}``."""
+    return medrobust.capabilities_of(model).to_json()["available"]
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"timeout": 5.0, "retries": 2, "backoff": 0.01, "token_scoring": "off"}
@@ -73,7 +79,7 @@ def served(server: LoopbackServer, **options):
 
 def test_answers_equal_the_reference_model(server, reference, samples) -> None:
     model = served(server)
-    assert capabilities(model) == {"feature_hook": False, "free_generation": True, "token_scoring": False}
+    assert available(model) == {"feature_hook": False, "free_generation": True, "token_scoring": False}
     got = model.answer(samples)
     assert got == reference.answer(samples)
     assert server.posts == len(samples)
@@ -81,7 +87,7 @@ def test_answers_equal_the_reference_model(server, reference, samples) -> None:
 
 def test_generate_and_score_text_through_the_server(server, reference, samples) -> None:
     model = served(server, token_scoring="auto")
-    assert capabilities(model)["token_scoring"]
+    assert available(model)["token_scoring"]
     prompts = ["Is there", "USER: Rewrite this question without typos: is thre a mass ASSISTANT:"]
     from medrobust_plugins.reference import _build
 
@@ -100,7 +106,7 @@ def test_prompt_template_may_hold_other_braces(server, samples) -> None:
     got = model.answer(samples[:3])
     texts = [f"Answer {{yes/no}}: {s.question} {{0}}" for s in samples[:3]]
     assert got == [a.strip() for a in model.generate(texts, [s.image for s in samples[:3]], max_new_tokens=16)]
-    assert model.identity()["generation"]["prompt_template"] == "Answer {yes/no}: {question} {0}"
+    assert model.describe()["generation"]["prompt_template"] == "Answer {yes/no}: {question} {0}"
 
 
 def test_concurrency_is_bounded(server, samples) -> None:
@@ -180,7 +186,7 @@ def test_auth_failure_fails_fast(server, samples, monkeypatch) -> None:
     monkeypatch.setenv("MR_TEST_KEY", "s3cret-key")
     model = openai_compatible({"url": server.url, "api_key_env": "MR_TEST_KEY", **FAST})
     assert len(model.answer(samples[:2])) == 2
-    assert "s3cret" not in json.dumps(model_identity("openai-compatible", model))
+    assert "s3cret" not in json.dumps(medrobust.describe_model("openai-compatible", model))
     with pytest.raises(ValueError, match="api_key_env"):
         openai_compatible({"url": server.url, "api_key": "s3cret-key"})
     with pytest.raises(ValueError, match="credentials"):
@@ -262,9 +268,9 @@ def test_wrong_url_fails_fast(server) -> None:
         openai_compatible({"url": server.url, "path": "/models/x"})
 
 
-def test_identity_names_the_endpoint(server) -> None:
+def test_description_names_the_endpoint(server) -> None:
     model = served(server, system_prompt="Answer briefly.", prompt_template="Q: {question}")
-    ident = model_identity("openai-compatible", model)
+    ident = medrobust.describe_model("openai-compatible", model)
     assert ident["endpoint"] == server.url and ident["served_model"] == SERVED_NAME
     assert ident["server_models"] == [{"id": SERVED_NAME, "object": "model", "owned_by": "medrobust-tests",
                                        "max_model_len": 512}]  # no "created": it changes per request
@@ -272,7 +278,7 @@ def test_identity_names_the_endpoint(server) -> None:
     assert ident["generation"]["prompt_template"] == "Q: {question}"
     assert ident["generation"]["system_prompt"] == "Answer briefly."
     assert ident["token_scoring"]["offered"] is False
-    assert model_identity("openai-compatible", served(server)) == model_identity(
+    assert medrobust.describe_model("openai-compatible", served(server)) == medrobust.describe_model(
         "openai-compatible", served(server))
 
 
@@ -282,20 +288,24 @@ def test_imc_says_pdc_cannot_run_and_sms_can(server) -> None:
     with pytest.raises(MissingCapability, match=r"PDC.*feature-hook.*openai-compatible does not offer it "
                                                 r"\(the vision features stay on the server.*cannot run; SMS can"
                                                 r".*imc-sms"):
-        IMC({"strict": "true"}).fit(model, reference_samples)
+        IMC({"strict": "true"}).fit(model, reference_samples, noises=NOISES)
     imc = IMC({})
     with pytest.warns(UserWarning, match="imc runs without PDC"):
-        imc.fit(model, reference_samples)
+        imc.fit(model, reference_samples, noises=NOISES)
     assert set(imc.describe()["parts_not_run"]) == {"pdc"}
     sms = SMSCalibrator({})
-    sms.fit(model, reference_samples)
+    sms.fit(model, reference_samples, noises=NOISES)
     assert sms.refine_many(["is ther a fracture?"])[0].final == "is there a fracture?"
     server.echo = False
     no_echo = served(server, token_scoring="auto")
-    assert not capabilities(no_echo)["token_scoring"]
-    assert "Only no echo is supported" in no_echo.identity()["token_scoring"]["reason"]
-    with pytest.raises(MissingCapability, match="token-scoring"):
-        SMSCalibrator({}).fit(no_echo, reference_samples)
+    assert not available(no_echo)["token_scoring"]
+    assert type(no_echo) is type(model)  # one class: what the probe found is declared, not swapped in
+    assert "Only no echo is supported" in no_echo.describe()["token_scoring"]["reason"]
+    assert "Only no echo is supported" in medrobust.capabilities_of(no_echo).reason("token_scoring")
+    with pytest.raises(MissingCapability, match="token-scoring.*Only no echo is supported"):
+        SMSCalibrator({}).fit(no_echo, reference_samples, noises=NOISES)
+    with pytest.raises(MissingCapability, match="token scoring is not available"):
+        no_echo.score_text(["Is there a lesion?"])
     with pytest.raises(ValueError, match="token_scoring=on but"):
         openai_compatible({"url": server.url, **FAST, "token_scoring": "on"})
 
@@ -317,8 +327,8 @@ def test_suites_end_to_end_through_the_server(server, tmp_path) -> None:
     proc, cert = _suites(server, tmp_path, str(ROOT / "suites"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert cert["model"]["endpoint"] == server.url and cert["model"]["served_model"] == SERVED_NAME
-    assert cert["model"]["capabilities"] == {"feature_hook": False, "free_generation": True,
-                                             "token_scoring": True}
+    assert cert["model"]["capabilities"]["available"] == {"feature_hook": False, "free_generation": True,
+                                                          "token_scoring": True}
     assert cert["sample_errors"] == [] and server.posts >= 20
 
 

@@ -8,15 +8,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from medrobust.data.phantom import PhantomVQA  # noqa: E402
-from medrobust.manager import load_plugins  # noqa: E402
-from medrobust.noise.composition import Composition, apply_composition  # noqa: E402
-from medrobust_plugins.imc import PDC, MissingCapability  # noqa: E402
+import medrobust  # noqa: E402
+from medrobust import Composition, MissingCapability, PhantomVQA, apply_composition  # noqa: E402
+from medrobust_plugins.imc import PDC  # noqa: E402
 from medrobust_plugins.imc.pdc import IMC11_IMAGE_NOISES  # noqa: E402
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "plugins" / "reference" / "weights" / "model.safetensors"
 N_TEST = 40
 CLEAN_LABEL = "clean"
+NOISES = medrobust.load_plugins().noises
 
 
 class PatchModel:
@@ -25,6 +25,10 @@ class PatchModel:
     def __init__(self) -> None:
         self.transform = None
         self.calls: list[tuple[int, bool]] = []
+
+    def capabilities(self):
+        return medrobust.Capabilities(feature_hook=True, reasons={
+            "free_generation": "a stand-in", "token_scoring": "a stand-in"})
 
     def vision_features(self, images):
         import numpy as np
@@ -51,12 +55,12 @@ def data() -> PhantomVQA:
 def patch_pdc(data):
     model = PatchModel()
     pdc = PDC({"max_reference": "48"})
-    pdc.fit(model, data.samples("reference"))
+    pdc.fit(model, data.samples("reference"), noises=NOISES)
     return model, pdc
 
 
 def test_registered_and_described(patch_pdc) -> None:
-    assert "imc-pdc" in load_plugins().calibrators
+    assert "imc-pdc" in medrobust.load_plugins().calibrators
     _, pdc = patch_pdc
     info = pdc.describe()
     assert info["name"] == "imc-pdc" and info["fitted_on"] == 48
@@ -68,11 +72,11 @@ def test_registered_and_described(patch_pdc) -> None:
 
 
 def test_options_are_checked() -> None:
-    with pytest.raises(ValueError, match="unknown option"):
+    with pytest.raises(medrobust.OptionError, match="unknown option"):
         PDC({"strenght": "1"})
-    with pytest.raises(ValueError, match="formula must be one of"):
+    with pytest.raises(medrobust.OptionError, match="formula must be one of"):
         PDC({"formula": "magic"})
-    with pytest.raises(ValueError, match="bands"):
+    with pytest.raises(medrobust.OptionError, match="bands"):
         PDC({"bands": "mild:0-9"})
     assert PDC({"strength": "0.5", "assignment": "hard"}).describe()["params"]["strength"] == 0.5
 
@@ -84,14 +88,24 @@ def test_capability_error_is_clear(data) -> None:
 
     with pytest.raises(MissingCapability, match=r"imc-pdc needs the feature-hook capability \(vision_features "
                                                 r"\+ set_feature_transform\); model AnswerOnly does not offer "
-                                                r"it, so PDC cannot run; SMS can"):
-        PDC({}).fit(AnswerOnly(), data.samples("reference")[:4])
+                                                r"it \(.*declares no capabilities.*\), so PDC cannot run; SMS can"):
+        PDC({}).fit(AnswerOnly(), data.samples("reference")[:4], noises=NOISES)
     assert issubclass(MissingCapability, ValueError)
+
+    class Undeclared(PatchModel):
+        """Has the methods but declares no feature hook: PDC reads the declaration, not the class."""
+
+        def capabilities(self):
+            return medrobust.Capabilities(reasons={"feature_hook": "the hook is off in this build"})
+
+    with pytest.raises(MissingCapability, match=r"does not offer it \(the hook is off in this build\)"):
+        PDC({}).fit(Undeclared(), data.samples("reference")[:4], noises=NOISES)
 
 
 def test_wrapper_sets_and_removes_the_transform(patch_pdc, data) -> None:
     model, pdc = patch_pdc
     wrapped = pdc.wrap(model)
+    assert medrobust.capabilities_of(wrapped) == model.capabilities()
     assert wrapped.answer(data.samples("test")[:3]) == ["yes"] * 3
     assert model.calls[-1] == (3, True)
     assert model.transform is None
@@ -120,9 +134,8 @@ def test_clean_features_are_bit_identical(patch_pdc, data) -> None:
 
 
 def _noisy_features(model, samples, noise: str, severity: int):
-    host = load_plugins()
     comp = Composition.of(f"{noise}@{severity}") if noise != "clean" else Composition()
-    images = [apply_composition(s, comp, host.noises, 0)[0].image for s in samples]
+    images = [apply_composition(s, comp, NOISES, 0)[0].image for s in samples]
     return model.vision_features(images)
 
 
@@ -161,7 +174,7 @@ def reference_model():
 @pytest.fixture(scope="module")
 def fitted(reference_model, data) -> PDC:
     pdc = PDC({})
-    pdc.fit(reference_model, data.samples("reference"))
+    pdc.fit(reference_model, data.samples("reference"), noises=NOISES)
     return pdc
 
 

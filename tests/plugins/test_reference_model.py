@@ -1,4 +1,4 @@
-"""The embedded reference model: shipped weights, determinism, feature hook, identity."""
+"""The embedded reference model: shipped weights, determinism, feature hook, description."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from medrobust.data.phantom import PhantomVQA  # noqa: E402
-from medrobust.model import capabilities  # noqa: E402
+import medrobust  # noqa: E402
+from medrobust import PhantomVQA  # noqa: E402
 from medrobust_plugins.reference import ReferenceModel  # noqa: E402
 
 N = 70  # ten questions of each kind
@@ -29,8 +29,9 @@ def answers(model, samples) -> list[str]:
 
 
 def test_capabilities(model) -> None:
-    caps = capabilities(model)
-    assert caps == {"feature_hook": True, "free_generation": True, "token_scoring": True}
+    caps = medrobust.capabilities_of(model)
+    assert caps == medrobust.Capabilities(feature_hook=True, free_generation=True, token_scoring=True)
+    assert caps.missing() == {}
 
 
 def test_answers_above_bar(samples, answers) -> None:
@@ -92,13 +93,17 @@ def test_generate(model, samples) -> None:
         model.generate(["a", "b"], images=[samples[0].image])
 
 
-def test_identity_is_stable(model) -> None:
-    a, b = model.identity(), ReferenceModel({}).identity()
+def test_description_is_stable(model) -> None:
+    a, b = model.describe(), ReferenceModel({}).describe()
     assert a == b
     assert a["name"] == "reference"
     assert a["weights_sha256"] and all(len(v) == 64 for v in a["weights_sha256"].values())
     assert len(a["config_sha256"]) == 64 and a["tokenizer_sha256"]
     assert a["generation"]["decoding"] == "greedy" and 0.5e6 < a["parameters"] < 2e6
+    described = medrobust.describe_model("reference", model)
+    assert described["weights_sha256"] == a["weights_sha256"]
+    assert described["capabilities"]["available"] == {"feature_hook": True, "free_generation": True,
+                                                      "token_scoring": True}
 
 
 def test_missing_weights_message(tmp_path) -> None:

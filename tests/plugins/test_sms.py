@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import types
 from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from medrobust.data.phantom import PhantomVQA  # noqa: E402
-from medrobust.manager import load_plugins  # noqa: E402
-from medrobust.model import capabilities  # noqa: E402
-from medrobust.noise.composition import Composition, apply_composition  # noqa: E402
+import medrobust  # noqa: E402
+from medrobust import Composition, MissingCapability, PhantomVQA, apply_composition  # noqa: E402
 from medrobust_plugins.imc._sms_text import dl_distance, protected_sequence, word_scores, words_of  # noqa: E402
-from medrobust_plugins.imc.sms import MissingCapability, SMSCalibrator, SMSRecord, refine  # noqa: E402
+from medrobust_plugins.imc.sms import SMSCalibrator, SMSRecord, refine  # noqa: E402
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "plugins" / "reference" / "weights" / "model.safetensors"
 needs_weights = pytest.mark.skipif(
@@ -41,13 +38,20 @@ HAND_TYPOS = [
 ]
 
 
+NOISES = medrobust.load_plugins().noises
+
+
 class TextOnly:
     """A model that answers but cannot score tokens."""
 
     def answer(self, samples):
         return ["yes"] * len(samples)
 
-    def identity(self):
+    def capabilities(self):
+        return medrobust.Capabilities(free_generation=True, reasons={
+            "feature_hook": "text only", "token_scoring": "the server returns no log-probabilities"})
+
+    def describe(self):
         return {"name": "text-only"}
 
 
@@ -56,12 +60,8 @@ def model():
     if not WEIGHTS.is_file():
         pytest.skip(f"reference model weights missing: {WEIGHTS}")
     from medrobust_plugins.reference import ReferenceModel
-    from medrobust_plugins.reference.scoring import score_text
 
-    m = ReferenceModel({})
-    if not callable(getattr(m, "score_text", None)):
-        m.score_text = types.MethodType(score_text, m)
-    return m
+    return ReferenceModel({})
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +72,13 @@ def data() -> PhantomVQA:
 @pytest.fixture(scope="module")
 def sms(model, data) -> SMSCalibrator:
     cal = SMSCalibrator({})
-    cal.fit(model, data.samples("reference"))
+    cal.fit(model, data.samples("reference"), noises=NOISES)
     return cal
 
 
 @pytest.fixture(scope="module")
 def noises():
-    return load_plugins().noises
+    return NOISES
 
 
 # --- contract without weights ----------------------------------------------------------------
@@ -86,19 +86,38 @@ def noises():
 def test_capability_error_is_clear() -> None:
     cal = SMSCalibrator({})
     with pytest.raises(MissingCapability) as info:
-        cal.fit(TextOnly(), [])
+        cal.fit(TextOnly(), [], noises=NOISES)
     assert isinstance(info.value, ValueError)
     message = str(info.value)
     assert "imc-sms needs the token-scoring capability (score_text" in message
-    assert "model text-only does not offer it" in message
+    assert "model text-only does not offer it (the server returns no log-probabilities)" in message
+
+
+def test_capabilities_are_read_from_the_declaration_only() -> None:
+    """A model with score_text/generate methods that declares neither is refused; SMS never probes methods."""
+
+    class Quiet(TextOnly):
+        def capabilities(self):
+            return medrobust.Capabilities(token_scoring=True, reasons={"free_generation": "not declared here"})
+
+        def score_text(self, texts, images=None):
+            return [[(t, -1.0)] for t in texts]
+
+        def generate(self, prompts, images=None, max_new_tokens=32):
+            return ["" for _ in prompts]
+
+    sample = medrobust.Sample("s", __import__("PIL.Image").Image.new("L", (8, 8)), "Is it?", "yes", "closed")
+    SMSCalibrator({}).fit(Quiet(), [sample], noises=NOISES)  # token scoring declared: fits
+    with pytest.raises(MissingCapability, match=r"free-generation capability .* \(not declared here\)"):
+        SMSCalibrator({"corrector": "generate"}).fit(Quiet(), [sample], noises=NOISES)
 
 
 def test_options_are_parsed_and_checked() -> None:
     cal = SMSCalibrator({"rounds": "2", "margin": "0.5", "corrector": "generate", "with_image": "no"})
     assert cal.opts["rounds"] == 2 and cal.opts["margin"] == 0.5 and cal.opts["with_image"] is False
-    with pytest.raises(ValueError, match="unknown option"):
+    with pytest.raises(medrobust.OptionError, match="unknown option"):
         SMSCalibrator({"roundz": "2"})
-    with pytest.raises(ValueError, match="corrector must be one of"):
+    with pytest.raises(medrobust.OptionError, match="corrector must be one of"):
         SMSCalibrator({"corrector": "magic"})
 
 
@@ -171,7 +190,7 @@ def test_protected_tokens_preserved_and_typos_fixed_by_hand(sms) -> None:
 @needs_weights
 def test_records_show_every_agent_with_bounded_rounds(model, data) -> None:
     cal = SMSCalibrator({"rounds": "2"})
-    cal.fit(model, data.samples("reference"))
+    cal.fit(model, data.samples("reference"), noises=NOISES)
     records = cal.refine_many(HAND_TYPOS + DENSE[:2])
     for r in records:
         assert r.steps[0].agent == "assessor" and r.steps[0].round == 0
@@ -211,8 +230,8 @@ def test_wrapper_answers_refined_questions_and_keeps_records(model, sms, data) -
     assert len(answers) == len(samples)
     assert len(wrapped.last_records) == len(samples)
     assert all(isinstance(r, SMSRecord) for r in wrapped.last_records)
-    assert capabilities(wrapped) == capabilities(model)
-    assert wrapped.identity() == model.identity()
+    assert medrobust.capabilities_of(wrapped) == medrobust.capabilities_of(model)
+    assert wrapped.describe() == model.describe()
     assert sms.describe()["name"] == "imc-sms" and sms.describe()["fitted_on"] == len(data.samples("reference"))
 
 
@@ -220,7 +239,7 @@ def test_wrapper_answers_refined_questions_and_keeps_records(model, sms, data) -
 def test_generative_agents_and_image_scoring_stay_safe(model, data) -> None:
     """The reference model does not follow instructions: its rewrites must be reviewed away safely."""
     cal = SMSCalibrator({"corrector": "generate", "assessor": "either", "with_image": "true", "rounds": "2"})
-    cal.fit(model, data.samples("reference"))
+    cal.fit(model, data.samples("reference"), noises=NOISES)
     samples = data.samples("test")[:len(HAND_TYPOS)]
     records = cal.refine_many(HAND_TYPOS, [s.image for s in samples])
     for noisy, r in zip(HAND_TYPOS, records):
