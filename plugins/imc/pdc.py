@@ -73,6 +73,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import medrobust
 
+from ._passthrough import PassThroughModel
 from ._pdc_prototypes import CLEAN, Prototypes
 
 __all__ = ["PDC", "PDCWrapper", "DEFAULTS", "IMC11_IMAGE_NOISES", "parse_options", "require_feature_hook"]
@@ -261,7 +262,7 @@ class PDC:
                 "prototypes": self.labels, "merged_into_clean": merged}
 
 
-class PDCWrapper:
+class PDCWrapper(PassThroughModel):
     """The wrapped model: ``answer`` goes through the PDC feature transform.
 
     The inner model's capabilities pass through unchanged (``generate`` and
@@ -269,7 +270,7 @@ class PDCWrapper:
     """
 
     def __init__(self, model: Any, pdc: PDC) -> None:
-        self.model = model
+        super().__init__(model)
         self.pdc = pdc
 
     def answer(self, samples: list[Any]) -> list[str]:
@@ -278,24 +279,3 @@ class PDCWrapper:
             return self.model.answer(samples)
         finally:
             self.model.set_feature_transform(None)
-
-    def capabilities(self) -> medrobust.Capabilities:
-        """The inner model's: every capability passes through."""
-        return medrobust.capabilities_of(self.model)
-
-    def vision_features(self, images: Sequence[Any]) -> Any:
-        return self.model.vision_features(images)
-
-    def set_feature_transform(self, fn: Any) -> None:
-        self.model.set_feature_transform(fn)
-
-    def generate(self, prompts: list[str], images: Optional[list[Any]] = None, max_new_tokens: int = 32) -> list[str]:
-        return self.model.generate(prompts, images=images, max_new_tokens=max_new_tokens)
-
-    def score_text(self, texts: list[str], images: Optional[list[Any]] = None) -> list[list[tuple[str, float]]]:
-        return self.model.score_text(texts, images=images)
-
-    def describe(self) -> dict[str, Any]:
-        """The inner model's description (the calibrator describes itself apart)."""
-        describe = getattr(self.model, "describe", None)
-        return dict(describe()) if callable(describe) else {"name": type(self.model).__name__}

@@ -75,6 +75,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import medrobust
 
+from ._passthrough import PassThroughModel
 from ._sms_agents import ASSESS_PROMPT, REWRITE_PROMPT, SMSAgents
 from ._sms_records import SMSRecord, SMSStep, round4 as _r
 from ._sms_text import Lexicon, word_scores, words_of
@@ -218,7 +219,7 @@ class SMSCalibrator(SMSAgents):
                 "thresholds": dict(self.thresholds), "lexicon_size": len(self.lexicon or ())}
 
 
-class SMSModel:
+class SMSModel(PassThroughModel):
     """The wrapped model: questions go through SMS, then to the inner model.
 
     ``last_records`` holds the :class:`SMSRecord` of each sample of the last
@@ -227,7 +228,7 @@ class SMSModel:
     """
 
     def __init__(self, model: Any, sms: SMSCalibrator) -> None:
-        self.model = model
+        super().__init__(model)
         self.sms = sms
         self.last_records: list[SMSRecord] = []
 
@@ -239,27 +240,6 @@ class SMSModel:
 
     def answer(self, samples: list[Any]) -> list[str]:
         return self.model.answer(self.refine(samples))
-
-    def capabilities(self) -> medrobust.Capabilities:
-        """The inner model's: every capability passes through."""
-        return medrobust.capabilities_of(self.model)
-
-    def vision_features(self, images: Sequence[Any]) -> Any:
-        return self.model.vision_features(images)
-
-    def set_feature_transform(self, fn: Any) -> None:
-        self.model.set_feature_transform(fn)
-
-    def generate(self, prompts: list[str], images: Optional[list[Any]] = None, max_new_tokens: int = 32) -> list[str]:
-        return self.model.generate(prompts, images=images, max_new_tokens=max_new_tokens)
-
-    def score_text(self, texts: list[str], images: Optional[list[Any]] = None) -> list[list[tuple[str, float]]]:
-        return self.model.score_text(texts, images=images)
-
-    def describe(self) -> dict[str, Any]:
-        """The inner model's description (the calibrator describes itself apart)."""
-        describe = getattr(self.model, "describe", None)
-        return dict(describe()) if callable(describe) else {"name": type(self.model).__name__}
 
 
 _FITTED: dict[int, "weakref.ref[SMSCalibrator]"] = {}
