@@ -7,24 +7,58 @@ when both twins lie side by side, compares the HTML's embedded data with the
 JSON twin path by path and the HTML's visible text with a fresh rendering of
 its embedded data. Digests show accidental or careless edits; anyone who can
 rewrite the file can also rewrite its digests, so they are no signature.
+
+The canonical form a digest is taken over follows the certificate's ``schema``:
+RFC 8785 from ``medrobust.certificate/3`` on, Python's ``json.dumps`` form
+(:func:`_legacy_canonical_json`) for ``/1`` and ``/2``, so that older
+certificates still verify.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .._canonical import canonical_json
-from .record import DIGEST_EXCLUDES, compute_digest, section_digests
+from .record import DIGEST_EXCLUDES, SCHEMA, compute_digest, section_digests
 from ..errors import UnreadableCertificate
 
-__all__ = ["UnreadableCertificate", "Verification", "check_digests", "load_certificate",
-           "embedded_json", "json_differences", "verify"]
+__all__ = ["UnreadableCertificate", "Verification", "check_digests", "canonical_form", "LEGACY_SCHEMAS",
+           "load_certificate", "embedded_json", "json_differences", "verify"]
 
 MAX_DIFFERENCES = 50
+
+LEGACY_SCHEMAS = ("medrobust.certificate/1", "medrobust.certificate/2")
+"""Schemas whose digests were taken over :func:`_legacy_canonical_json` instead of RFC 8785."""
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def _legacy_canonical_json(data: Any) -> str:
+    """The canonical form of schemas /1 and /2, kept only to verify them: Python's
+    ``json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` after NaN and
+    infinities became null and keys ``str(key)``, with lone surrogates escaped as ``\\uxxxx``."""
+    text = json.dumps(_finite(data), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _SURROGATES.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def canonical_form(data: dict[str, Any]) -> Callable[[Any], str]:
+    """The canonical form the digests of certificate ``data`` are taken over, by its ``schema``."""
+    return _legacy_canonical_json if data.get("schema") in LEGACY_SCHEMAS else canonical_json
 
 
 def embedded_json(html: str) -> dict[str, Any]:
@@ -241,15 +275,19 @@ def _view_check(html: str, data: dict[str, Any], result: Verification) -> None:
 def check_digests(data: dict[str, Any], path: "str | Path" = "<data>") -> Verification:
     """Recompute the section digests and the overall digest of certificate ``data`` (no twins, no view)."""
     stored = data.get("section_digests") if isinstance(data.get("section_digests"), dict) else {}
-    computed = section_digests(data)
+    canonical = canonical_form(data)
+    computed = section_digests(data, canonical)
     result = Verification(
-        Path(path), str(data.get("digest")), compute_digest(data),
+        Path(path), str(data.get("digest")), compute_digest(data, canonical),
         changed_sections=sorted(k for k in computed if k in stored and stored[k] != computed[k]),
         unlisted_sections=sorted(k for k in computed if k not in stored),
         missing_sections=sorted(k for k in stored if k not in computed and k not in DIGEST_EXCLUDES))
     if "section_digests" not in data:
         result.notes.append("no section_digests (a certificate made before they existed?)")
         result.unlisted_sections = []
+    if canonical is _legacy_canonical_json:
+        result.notes.append(f"schema {data.get('schema')}: digests recomputed over Python's json.dumps form, "
+                            f"as that schema defines them (RFC 8785 from {SCHEMA} on)")
     return result
 
 

@@ -10,6 +10,7 @@ import yaml
 
 from ..errors import SpecError
 from ..noise import SEVERITY_LEVELS, Composition, NoiseStep, resolve_noises
+from .yaml_load import DuplicateKeyError, load_yaml
 
 __all__ = ["YamlSpec", "load_yaml_spec"]
 
@@ -33,7 +34,9 @@ def load_yaml_spec(path: Path, noises: Mapping[str, Any], metrics: Mapping[str, 
     """Read and validate a spec file against the registered noises and metrics."""
     where = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise SpecError(f"{where}: {exc}") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{where}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

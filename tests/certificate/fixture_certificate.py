@@ -1,4 +1,4 @@
-"""A realistic schema /2 certificate dict, built offline, following the certificate contract of issue 6.
+"""A realistic schema /3 certificate dict, built offline, following the certificate contract of issue 6.
 
 ``make_certificate()`` gives the shape D1 (evidence) and D2 (cases, integrity) write:
 protocol with criteria and a deviation, environment, test data with a manifest, curves
@@ -230,7 +230,7 @@ def make_certificate(*, n_specs: Optional[int] = None, noises: Sequence[str] = t
     items = [{"id": f"test-{i:05d}", "image_sha256": _sha(f"image {i}"), "question_sha256": _sha(f"question {i}")}
              for i in range(n_samples)]
     cert: dict[str, Any] = {
-        "schema": "medrobust.certificate/2",
+        "schema": "medrobust.certificate/3",
         "verdict": verdict,
         "verdict_rule": ("The run FAILS if any check's 95 % interval lies wholly beyond its threshold, is "
                          "INCONCLUSIVE if none fails but at least one interval straddles its threshold, and "

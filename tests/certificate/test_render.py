@@ -376,8 +376,8 @@ def test_strong(bench):
     page = Page(html)
     assert data["verdict"] in page.visible and data["digest"] in page.visible
     assert "gaussian_noise@5" in page.visible
-    # the evidence of a schema /2 run reaches the page
-    if data["schema"].endswith("/2"):
+    # the evidence of a schema /2 (or later) run reaches the page
+    if not data["schema"].endswith("/1"):
         assert data["environment"]["python"] in page.visible
         assert "Placeholder thresholds" in page.visible  # no --protocol given
         assert "No robustness curves" not in page.visible and "No heat map" not in page.visible
