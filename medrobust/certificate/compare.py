@@ -26,8 +26,9 @@ __all__ = ["CI_RULE", "Comparison", "compare_certificates"]
 CI_RULE = ("a value moved beyond its confidence intervals when the 95 % intervals of A and B do not "
            "overlap (B's upper bound below A's lower bound, or B's lower bound above A's upper bound)")
 
-VERDICT_RANK = {"PASS": 0, "INCONCLUSIVE": 1, "NOT RUN": 2, "FAIL": 2, "ERROR": 3}
-"""Overall verdicts, better to worse; NOT RUN ranks with FAIL, so a run that skipped its specs is no improvement."""
+VERDICT_RANK = {"PASS": 0, "INCONCLUSIVE": 1, "PARTIAL": 2, "NOT RUN": 2, "FAIL": 2, "NOT VALID": 3, "ERROR": 3}
+"""Overall verdicts, better to worse; NOT RUN and PARTIAL rank with FAIL, so a run that skipped specs is no
+improvement, and NOT VALID with ERROR: nothing a model that does not do the task shows can be relied on."""
 FAILING = ("fail", "error")
 RAN = ("pass", "fail", "error", "inconclusive", "known failure")
 """Spec conclusions of a spec that ran; ``not run`` and ``absent`` are the others."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Optional
 
 from .._format import number
-from ..run.judgement import Judgement
+from ..run.judgement import VERDICT_RULE, Judgement
 from ..run.protocol import SIGN_OFF_ROLES
 
 __all__ = ["SCOPE_DISCLAIMER", "VERDICT_RULE", "PLACEHOLDER_NOTE", "protocol_section", "results_section",
@@ -21,19 +21,6 @@ SCOPE_DISCLAIMER = (
     "named in this report. It is not a conformity assessment, a regulatory clearance or approval, nor a "
     "clinical validation of the model; results do not transfer to other data, noises, severities or model "
     "versions.")
-
-VERDICT_RULE = (
-    "Each check compares a 95 % interval with its threshold: for max_drop, the paired interval of the drop "
-    "(clean minus noisy score on the same samples: Agresti-Min for binary scores, a percentile bootstrap "
-    "seeded by the run seed for graded ones); for min, the "
-    "interval of the noisy estimate (Wilson for binary scores, normal otherwise). A check passes when the "
-    "whole interval satisfies the threshold, fails when the whole interval violates it, and is inconclusive "
-    "when the interval straddles it (more samples would decide). A spec concludes as the worst of its checks "
-    "(a spec that failed for another reason than a check fails). The overall verdict is ERROR when a spec "
-    "errored, else FAIL when any spec fails, else INCONCLUSIVE when any is inconclusive, else PASS when any "
-    "passes, else NOT RUN; expected failures (xfail) and skipped specs do not count. The pytest outcome of "
-    "each spec still rests on the point estimate alone, so a spec pytest reports as failed may conclude "
-    "inconclusive here.")
 
 PLACEHOLDER_NOTE = (
     "No protocol was given: the thresholds are the placeholders shipped with the specs, not clinical claims. "
@@ -117,15 +104,32 @@ def _describe(check: Any, noise_info: dict[str, Any]) -> str:
     return " combined with ".join(parts) if parts else "clean inputs"
 
 
+def _run_limits(judgement: Judgement) -> list[str]:
+    """What limits the whole run: validity reasons, what did not run, answers the model failed to give."""
+    lines = []
+    validity = judgement.validity
+    if validity is not None:
+        lines += list(validity.reasons)
+        errors = validity.errors
+        if errors.get("failed") and not any("failed to answer" in r for r in validity.reasons):
+            lines.append(f"The model failed to answer {errors['failed']} of {errors['answers']} inputs (scored as "
+                         f"wrong by every metric; first error: {errors['first_error']}).")
+    if judgement.scope is not None and not judgement.scope.complete:
+        lines.append(judgement.scope.reason())
+    return lines
+
+
 def limitations(specs: Iterable[Any], noise_info: dict[str, Any], evidence: dict[str, Any],
-                untested: Iterable[str] = ()) -> list[str]:
-    """The conditions found to degrade performance, in words, worst first.
+                untested: Iterable[str] = (), judgement: Optional[Judgement] = None) -> list[str]:
+    """The conditions found to degrade performance, in words, worst first, after what limits the whole run
+    (validity, completeness, failed answers) as the judgement found it.
 
     Args:
         specs: :class:`~medrobust.certificate.record.SpecResult` objects.
         noise_info: The certificate's ``noises`` (for families).
         evidence: The run's probes (repeatability, shortcuts).
         untested: Ids of protocol criteria no check exercised.
+        judgement: The run's judgement (its validity and completeness reasons come first).
     """
     seen: dict[tuple[str, str], tuple[Any, str]] = {}
     for spec in specs:
@@ -136,7 +140,7 @@ def limitations(specs: Iterable[Any], noise_info: dict[str, Any], evidence: dict
                     seen[key] = (check, spec.id)
     ranked = sorted(seen.values(), key=lambda cs: (cs[0].conclusion != "fail", -(cs[0].drop or 0.0),
                                                    cs[0].composition_key, cs[0].metric))
-    lines = []
+    lines = _run_limits(judgement) if judgement is not None else []
     for check, spec_id in ranked[:_LIMITATION_LINES]:
         interval = check.interval or {}
         what = "drop" if interval.get("of") == "drop" else "value"
@@ -156,12 +160,6 @@ def limitations(specs: Iterable[Any], noise_info: dict[str, Any], evidence: dict
     if rep.get("n") and rep.get("agree", 0) < rep["n"]:
         lines.append(f"Answers are not repeatable: asked twice on the same clean inputs, {rep['n'] - rep['agree']} "
                      f"of {rep['n']} answers differed (agreement {number(rep.get('rate'))}).")
-    short = evidence.get("shortcuts") or {}
-    if short.get("clean") and short.get("text_only"):
-        clean, text = short["clean"], short["text_only"]
-        if text.get("value") is not None and clean.get("value") is not None and text["high"] >= clean["low"]:
-            lines.append(f"The model may not use the image: with an uninformative image its closed accuracy is "
-                         f"{number(text['value'])}, not clearly below {number(clean['value'])} with the real image.")
     for criterion in untested:
         lines.append(f"Protocol criterion {criterion} was not exercised: no spec ran a check it governs.")
     for probe, message in sorted((evidence.get("probe_errors") or {}).items()):

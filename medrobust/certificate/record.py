@@ -7,10 +7,10 @@ import hashlib
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from .. import __version__
-from .._canonical import canonical_json, sha256_json
+from .._canonical import canonical_json
 from ..run.facts import RunFacts
 from ..run.judgement import Judgement
 from ..run.options import LOCAL_OPTIONS, RunOptions
@@ -22,25 +22,39 @@ from .cases import number_cases
 __all__ = ["view_digest", "SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certificate",
            "compute_digest", "DIGEST_EXCLUDES", "section_digests"]
 
-SCHEMA = "medrobust.certificate/2"
+SCHEMA = "medrobust.certificate/3"
+"""/3: digests over RFC 8785 canonical JSON; /1 and /2: over Python's ``json.dumps`` form, which
+``medrobust verify`` still recomputes for them (:mod:`medrobust.certificate.integrity`)."""
 DIGEST_EXCLUDES = ("digest", "timing", "local")
 """Top-level fields the digest does not cover: itself, wall-clock times, and local paths that
 cannot change a result (the answer journal, where the certificate is written)."""
 
 
-def compute_digest(data: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON of ``data`` without :data:`DIGEST_EXCLUDES`.
+def compute_digest(data: dict[str, Any], canonical: Callable[[Any], str] = canonical_json) -> str:
+    """sha256 of the UTF-8 bytes of the canonical JSON of ``data`` without :data:`DIGEST_EXCLUDES`.
 
     It covers ``section_digests`` too: they are a function of the sections they digest, so the
     overall digest means the same as without them, and editing a stored section digest shows.
+
+    Args:
+        data: The certificate data.
+        canonical: The canonical form: RFC 8785 (:func:`medrobust._canonical.canonical_json`) for
+            this schema; ``medrobust verify`` passes the older form for older schemas.
     """
-    return sha256_json({k: v for k, v in data.items() if k not in DIGEST_EXCLUDES})
+    return _sha256({k: v for k, v in data.items() if k not in DIGEST_EXCLUDES}, canonical)
 
 
-def section_digests(data: dict[str, Any]) -> dict[str, str]:
+def section_digests(data: dict[str, Any], canonical: Callable[[Any], str] = canonical_json) -> dict[str, str]:
     """sha256 of each covered top-level section's canonical JSON, so that ``medrobust verify`` can say
-    which sections changed (every field but :data:`DIGEST_EXCLUDES` and ``section_digests`` itself)."""
-    return {k: sha256_json(v) for k, v in sorted(data.items()) if k not in DIGEST_EXCLUDES and k != "section_digests"}
+    which sections changed (every field but :data:`DIGEST_EXCLUDES` and ``section_digests`` itself).
+
+    ``canonical`` as for :func:`compute_digest`."""
+    return {k: _sha256(v, canonical) for k, v in sorted(data.items())
+            if k not in DIGEST_EXCLUDES and k != "section_digests"}
+
+
+def _sha256(value: Any, canonical: Callable[[Any], str]) -> str:
+    return hashlib.sha256(canonical(value).encode("utf-8")).hexdigest()
 
 
 @dataclasses.dataclass
@@ -96,6 +110,8 @@ class Certificate:
     repeatability: Optional[dict[str, Any]] = None
     shortcuts: Optional[dict[str, Any]] = None
     limitations: list[str] = dataclasses.field(default_factory=list)
+    judgement: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """The run's judgement as made at session end: verdict and reason, validity, completeness, conclusions."""
     digest: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -180,4 +196,6 @@ def build_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts
         environment=found.get("environment"), test_data=found.get("test_data"),
         results=evidence.results_section(c for s in specs for c in s.checks),
         repeatability=found.get("repeatability"), shortcuts=found.get("shortcuts"),
-        limitations=evidence.limitations(specs, facts.noises, found, protocol.get("untested_criteria", ())))
+        limitations=evidence.limitations(specs, facts.noises, found, protocol.get("untested_criteria", ()),
+                                         judgement),
+        judgement=judgement.to_json())

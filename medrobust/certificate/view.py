@@ -83,9 +83,13 @@ def _cover(cert: dict[str, Any], protocol: dict[str, Any], specs: list[dict[str,
     if not by_conclusion:
         by_conclusion = {k: sum(1 for s in specs for c in s["checks"] if c["conclusion"] == k)
                          for k in ("pass", "fail", "inconclusive")}
+    judgement = _d(cert.get("judgement"))
     return {
         "verdict": verdict,
         "verdict_class": verdict.lower().replace(" ", "-"),
+        "reason": judgement.get("reason"),
+        "validity": judgement.get("validity") if judgement else None,
+        "completeness": judgement.get("completeness") if judgement else None,
         "verdict_rule": cert.get("verdict_rule"),
         "date": _d(cert.get("timing")).get("finished_at"),
         "digest": cert.get("digest"),

@@ -26,12 +26,36 @@ register_profiles()
 _controller_key = pytest.StashKey[XdistController]()
 _share_key = pytest.StashKey[Optional[Path]]()
 _judgement_key = pytest.StashKey[Any]()
+_collected_key = pytest.StashKey[list[str]]()
+_deselected_key = pytest.StashKey[list[str]]()
+_fail_on_key = pytest.StashKey[tuple[str, ...]]()
+
+FAIL_ON_CHOICES = ("error", "not-valid", "fail", "partial", "inconclusive", "not-run")
+"""Verdicts ``--fail-on`` can name (lower case, hyphenated)."""
+DEFAULT_FAIL_ON = "error,not-valid,fail"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     from ..run.options import add_pytest_options
 
-    add_pytest_options(parser.getgroup("medrobust", "medrobust robustness specs"))
+    group = parser.getgroup("medrobust", "medrobust robustness specs")
+    add_pytest_options(group)
+    group.addoption("--fail-on", default=None, metavar="VERDICTS",
+                    help=f"comma-separated verdicts that make pytest exit 1 even when every spec passed on its "
+                         f"point estimate: {', '.join(FAIL_ON_CHOICES)} (default: ini medrobust_fail_on, else "
+                         f"{DEFAULT_FAIL_ON}); CI gating on the certificate: {DEFAULT_FAIL_ON},partial")
+    parser.addini("medrobust_fail_on", f"verdicts that fail the session (default: {DEFAULT_FAIL_ON})",
+                  default=DEFAULT_FAIL_ON)
+
+
+def _fail_on(config: pytest.Config) -> tuple[str, ...]:
+    text = config.getoption("--fail-on") or config.getini("medrobust_fail_on") or DEFAULT_FAIL_ON
+    chosen = tuple(word.strip().lower() for word in str(text).split(",") if word.strip())
+    unknown = [w for w in chosen if w not in FAIL_ON_CHOICES]
+    if unknown:
+        raise pytest.UsageError(f"--fail-on: unknown verdict(s) {', '.join(unknown)}; choose from "
+                                f"{', '.join(FAIL_ON_CHOICES)}, e.g. --fail-on={DEFAULT_FAIL_ON},partial")
+    return chosen
 
 
 def _medrobust_plugins_in(config: pytest.Config) -> list[Any]:
@@ -57,6 +81,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except (MedrobustError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = ctx
+    config.stash[_fail_on_key] = _fail_on(config)
+    config.stash[_collected_key] = []
+    config.stash[_deselected_key] = []
     activate(host)
     if not hasattr(config, "workerinput"):
         controller = XdistController(ctx)
@@ -109,6 +136,45 @@ def _is_spec(item: pytest.Item) -> bool:
     return getattr(item, "medrobust_spec", False) or "bench" in getattr(item, "fixturenames", ())
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Every spec collected, before ``-k``, ``-m``, ``--lf`` or ``--deselect`` take any away."""
+    if is_active(item.config) and _is_spec(item):
+        item.config.stash[_collected_key].append(item.nodeid)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    """The specs taken away from the run."""
+    for item in items:
+        if is_active(item.config) and _is_spec(item):
+            item.config.stash[_deselected_key].append(item.nodeid)
+
+
+_SELECTION = (("-k", "keyword"), ("-m", "markexpr"), ("--lf", "lf"), ("--ff", "failedfirst"),
+              ("--sw", "stepwise"), ("--deselect", "deselect"), ("--maxfail", "maxfail"))
+
+
+def _selection(config: pytest.Config) -> dict[str, Any]:
+    """The options that shaped which specs ran, as given (only those set)."""
+    out: dict[str, Any] = {}
+    for flag, dest in _SELECTION:
+        value = getattr(config.option, dest, None)
+        if value and not (flag == "--maxfail" and value == 0):
+            out[flag] = value if not isinstance(value, (list, tuple)) else list(value)
+    if out.get("--maxfail") == 1:
+        del out["--maxfail"]
+        out["-x"] = True
+    return out
+
+
+def _interrupted(session: pytest.Session, exitstatus: int) -> Optional[str]:
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "interrupted (Ctrl-C or a fatal error)"
+    for reason in (session.shouldfail, session.shouldstop):
+        if reason:
+            return str(reason)
+    return None
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if _is_spec(item):
         kind = "yaml" if getattr(item, "medrobust_spec", False) else "python"
@@ -146,12 +212,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Workers send their facts; the controller judges the run once and writes the certificate."""
+    """Workers send their facts; the controller judges the run once, writes the certificate and sets the
+    exit status from the verdict (``--fail-on``)."""
     config = session.config
     if not is_active(config):
         return
+    from ..run.completeness import run_scope
     from ..run.facts import local_facts, run_facts
     from ..run.judgement import judge
+    from ..run.validity import assess_validity
 
     ctx = run_context(config)
     if hasattr(config, "workerinput"):
@@ -159,21 +228,34 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         facts = local_facts(ctx, share)
         if share is not None:
             facts["evidence_share"] = [str(share), str(share.with_suffix(".lock"))]
+        facts["collection"] = {"collected": config.stash[_collected_key],
+                               "deselected": config.stash[_deselected_key]}
         config.workeroutput[FACTS_KEY] = facts  # type: ignore[attr-defined]
         return
     remotes = config.stash[_controller_key].remote_facts
     for remote in remotes:  # the workers' shared evidence file has served its purpose
         for leftover in remote.get("evidence_share") or ():
             Path(leftover).unlink(missing_ok=True)
-    if not ctx.specs:
+    collected = set(config.stash[_collected_key])
+    deselected = set(config.stash[_deselected_key])
+    for remote in remotes:
+        collected.update((remote.get("collection") or {}).get("collected", ()))
+        deselected.update((remote.get("collection") or {}).get("deselected", ()))
+    if not ctx.specs and not collected:
         return
-    judgement = judge(ctx.specs, ctx.protocol)
+    facts = run_facts(ctx, remotes)
+    validity = assess_validity(ctx.specs, ctx.protocol.validity if ctx.protocol else None,
+                               facts.evidence.get("shortcuts"), facts.sample_errors, facts.answers)
+    scope = run_scope(collected, deselected, ctx.specs, _interrupted(session, exitstatus), _selection(config))
+    judgement = judge(ctx.specs, ctx.protocol, validity, scope)
     config.stash[_judgement_key] = judgement
+    if judgement.verdict.lower().replace(" ", "-") in config.stash[_fail_on_key] and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if not ctx.options.certificate:
         return
     from ..certificate import write_certificate
 
-    paths = write_certificate(ctx.options, judgement, run_facts(ctx, remotes), ctx.options.certificate)
+    paths = write_certificate(ctx.options, judgement, facts, ctx.options.certificate)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_sep("-", f"medrobust certificate: {paths[0]} and {paths[1]}")
@@ -192,4 +274,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                                         f"{judgement.protocol.sha256[:12]}", yellow=True)
         for d in judgement.deviations:
             terminalreporter.write_line(f"DEVIATION {d['spec']} [{d['composition_key']}]: {d['message']}")
+    disagree = judgement.disagreements()
+    if disagree:
+        terminalreporter.write_line(f"medrobust: {len(disagree)} spec(s) where pytest's point-estimate outcome and "
+                                    f"the 95 % interval's conclusion differ (the verdict follows the conclusion):")
+        for nodeid, outcome, conclusion in disagree[:10]:
+            terminalreporter.write_line(f"  {nodeid}: pytest {outcome}, conclusion {conclusion or 'none'}")
     terminalreporter.write_line(judgement.summary_line())
+    token = judgement.verdict.lower().replace(" ", "-")
+    if token in config.stash[_fail_on_key]:
+        terminalreporter.write_line(f"medrobust: the session fails because the verdict {judgement.verdict} is in "
+                                    f"--fail-on ({','.join(config.stash[_fail_on_key])})", red=True)

@@ -31,6 +31,7 @@ class RunFacts:
         dataset: Name, path, split, size, samples digest and the plugin's description.
         noises: Catalogue entries of the noises the specs used, by name.
         sample_errors: Every sample the model failed on, with the composition and the error.
+        answers: How many answers the run asked for (samples x compositions evaluated).
         evidence: Repeatability, shortcut baselines, test data, environment, probe errors.
         plugins: Which plugin provided each registered name, by kind.
         hypothesis_profile: The hypothesis settings profile the specs ran under.
@@ -41,6 +42,7 @@ class RunFacts:
     dataset: dict[str, Any]
     noises: dict[str, dict[str, Any]]
     sample_errors: list[dict[str, str]]
+    answers: int
     evidence: dict[str, Any]
     plugins: dict[str, dict[str, str]]
     hypothesis_profile: str
@@ -82,7 +84,7 @@ def local_facts(ctx: RunContext, evidence_share: Optional[Path] = None) -> dict[
     facts: dict[str, Any] = {"model": {"name": o.model}, "calibrator": {"name": o.calibrator,
                                                                        "options": dict(o.calibrator_options)},
                              "dataset": {"name": o.dataset, "path": o.dataset_path, "split": o.split},
-                             "noise_names": [], "sample_errors": []}
+                             "noise_names": [], "sample_errors": [], "compositions": []}
     if not ctx.loaded:
         return facts
     facts["model"] = describe_model(o.model, ctx.raw_model)
@@ -98,17 +100,20 @@ def local_facts(ctx: RunContext, evidence_share: Optional[Path] = None) -> dict[
         facts["sample_errors"] += [{"composition": evaluation.composition.key, "sample": sample_id,
                                     "error": message} for sample_id, message in sorted(evaluation.errors.items())]
     facts["noise_names"] = sorted(names)
+    facts["compositions"] = sorted(ctx.evaluator.evaluations)
     facts["evidence"] = compute_once(evidence_share, lambda: gather_evidence(ctx))
     return facts
 
 
 def merge_facts(local: dict[str, Any], remotes: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """``local`` facts merged with those sent by xdist workers, independent of arrival order."""
-    merged = dict(local, noise_names=list(local["noise_names"]), sample_errors=list(local["sample_errors"]))
+    merged = dict(local, noise_names=list(local["noise_names"]), sample_errors=list(local["sample_errors"]),
+                  compositions=list(local.get("compositions", ())))
     for remote in remotes:
         if "samples_digest" in remote["dataset"] and "samples_digest" not in merged["dataset"]:
             merged.update(model=remote["model"], calibrator=remote["calibrator"], dataset=remote["dataset"])
         merged["noise_names"] = sorted(set(merged["noise_names"]) | set(remote["noise_names"]))
+        merged["compositions"] = sorted(set(merged.get("compositions", ())) | set(remote.get("compositions", ())))
         merged["sample_errors"] += remote["sample_errors"]
     gathered = [f["evidence"] for f in [merged, *remotes] if f.get("evidence")]
     if gathered:  # every worker gathers the same evidence; pick one regardless of arrival order
@@ -143,7 +148,8 @@ def run_facts(ctx: RunContext, remotes: Sequence[dict[str, Any]] = ()) -> RunFac
     profile = (evidence.get("environment") or {}).get("hypothesis_profile") or probes.hypothesis_profile()
     if evidence.get("environment") is None:
         evidence = {**evidence, "environment": probes.environment(ctx.options.device, ctx.options.seed)}
+    answers = merged["dataset"].get("n_samples", 0) * len(merged["compositions"])
     return RunFacts(merged["model"], merged["calibrator"], merged["dataset"],
-                    _noise_entries(ctx, merged["noise_names"]), merged["sample_errors"], evidence,
+                    _noise_entries(ctx, merged["noise_names"]), merged["sample_errors"], answers, evidence,
                     {kind: ctx.host.registry(kind).providers() for kind in
                      ("models", "calibrators", "noises", "datasets", "metrics")}, profile)

@@ -57,8 +57,8 @@ class Metric:
 
     ``score(sample, answer, clean_answer)`` returns a number in [0, 1] or
     ``None`` when the metric does not apply to the sample (an open question
-    for closed accuracy). ``answer`` is ``None`` when the model failed on the
-    sample; the metric then scores it as wrong.
+    for closed accuracy). ``answer`` (or ``clean_answer``) is ``None`` when the
+    model failed on the sample; every metric then scores it as wrong (0).
     """
 
     name: str
@@ -123,9 +123,7 @@ def _open_recall(sample: Sample, answer: Optional[str], _clean: Optional[str]) -
 
 
 def _answer_consistency(sample: Sample, answer: Optional[str], clean: Optional[str]) -> Optional[float]:
-    if clean is None:
-        return None
-    if answer is None:
+    if answer is None or clean is None:  # an answer the model failed to give is wrong, clean or noisy
         return 0.0
     if sample.answer_type == "closed":
         return float(closed_answer(sample.answer, answer) == closed_answer(sample.answer, clean))
@@ -133,8 +131,8 @@ def _answer_consistency(sample: Sample, answer: Optional[str], clean: Optional[s
 
 
 def _answer_similarity(_sample: Sample, answer: Optional[str], clean: Optional[str]) -> Optional[float]:
-    if clean is None:
-        return None
+    if answer is None or clean is None:  # an answer the model failed to give is wrong, clean or noisy
+        return 0.0
     return float(textdistance.levenshtein.normalized_similarity(
         normalize_answer(answer), normalize_answer(clean)))
 

@@ -25,6 +25,7 @@ from .._canonical import canonical_json, image_digest, sha256_json, text_digest
 from .._format import rounded
 from ..sample import Sample
 from .metrics import closed_answer, estimate, normalize_answer
+from .stats import paired_difference
 
 __all__ = ["REPEATABILITY_SAMPLES", "SHORTCUT_SAMPLES", "repeatability", "shortcuts", "test_data",
            "environment", "hypothesis_profile", "installed_versions"]
@@ -89,22 +90,28 @@ def shortcuts(model: Any, model_name: str, samples: Sequence[Sample], clean_answ
         return None
     subset = [s for s, _ in closed]
 
-    def accuracy(answers: Sequence[Optional[str]]) -> dict[str, Any]:
+    def correct(answers: Sequence[Optional[str]]) -> list[float]:
         # scored as the closed_accuracy metric scores (a sentence counts by its first yes/no word)
-        return estimate([float(a is not None and closed_answer(s.answer, a) == normalize_answer(s.answer))
-                         for s, a in zip(subset, answers)]).to_json()
+        return [float(a is not None and closed_answer(s.answer, a) == normalize_answer(s.answer))
+                for s, a in zip(subset, answers)]
 
     gray = _ask(model, model_name, [s.replace(image=_flat(s.image, 128)) for s in subset], batch_size)
     black = _ask(model, model_name, [s.replace(image=_flat(s.image, 0)) for s in subset], batch_size)
     counts = Counter(normalize_answer(s.answer) for s in subset)
     majority = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
-    return {"metric": "closed_accuracy", "n": len(subset), "clean": accuracy([a for _, a in closed]),
-            "text_only": accuracy(gray), "blank_image": accuracy(black),
-            "majority": accuracy([majority] * len(subset)), "majority_answer": majority,
+    scores = {"clean": correct([a for _, a in closed]), "text_only": correct(gray), "blank_image": correct(black),
+              "majority": correct([majority] * len(subset))}
+    return {"metric": "closed_accuracy", "n": len(subset),
+            **{name: estimate(values).to_json() for name, values in scores.items()},
+            # the model against each shortcut on the same questions: clean minus shortcut, paired 95 % interval
+            "margins": {name: paired_difference(scores[name], scores["clean"]).to_json()
+                        for name in ("text_only", "blank_image", "majority")},
+            "majority_answer": majority,
             "note": f"closed accuracy on the first {len(subset)} closed questions: as asked; with the image "
                     f"replaced by a uniform mid-gray one (the model sees the text only); with a black image; "
                     f"and always answering the most frequent reference answer ({majority!r}). A model that "
-                    f"uses the image should beat all three clearly."}
+                    f"uses the image should beat all three clearly; 'margins' are the paired differences "
+                    f"(as asked minus shortcut) with their 95 % intervals."}
 
 
 def test_data(dataset: Any, samples: Sequence[Sample], name: str, split: str,

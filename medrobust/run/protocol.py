@@ -33,14 +33,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 import yaml
-from ..errors import ProtocolError
 
-__all__ = ["Protocol", "Criterion", "ProtocolError", "load_protocol", "parse_protocol", "SIGN_OFF_ROLES",
-           "deviation"]
+from ..errors import ProtocolError
+from .yaml_load import DuplicateKeyError, load_yaml
+
+__all__ = ["Protocol", "Criterion", "ValidityCriteria", "DEFAULT_MAX_ERROR_RATE", "load_protocol",
+           "parse_protocol", "SIGN_OFF_ROLES", "deviation"]
 
 SIGN_OFF_ROLES = ("tester", "clinical_reviewer", "approver")
 _THRESHOLDS = ("max_drop", "min")
-_KEYS = ("title", "version", "intended_use", "scope", "test_data", "criteria", "sign_off")
+_KEYS = ("title", "version", "intended_use", "scope", "test_data", "criteria", "validity", "sign_off")
 _REQUIRED_TEXT = ("title", "version", "intended_use", "scope", "test_data")
 _CRITERION_KEYS = ("id", "spec", "metric", "max_drop", "min", "justification")
 
@@ -75,6 +77,29 @@ class Criterion:
         return dataclasses.asdict(self)
 
 
+DEFAULT_MAX_ERROR_RATE = 0.05
+"""Without a protocol's own: a run whose model failed on more than 5 % of its answers is not valid."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidityCriteria:
+    """What a model must achieve on clean inputs before its robustness means anything.
+
+    Attributes:
+        floors: Per metric, the smallest clean value (``min``) and its clinical justification.
+        max_error_rate: The largest share of answers the model may fail to give.
+        error_rate_justification: Why that rate.
+    """
+
+    floors: tuple[dict[str, Any], ...] = ()
+    max_error_rate: float = DEFAULT_MAX_ERROR_RATE
+    error_rate_justification: str = "the harness's default: at most 5 % of answers may fail"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"floors": [dict(f) for f in self.floors], "max_error_rate": self.max_error_rate,
+                "error_rate_justification": self.error_rate_justification}
+
+
 @dataclasses.dataclass(frozen=True)
 class Protocol:
     """A parsed protocol with the sha256 of the bytes it was parsed from."""
@@ -88,6 +113,8 @@ class Protocol:
     test_data: str
     criteria: tuple[Criterion, ...]
     sign_off: tuple[dict[str, str], ...]
+    validity: "ValidityCriteria" = dataclasses.field(default_factory=lambda: ValidityCriteria())
+    """Clean-performance floors and the largest error rate a valid run may have."""
 
     def criterion_for(self, spec_id: str, metric: str) -> Optional[Criterion]:
         """The governing criterion: the first whose spec pattern matches, else the first without one."""
@@ -99,7 +126,8 @@ class Protocol:
         """The certificate's view (the local path is left out: it cannot change a result)."""
         return {"placeholder": False, "sha256": self.sha256, "title": self.title, "version": self.version,
                 "intended_use": self.intended_use, "scope": self.scope, "test_data": self.test_data,
-                "criteria": [c.to_json() for c in self.criteria], "sign_off": [dict(s) for s in self.sign_off]}
+                "criteria": [c.to_json() for c in self.criteria], "validity": self.validity.to_json(),
+                "sign_off": [dict(s) for s in self.sign_off]}
 
 
 def load_protocol(path: str) -> Protocol:
@@ -119,9 +147,11 @@ def parse_protocol(raw: bytes, where: str = "<protocol>") -> Protocol:
     """Validate protocol bytes; the digest is that of exactly these bytes."""
     digest = hashlib.sha256(raw).hexdigest()
     try:
-        data = yaml.safe_load(raw.decode("utf-8"))
+        data = load_yaml(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ProtocolError(f"protocol {where}: not UTF-8 text") from None
+    except DuplicateKeyError as exc:
+        raise ProtocolError(f"protocol {where}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ProtocolError(f"protocol {where}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
@@ -143,7 +173,43 @@ def parse_protocol(raw: bytes, where: str = "<protocol>") -> Protocol:
         text[key] = value.strip()
     criteria = _criteria(data.get("criteria"), where)
     return Protocol(where, digest, text["title"], text["version"], text["intended_use"], text["scope"],
-                    text["test_data"], criteria, _sign_off(data.get("sign_off"), where))
+                    text["test_data"], criteria, _sign_off(data.get("sign_off"), where),
+                    _validity(data.get("validity"), where))
+
+
+def _unit_interval(value: Any, at: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ProtocolError(f"{at} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def _justification(value: Any, at: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ProtocolError(f"{at}: 'justification' is required and must say why (clinical reasoning)")
+    return value.strip()
+
+
+def _validity(value: Any, where: str) -> ValidityCriteria:
+    """The optional ``validity`` section: ``floors: {metric: {min, justification}}`` and
+    ``max_error_rate: {value, justification}``."""
+    if value is None:
+        return ValidityCriteria()
+    at = f"protocol {where}: validity"
+    if not isinstance(value, dict) or set(map(str, value)) - {"floors", "max_error_rate"}:
+        raise ProtocolError(f"{at} must be a mapping with 'floors' and/or 'max_error_rate'")
+    floors = []
+    for metric, floor in (value.get("floors") or {}).items():
+        if not isinstance(floor, dict) or set(map(str, floor)) != {"min", "justification"}:
+            raise ProtocolError(f"{at}.floors.{metric} must be a mapping with min and justification")
+        floors.append({"metric": str(metric), "min": _unit_interval(floor["min"], f"{at}.floors.{metric}.min"),
+                       "justification": _justification(floor["justification"], f"{at}.floors.{metric}")})
+    rate = value.get("max_error_rate")
+    if rate is None:
+        return ValidityCriteria(tuple(floors))
+    if not isinstance(rate, dict) or set(map(str, rate)) != {"value", "justification"}:
+        raise ProtocolError(f"{at}.max_error_rate must be a mapping with value and justification")
+    return ValidityCriteria(tuple(floors), _unit_interval(rate["value"], f"{at}.max_error_rate.value"),
+                            _justification(rate["justification"], f"{at}.max_error_rate"))
 
 
 def _criteria(value: Any, where: str) -> tuple[Criterion, ...]:

@@ -55,6 +55,8 @@ class NoiseSensitiveModel:
             clean = np.asarray(_clean_image(int(s.id.rsplit("/", 1)[1])), dtype=np.int16)
             noisy = np.abs(np.asarray(s.image, dtype=np.int16) - clean)[0:4, 0:4].max() > 5
             answer = self.truth[s.id]
+            if answer in ("yes", "no"):  # read from the image, as a model that does the task would
+                answer = "yes" if np.asarray(s.image, dtype=np.float32)[12:20, 12:20].mean() > 140 else "no"
             if noisy and self.hostile:
                 answer = HOSTILE
             elif noisy and self.version == "2":

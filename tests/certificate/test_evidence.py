@@ -216,11 +216,14 @@ def test_shortcut_baselines_show_whether_the_model_uses_the_image(evidence_toy):
     assert seeing["clean"]["value"] == 1.0 and seeing["text_only"]["value"] == 0.5
     assert seeing["blank_image"]["value"] == 0.5 and seeing["majority"]["value"] == 0.5
     assert seeing["clean"]["n"] == 16 and "mid-gray" in seeing["note"]
-    assert not any("may not use the image" in line for line in _certificate(evidence_toy)["limitations"])
+    assert seeing["margins"]["text_only"]["low"] > 0 and seeing["margins"]["majority"]["low"] > 0
+    assert _certificate(evidence_toy)["judgement"]["validity"]["valid"] is True
     evidence_toy.runpytest("--model", "blind", "--dataset", "toy", *ARGS)
     blind = _certificate(evidence_toy)
     assert blind["shortcuts"]["text_only"]["value"] == blind["shortcuts"]["clean"]["value"] == 1.0
-    assert any("may not use the image" in line for line in blind["limitations"])
+    assert blind["verdict"] == "NOT VALID" and blind["judgement"]["validity"]["valid"] is False
+    assert "does not surely beat answering with an uninformative (mid-gray) image" in blind["judgement"]["reason"]
+    assert blind["limitations"][0] == blind["judgement"]["reason"]
 
 
 def test_a_failing_probe_is_reported_and_the_certificate_still_written(evidence_toy):
