@@ -253,10 +253,18 @@ def test_skipped(bench):
     assert world.runpytest("--model", "toy", *ARGS, "--fail-on", "not-run").ret == 1
 
 
-def test_terminal_and_certificate_read_one_judgement_where_outcome_and_conclusion_differ(world):
+def test_terminal_certificate_and_diff_read_one_judgement_where_outcome_and_conclusion_differ(world):
+    from medrobust.certificate.compare import compare_certificates
+
+    world.makepyfile(test_spec=INCONCLUSIVE_SPEC.replace("min=1.0", "min=0.5"))
+    world.runpytest("--model", "toy", *ARGS).assert_outcomes(passed=1)
+    before = read_certificate(world)
     world.makepyfile(test_spec=INCONCLUSIVE_SPEC)
     result = world.runpytest("--model", "toy", *ARGS)
     cert = read_certificate(world)
+    diff = compare_certificates(before, cert)  # pytest passed both times; the interval did not
+    assert diff.verdict == ("PASS", "INCONCLUSIVE") and diff.verdict_worse
+    assert diff.newly_inconclusive == [{"spec": cert["specs"][0]["id"], "a": "pass", "b": "inconclusive"}]
     spec = cert["specs"][0]
     assert spec["verdict"] == "pass" and spec["conclusion"] == "inconclusive"  # pytest passed; the interval did not
     assert cert["judgement"]["spec_conclusions"] == {spec["id"]: "inconclusive"}

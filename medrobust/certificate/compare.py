@@ -121,12 +121,21 @@ def _specs(cert: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["id"]: s for s in cert.get("specs") or [] if isinstance(s, dict) and "id" in s}
 
 
-def _conclusion(spec: Optional[dict[str, Any]]) -> str:
-    """A spec's conclusion; ``absent``, ``known failure`` or ``not run`` when it has none to weigh."""
+def _judged(cert: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """The spec conclusions of the certificate's judgement (schema 3 on), as the run judged them."""
+    judged = (cert.get("judgement") or {}).get("spec_conclusions")
+    return judged if isinstance(judged, dict) else None
+
+
+def _conclusion(spec: Optional[dict[str, Any]], judged: Optional[dict[str, Any]] = None) -> str:
+    """A spec's conclusion as its run judged it; ``absent``, ``known failure`` or ``not run`` when it has
+    none to weigh. Certificates older than the judgement section fall back to the spec's own fields."""
     if spec is None:
         return "absent"
     if spec.get("verdict") == "known failure":
         return "known failure"
+    if judged is not None:
+        return str(judged.get(spec.get("id")) or "not run")
     if "conclusion" in spec:
         return str(spec["conclusion"] or "not run")
     return _VERDICT_AS_CONCLUSION.get(str(spec.get("verdict")), "not run")
@@ -162,13 +171,14 @@ def _moves(spec_id: str, key: tuple[str, str], a: dict[str, Any], b: dict[str, A
 def compare_certificates(a: dict[str, Any], b: dict[str, Any]) -> Comparison:
     """Compare certificate ``a`` (before) with ``b`` (after)."""
     specs_a, specs_b = _specs(a), _specs(b)
+    judged_a, judged_b = _judged(a), _judged(b)
     new_failures, fixed, inconclusive, not_run, worse, better = [], [], [], [], [], []
     for spec_id in sorted(specs_a):
-        va, vb = _conclusion(specs_a[spec_id]), _conclusion(specs_b.get(spec_id))
+        va, vb = _conclusion(specs_a[spec_id], judged_a), _conclusion(specs_b.get(spec_id), judged_b)
         if va in RAN and vb not in RAN:
             not_run.append({"spec": spec_id, "a": va, "b": vb})
     for spec_id in sorted(specs_b):
-        va, vb = _conclusion(specs_a.get(spec_id)), _conclusion(specs_b[spec_id])
+        va, vb = _conclusion(specs_a.get(spec_id), judged_a), _conclusion(specs_b[spec_id], judged_b)
         if vb in FAILING and va not in FAILING:
             new_failures.append({"spec": spec_id, "a": va, "b": vb})
         elif va in FAILING and vb == "pass":
