@@ -17,6 +17,7 @@ certificates still verify.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import re
@@ -168,6 +169,8 @@ class Verification:
         twin_unreadable: Why the twin could not be read, if so.
         view_differs: The HTML's visible text is not the rendering of its embedded data
             (None: no HTML checked, or made by another harness version so not comparable).
+        answers_file: The answers file the certificate names (section ``answers``), beside it.
+        answers_problem: Why that file does not bear the certificate out (missing, another sha256).
         notes: Anything else worth saying.
     """
 
@@ -181,19 +184,23 @@ class Verification:
     twin_differences: list[str] = dataclasses.field(default_factory=list)
     twin_unreadable: Optional[str] = None
     view_differs: Optional[bool] = None
+    answers_file: Optional[Path] = None
+    answers_problem: Optional[str] = None
     notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def valid(self) -> bool:
-        """True when every digest matches and the twins (if both present) agree."""
+        """True when every digest matches, the twins (if both present) agree and the answers file
+        (if the certificate names one) has the sha256 the certificate states."""
         return (self.stored_digest == self.computed_digest and not self.changed_sections
                 and not self.unlisted_sections and not self.missing_sections and not self.twin_differences
-                and self.twin_unreadable is None and not self.view_differs)
+                and self.twin_unreadable is None and not self.view_differs and self.answers_problem is None)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form (paths as text)."""
         data = dataclasses.asdict(self)
-        data.update(path=str(self.path), twin=str(self.twin) if self.twin else None, valid=self.valid)
+        data.update(path=str(self.path), twin=str(self.twin) if self.twin else None, valid=self.valid,
+                    answers_file=str(self.answers_file) if self.answers_file else None)
         return data
 
     def lines(self) -> list[str]:
@@ -219,6 +226,10 @@ class Verification:
                 out.append(f"  twin {self.twin} holds the same data")
         if self.view_differs:
             out.append("  the HTML's visible text differs from the rendering of its embedded data")
+        if self.answers_problem:
+            out.append(f"  {self.answers_problem}")
+        elif self.answers_file is not None:
+            out.append(f"  answers file {self.answers_file} matches the certificate's sha256")
         out += [f"  note: {n}" for n in self.notes]
         return out
 
@@ -321,4 +332,27 @@ def verify(path: "str | Path", check_view: bool = True) -> Verification:
                 _view_check(_read(twin), other, result)
     if html and check_view:
         _view_check(text, data, result)
+    _answers_check(path, data, result)
     return result
+
+
+def _answers_check(path: Path, data: dict[str, Any], result: Verification) -> None:
+    """Compare the answers file the certificate names (beside it) with the sha256 it states.
+
+    Certificates without an ``answers`` section (older ones) name no file and pass as before."""
+    section = data.get("answers")
+    if not isinstance(section, dict):
+        return
+    from .record import ANSWERS_SUFFIX
+
+    answers = path.with_name(path.with_suffix("").name + ANSWERS_SUFFIX)  # named after the certificate, beside it
+    result.answers_file = answers
+    try:
+        content = answers.read_bytes()
+    except OSError as exc:
+        result.answers_problem = f"answers file {answers} cannot be read: {exc.strerror or exc}"
+        return
+    found = hashlib.sha256(content).hexdigest()
+    if found != section.get("sha256"):
+        result.answers_problem = (f"answers file {answers} changed: its sha256 is {found}, the certificate "
+                                  f"states {section.get('sha256')}")

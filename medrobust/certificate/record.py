@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 from .. import __version__
 from .._canonical import canonical_json
+from ..run.answers import ARMS_NOTE
 from ..run.facts import RunFacts
 from ..run.judgement import Judgement
 from ..run.options import LOCAL_OPTIONS, RunOptions
@@ -20,7 +21,7 @@ from . import evidence
 from .cases import number_cases
 
 __all__ = ["view_digest", "SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certificate",
-           "compute_digest", "DIGEST_EXCLUDES", "section_digests"]
+           "compute_digest", "DIGEST_EXCLUDES", "section_digests", "answers_section", "ANSWERS_SUFFIX"]
 
 SCHEMA = "medrobust.certificate/3"
 """/3: digests over RFC 8785 canonical JSON; /1 and /2: over Python's ``json.dumps`` form, which
@@ -112,6 +113,9 @@ class Certificate:
     limitations: list[str] = dataclasses.field(default_factory=list)
     judgement: dict[str, Any] = dataclasses.field(default_factory=dict)
     """The run's judgement as made at session end: verdict and reason, validity, completeness, conclusions."""
+    answers: Optional[dict[str, Any]] = None
+    """The answers file beside the certificate (``<name>.answers.jsonl``): its sha256, row count, arms and a note
+    (see :mod:`medrobust.run.answers`); None when no file was written."""
     digest: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -173,8 +177,13 @@ def _spec(record: SpecRecord, judgement: Judgement) -> SpecResult:
 
 
 def build_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts,
-                      timing: dict[str, Any]) -> Certificate:
-    """The certificate of a finished run, from its options, its judgement and its facts."""
+                      timing: dict[str, Any], answers: Optional[dict[str, Any]] = None) -> Certificate:
+    """The certificate of a finished run, from its options, its judgement and its facts.
+
+    Args:
+        answers: The ``answers`` section naming the answers file written beside it, if one was
+            (:func:`answers_section`).
+    """
     specs = [_spec(judgement.specs[nodeid], judgement) for nodeid in sorted(judgement.specs)]
     summary = {v: sum(1 for s in specs if s.verdict == v) for v in ("pass", "fail", "error", "skipped", "known failure")}
     summary["specs"] = len(specs)
@@ -198,4 +207,15 @@ def build_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts
         repeatability=found.get("repeatability"), shortcuts=found.get("shortcuts"),
         limitations=evidence.limitations(specs, facts.noises, found, protocol.get("untested_criteria", ()),
                                          judgement),
-        judgement=judgement.to_json())
+        judgement=judgement.to_json(), answers=answers)
+
+
+ANSWERS_SUFFIX = ".answers.jsonl"
+"""The answers file is the certificate's path with this suffix for ``.json``: named after it, beside it,
+so that where a certificate is written stays out of its digest."""
+
+
+def answers_section(text: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The certificate's ``answers`` section for the answers file holding ``text``."""
+    return {"sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(), "rows": len(rows),
+            "arms": sorted({row["arm"] for row in rows}), "note": ARMS_NOTE}

@@ -71,6 +71,8 @@ def build_view(cert: dict[str, Any]) -> dict[str, Any]:
         "known_failures": [s for s in specs if s["verdict"] == "known failure"],
         "sign_off": _sign_off(protocol),
         "section_digests": sorted(_d(cert.get("section_digests")).items()),
+        "answers": {"rows": _d(cert.get("answers")).get("rows"), "sha256": _d(cert.get("answers")).get("sha256"),
+                    "arms": [str(a) for a in _l(_d(cert.get("answers")).get("arms"))]} if cert.get("answers") else None,
         "run_rows": _rows(_d(cert.get("run")).get("options")),
         "plugins": _rows(_d(cert.get("run")).get("plugins")),
     }

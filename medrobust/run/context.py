@@ -175,6 +175,18 @@ class RunContext:
         return Evaluator(model, self.options.model, self.samples, self.noises, self.options.seed,
                          self.options.batch_size, journal, scope)
 
+    def arms(self) -> dict[str, Any]:
+        """The evaluators built so far, by arm: ``model`` (calibrator none), or ``calibrated`` (the model
+        as the specs see it) and ``uncalibrated`` (the A arm, once a spec compared against it)."""
+        if "evaluator" not in self._parts:
+            return {}
+        if self.options.calibrator == "none":
+            return {"model": self._parts["evaluator"]}
+        arms = {"calibrated": self._parts["evaluator"]}
+        if "baseline evaluator" in self._parts:
+            arms["uncalibrated"] = self._parts["baseline evaluator"]
+        return arms
+
     @property
     def loaded(self) -> bool:
         """Whether any spec made the model answer."""

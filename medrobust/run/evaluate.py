@@ -6,7 +6,7 @@ import dataclasses
 import traceback
 from typing import Any, Mapping, Optional, Sequence
 
-from .._canonical import sample_digest, sha256_json
+from .._canonical import image_digest, sample_digest, sha256_json, text_digest
 from ..noise import AppliedNoise, Composition, Noise, apply_composition
 from ..sample import Sample
 from .metrics import Estimate, Metric, estimate
@@ -17,12 +17,24 @@ __all__ = ["Evaluation", "Evaluator", "Comparison"]
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
-    """The answers of the model to every sample under one composition."""
+    """The answers of the model to every sample under one composition.
+
+    Attributes:
+        composition: The noise composition (empty: the clean run).
+        answers: One answer per sample, in the evaluator's sample order (None where the model failed).
+        errors: The model's error by sample id, where it failed.
+        records: The noise records by sample id, for the samples whose noise was applied.
+        inputs: sha256 of the image and of the question the model was asked, by sample id
+            (:func:`~medrobust._canonical.image_digest`, :func:`~medrobust._canonical.text_digest`),
+            taken where the noise was applied (also for answers read from the journal, so that what a
+            run records does not depend on its journal).
+    """
 
     composition: Composition
     answers: tuple[Optional[str], ...]
     errors: Mapping[str, str]
     records: Mapping[str, tuple[AppliedNoise, ...]]
+    inputs: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,14 +95,18 @@ class Evaluator:
         answers: list[Optional[str]] = [None] * len(self.samples)
         errors: dict[str, str] = {}
         records: dict[str, tuple[AppliedNoise, ...]] = {}
+        inputs: dict[str, tuple[str, str]] = {}
         todo: list[tuple[int, Sample]] = []
         for i, sample in enumerate(self.samples):
-            if keys and keys[i] in known:
-                answers[i] = known[keys[i]][0]  # journaled: its noise records can be rebuilt by replay
-                continue
+            # the noise is applied for journaled answers too: their records and input digests are the
+            # run's evidence, the same whether the model was asked now or in an interrupted run
             changed, applied = apply_composition(sample, composition, self.noises, self.run_seed)
             if applied:
                 records[sample.id] = tuple(applied)
+            inputs[sample.id] = (image_digest(changed.image), text_digest(changed.question))
+            if keys and keys[i] in known:
+                answers[i] = known[keys[i]][0]
+                continue
             todo.append((i, changed))
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start:start + self.batch_size]
@@ -100,7 +116,7 @@ class Evaluator:
             if keys:
                 self._journal.put_many((keys[i], a, None) for (i, _), a in zip(chunk, got) if a is not None)
         self.asked += len(todo)
-        result = Evaluation(composition, tuple(answers), errors, records)
+        result = Evaluation(composition, tuple(answers), errors, records, inputs)
         self._cache[composition.key] = result
         return result
 

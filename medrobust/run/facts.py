@@ -15,6 +15,7 @@ from typing import Any, Optional, Sequence
 from .._canonical import canonical_json, samples_digest
 from ..contract import describe_model
 from . import probes
+from .answers import answer_rows, row_key
 from .context import RunContext
 from .worker_share import compute_once
 
@@ -35,6 +36,8 @@ class RunFacts:
         evidence: Repeatability, shortcut baselines, test data, environment, probe errors.
         plugins: Which plugin provided each registered name, by kind.
         hypothesis_profile: The hypothesis settings profile the specs ran under.
+        answer_rows: Every answer as a row (:mod:`medrobust.run.answers`), for the answers file
+            beside the certificate; not part of the certificate itself.
     """
 
     model: dict[str, Any]
@@ -46,6 +49,7 @@ class RunFacts:
     evidence: dict[str, Any]
     plugins: dict[str, dict[str, str]]
     hypothesis_profile: str
+    answer_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 def gather_evidence(ctx: RunContext) -> dict[str, Any]:
@@ -84,7 +88,7 @@ def local_facts(ctx: RunContext, evidence_share: Optional[Path] = None) -> dict[
     facts: dict[str, Any] = {"model": {"name": o.model}, "calibrator": {"name": o.calibrator,
                                                                        "options": dict(o.calibrator_options)},
                              "dataset": {"name": o.dataset, "path": o.dataset_path, "split": o.split},
-                             "noise_names": [], "sample_errors": [], "compositions": []}
+                             "noise_names": [], "sample_errors": [], "compositions": [], "answer_rows": []}
     if not ctx.loaded:
         return facts
     facts["model"] = describe_model(o.model, ctx.raw_model)
@@ -102,6 +106,7 @@ def local_facts(ctx: RunContext, evidence_share: Optional[Path] = None) -> dict[
     facts["noise_names"] = sorted(names)
     facts["compositions"] = sorted(ctx.evaluator.evaluations)
     facts["evidence"] = compute_once(evidence_share, lambda: gather_evidence(ctx))
+    facts["answer_rows"] = answer_rows(ctx)  # after the evidence, whose probes may answer the clean inputs
     return facts
 
 
@@ -120,7 +125,20 @@ def merge_facts(local: dict[str, Any], remotes: Sequence[dict[str, Any]]) -> dic
         merged["evidence"] = min(gathered, key=canonical_json)
     unique = {(e["composition"], e["sample"]): e for e in merged["sample_errors"]}
     merged["sample_errors"] = [unique[k] for k in sorted(unique)]
+    merged["answer_rows"] = _merge_rows([f.get("answer_rows") or [] for f in [merged, *remotes]])
     return merged
+
+
+def _merge_rows(row_lists: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One row per (arm, composition, sample), whatever the arrival order (the least canonical JSON
+    where two processes answered the same input differently)."""
+    chosen: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for rows in row_lists:
+        for row in rows:
+            key = row_key(row)
+            if key not in chosen or canonical_json(row) < canonical_json(chosen[key]):
+                chosen[key] = row
+    return [chosen[key] for key in sorted(chosen)]
 
 
 def _noise_entries(ctx: RunContext, names: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -152,4 +170,5 @@ def run_facts(ctx: RunContext, remotes: Sequence[dict[str, Any]] = ()) -> RunFac
     return RunFacts(merged["model"], merged["calibrator"], merged["dataset"],
                     _noise_entries(ctx, merged["noise_names"]), merged["sample_errors"], answers, evidence,
                     {kind: ctx.host.registry(kind).providers() for kind in
-                     ("models", "calibrators", "noises", "datasets", "metrics")}, profile)
+                     ("models", "calibrators", "noises", "datasets", "metrics")}, profile,
+                    merged["answer_rows"])

@@ -133,8 +133,11 @@ def spec_run(directory: Path, spec: str, args: Sequence[str], outcome: str, conf
 
 
 def copy_twins(json_path: Path, directory: Path) -> Path:
-    """Copy a certificate's JSON twin and HTML view into ``directory``; returns the copied JSON's path."""
+    """Copy a certificate's JSON twin, HTML view and answers file into ``directory``; returns the copied
+    JSON's path."""
     directory.mkdir(parents=True, exist_ok=True)
-    for source in (json_path, json_path.with_suffix(".html")):
-        shutil.copy(source, directory / source.name)
+    answers = json_path.with_name(json_path.stem + ".answers.jsonl")
+    for source in (json_path, json_path.with_suffix(".html"), answers):
+        if source.exists() or source != answers:
+            shutil.copy(source, directory / source.name)
     return directory / json_path.name

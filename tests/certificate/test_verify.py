@@ -152,8 +152,9 @@ def test_unreadable_files_exit_2(tmp_path, certificate, capsys):
     assert main(["verify", str(tmp_path / "binary.json")]) == 2
     err = capsys.readouterr().err
     assert "missing.json" in err and "not valid JSON" in err and "certificate-data" in err and "UTF-8" in err
-    # a lone JSON twin (no HTML beside it) verifies on its own
+    # a lone JSON twin (no HTML beside it) verifies on its own, with the answers file named after it
     shutil.copy(certificate, tmp_path / "alone.json")
+    shutil.copy(certificate.with_name("certificate.answers.jsonl"), tmp_path / "alone.answers.jsonl")
     assert main(["verify", str(tmp_path / "alone.json")]) == 0
 
 
