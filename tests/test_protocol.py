@@ -169,7 +169,7 @@ def test_the_protocol_hash_is_printed_and_recorded_with_criteria_and_sign_off(to
     assert protocol["checks_per_criterion"] == {"NOISE-ACC": 1, "CLEAN": 1} and protocol["untested_criteria"] == []
     assert protocol["sign_off"][0] == {"role": "tester", "name": "Ada Tester", "date": "2026-11-20"}
     assert "protocol" not in cert["run"]["options"] and cert["local"]["protocol"] == str(path)
-    assert cert["schema"] == "medrobust.certificate/3"
+    assert cert["schema"] == "medrobust.certificate/4"
 
 
 def test_without_a_protocol_the_thresholds_are_labelled_placeholders(toy):

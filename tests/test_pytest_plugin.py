@@ -65,7 +65,7 @@ def test_python_specs_pass_and_write_both_certificate_files(toy):
     page = html_text(toy)
     assert "Clinical rationale" in page
     assert not re.search(r"Clinical rationale</th>\s*<td[^>]*>\s*not recorded", page)
-    assert [s["verdict"] for s in cert["specs"]] == ["pass", "pass"]
+    assert [s["outcome"] for s in cert["specs"]] == ["pass", "pass"]
     html = (toy.path / "reports" / "certificate.html").read_text()
     assert cert["digest"] in html and "Robustness Test Report" in html
 

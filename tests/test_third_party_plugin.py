@@ -67,5 +67,5 @@ def test_separately_installed_model_package_runs_the_suites(tmp_path):
     assert data["model"]["class"] == "medrobust_echo.EchoModel"
     assert data["run"]["plugins"]["models"]["echo"] == "echo"
     assert data["summary"]["checks"] > 0
-    assert data["summary"]["error"] == 0, [s["message"] for s in data["specs"] if s["verdict"] == "error"]
+    assert data["summary"]["error"] == 0, [s["message"] for s in data["specs"] if s["outcome"] == "error"]
     assert (tmp_path / "cert.html").exists()

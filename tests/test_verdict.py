@@ -266,7 +266,7 @@ def test_terminal_certificate_and_diff_read_one_judgement_where_outcome_and_conc
     assert diff.verdict == ("PASS", "INCONCLUSIVE") and diff.verdict_worse
     assert diff.newly_inconclusive == [{"spec": cert["specs"][0]["id"], "a": "pass", "b": "inconclusive"}]
     spec = cert["specs"][0]
-    assert spec["verdict"] == "pass" and spec["conclusion"] == "inconclusive"  # pytest passed; the interval did not
+    assert spec["outcome"] == "pass" and spec["conclusion"] == "inconclusive"  # pytest passed; the interval did not
     assert cert["judgement"]["spec_conclusions"] == {spec["id"]: "inconclusive"}
     result.stdout.fnmatch_lines([
         "*1 spec(s) where pytest's point-estimate outcome and the 95 % interval's conclusion differ*",

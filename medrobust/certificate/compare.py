@@ -32,7 +32,7 @@ improvement, and NOT VALID with ERROR: nothing a model that does not do the task
 FAILING = ("fail", "error")
 RAN = ("pass", "fail", "error", "inconclusive", "known failure")
 """Spec conclusions of a spec that ran; ``not run`` and ``absent`` are the others."""
-_VERDICT_AS_CONCLUSION = {"pass": "pass", "fail": "fail", "error": "error"}
+_OUTCOME_AS_CONCLUSION = {"pass": "pass", "fail": "fail", "error": "error"}
 
 IDENTITY_SECTIONS = (
     ("model", ("model",)),
@@ -132,13 +132,14 @@ def _conclusion(spec: Optional[dict[str, Any]], judged: Optional[dict[str, Any]]
     none to weigh. Certificates older than the judgement section fall back to the spec's own fields."""
     if spec is None:
         return "absent"
-    if spec.get("verdict") == "known failure":
+    outcome = spec.get("outcome", spec.get("verdict"))  # "verdict" before schema /4
+    if outcome == "known failure":
         return "known failure"
     if judged is not None:
         return str(judged.get(spec.get("id")) or "not run")
     if "conclusion" in spec:
         return str(spec["conclusion"] or "not run")
-    return _VERDICT_AS_CONCLUSION.get(str(spec.get("verdict")), "not run")
+    return _OUTCOME_AS_CONCLUSION.get(str(outcome), "not run")
 
 
 def _checks(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

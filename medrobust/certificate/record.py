@@ -23,8 +23,9 @@ from .cases import number_cases
 __all__ = ["view_digest", "SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certificate",
            "compute_digest", "DIGEST_EXCLUDES", "section_digests", "answers_section", "ANSWERS_SUFFIX"]
 
-SCHEMA = "medrobust.certificate/3"
-"""/3: digests over RFC 8785 canonical JSON; /1 and /2: over Python's ``json.dumps`` form, which
+SCHEMA = "medrobust.certificate/4"
+"""/4: a spec's pytest result is its ``outcome`` (was ``verdict``), the seed is stated once (in the
+run's options) and noise records write their seed as a decimal string; /3: digests over RFC 8785 canonical JSON; /1 and /2: over Python's ``json.dumps`` form, which
 ``medrobust verify`` still recomputes for them (:mod:`medrobust.certificate.integrity`)."""
 DIGEST_EXCLUDES = ("digest", "timing", "local")
 """Top-level fields the digest does not cover: itself, wall-clock times, and local paths that
@@ -70,12 +71,13 @@ class CheckResult(CheckRecord):
 
 @dataclasses.dataclass
 class SpecResult:
-    """A spec with its verdict, checks, and minimal failing composition if any."""
+    """A spec with its pytest outcome, its conclusion, its checks, and minimal failing composition if any."""
 
     id: str
     name: str
     kind: str
-    verdict: str
+    outcome: str
+    """pytest's result on the point estimates: pass, fail, error, skipped, known failure (xfail) or not run."""
     message: str
     checks: list[CheckResult]
     minimal_failure: Optional[CheckResult]
@@ -163,7 +165,7 @@ def _versions() -> dict[str, str]:
     return {"python": platform.python_version(), **{k: v or "not installed" for k, v in found.items()}}
 
 
-_OUTCOME_AS_VERDICT = {"passed": "pass", "failed": "fail", "error": "error", "skipped": "skipped",
+_OUTCOME_WORDS = {"passed": "pass", "failed": "fail", "error": "error", "skipped": "skipped",
                        "xfailed": "known failure"}
 
 
@@ -172,7 +174,7 @@ def _spec(record: SpecRecord, judgement: Judgement) -> SpecResult:
     failed = [c for c in checks if not c.passed]
     # hypothesis replays the shrunk example last, so the last failing check is the minimal one
     minimal = failed[-1] if failed and record.outcome in ("failed", "xfailed") else None
-    return SpecResult(record.nodeid, record.name, record.kind, _OUTCOME_AS_VERDICT.get(record.outcome, "not run"),
+    return SpecResult(record.nodeid, record.name, record.kind, _OUTCOME_WORDS.get(record.outcome, "not run"),
                       record.message, checks, minimal, judgement.spec_conclusions.get(record.nodeid))
 
 
@@ -185,16 +187,16 @@ def build_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts
             (:func:`answers_section`).
     """
     specs = [_spec(judgement.specs[nodeid], judgement) for nodeid in sorted(judgement.specs)]
-    summary = {v: sum(1 for s in specs if s.verdict == v) for v in ("pass", "fail", "error", "skipped", "known failure")}
+    summary = {v: sum(1 for s in specs if s.outcome == v) for v in ("pass", "fail", "error", "skipped", "known failure")}
     summary["specs"] = len(specs)
     summary["checks"] = sum(len(s.checks) for s in specs)
-    summary["inconclusive"] = sum(1 for s in specs if s.conclusion == "inconclusive" and s.verdict != "known failure")
+    summary["inconclusive"] = sum(1 for s in specs if s.conclusion == "inconclusive" and s.outcome != "known failure")
     summary["checks_by_conclusion"] = dict(judgement.checks_by_conclusion)
     harness = {"version": __version__, "git_revision": _git_revision(), "versions": _versions(),
                "platform": platform.platform(terse=True), "view_sha256": view_digest()}
     stated = options.to_json()
     local = {key: stated.pop(key) for key in LOCAL_OPTIONS}
-    run = {"options": stated, "seed": options.seed, "severity_scale": options.severity_scale,
+    run = {"options": stated, "severity_scale": options.severity_scale,
            "hypothesis_profile": facts.hypothesis_profile, "plugins": facts.plugins}
     found = facts.evidence
     protocol = evidence.protocol_section(judgement)

@@ -68,7 +68,7 @@ def build_view(cert: dict[str, Any]) -> dict[str, Any]:
         "sample_errors": _l(cert.get("sample_errors")),
         "shortcuts": _shortcuts(_d(cert.get("shortcuts"))),
         "limitations": [str(x) for x in _l(cert.get("limitations"))],
-        "known_failures": [s for s in specs if s["verdict"] == "known failure"],
+        "known_failures": [s for s in specs if s["outcome"] == "known failure"],
         "sign_off": _sign_off(protocol),
         "section_digests": sorted(_d(cert.get("section_digests")).items()),
         "answers": {"rows": _d(cert.get("answers")).get("rows"), "sha256": _d(cert.get("answers")).get("sha256"),
@@ -105,12 +105,12 @@ def _cover(cert: dict[str, Any], protocol: dict[str, Any], specs: list[dict[str,
         "model": _d(cert.get("model")).get("name"),
         "calibrator": _d(cert.get("calibrator")).get("name"),
         "dataset": _d(cert.get("dataset")).get("name"),
-        "seed": _d(cert.get("run")).get("seed"),
+        "seed": _run_seed(cert),
         # pass / fail / inconclusive by each spec's conclusion, the rest by its pytest outcome
         "specs": {"specs": summary.get("specs", len(specs)),
-                  **{k: sum(1 for s in specs if s["conclusion"] == k and s["verdict"] != "known failure")
+                  **{k: sum(1 for s in specs if s["conclusion"] == k and s["outcome"] != "known failure")
                      for k in ("pass", "fail", "inconclusive")},
-                  **{k: sum(1 for s in specs if s["verdict"] == k) for k in ("error", "known failure", "skipped")}},
+                  **{k: sum(1 for s in specs if s["outcome"] == k) for k in ("error", "known failure", "skipped")}},
         "checks": summary.get("checks", sum(len(s["checks"]) for s in specs)),
         "checks_by_conclusion": by_conclusion,
     }
@@ -123,7 +123,7 @@ def _identification(cert: dict[str, Any]) -> list[dict[str, Any]]:
     if not environment:  # schema /1: what the harness recorded about its environment
         environment = {**_d(harness.get("versions")), "platform": harness.get("platform"),
                        "device": _d(cert.get("model")).get("device"),
-                       "hypothesis_profile": run.get("hypothesis_profile"), "seed": run.get("seed")}
+                       "hypothesis_profile": run.get("hypothesis_profile")}
     dataset = {k: v for k, v in _d(cert.get("dataset")).items() if k != "description"}
     return [
         {"id": "id-model", "title": "Model", "rows": _rows(cert.get("model"))},
@@ -201,18 +201,18 @@ def _threshold_text(threshold: Any) -> str:
     return ", ".join(f"{k} {_text(v)}" for k, v in sorted(_d(threshold).items())) or "none"
 
 
-_VERDICT_CONCLUSION = {"pass": "pass", "fail": "fail", "known failure": "fail", "error": "error",
+_OUTCOME_CONCLUSION = {"pass": "pass", "fail": "fail", "known failure": "fail", "error": "error",
                        "skipped": "not run", "not run": "not run"}
 
 
 def _spec_view(spec: Any) -> dict[str, Any]:
     spec = _d(spec)
     checks = [_check_view(c) for c in _l(spec.get("checks"))]
-    verdict = str(spec.get("verdict", "not run"))
-    conclusion = str(spec.get("conclusion") or _VERDICT_CONCLUSION.get(verdict, verdict))
+    outcome = str(spec.get("outcome", spec.get("verdict", "not run")))  # "verdict" before schema /4
+    conclusion = str(spec.get("conclusion") or _OUTCOME_CONCLUSION.get(outcome, outcome))
     counts = {k: sum(1 for c in checks if c["conclusion"] == k) for k in ("pass", "fail", "inconclusive")}
     minimal = _d(spec.get("minimal_failure"))
-    return {"id": spec.get("id", ""), "name": spec.get("name"), "kind": spec.get("kind"), "verdict": verdict,
+    return {"id": spec.get("id", ""), "name": spec.get("name"), "kind": spec.get("kind"), "outcome": outcome,
             "conclusion": conclusion, "message": spec.get("message") or "", "checks": checks, "counts": counts,
             "minimal_failure": _check_view(minimal) if minimal else None}
 
@@ -339,3 +339,9 @@ def _sign_off(protocol: dict[str, Any]) -> list[dict[str, str]]:
     roles = list(SIGN_OFF_ROLES) + [r for r in given if r not in SIGN_OFF_ROLES]
     return [{"role": r, "name": str(given.get(r, {}).get("name") or ""), "date": str(given.get(r, {}).get("date") or "")}
             for r in roles]
+
+
+def _run_seed(cert: dict[str, Any]) -> Any:
+    """The run's seed: in its options (schema /4), or beside them (schemas /1-/3)."""
+    run = _d(cert.get("run"))
+    return _d(run.get("options")).get("seed", run.get("seed"))

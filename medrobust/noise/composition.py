@@ -153,13 +153,22 @@ class AppliedNoise:
     params: Mapping[str, Any]
 
     def to_json(self) -> dict[str, Any]:
+        """JSON-ready form. The 63-bit ``seed`` is written as a decimal string: JSON numbers beyond
+        2**53 are not exact in every reader (RFC 8785 appendix D), and one type for every seed is
+        simpler to read than a number that turns into a string for most seeds."""
+        params = dict(self.params)
+        if "seed" in params:
+            params["seed"] = str(params["seed"])
         return {"name": self.name, "version": self.version, "modality": self.modality,
-                "severity": self.severity, "params": dict(self.params)}
+                "severity": self.severity, "params": params}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "AppliedNoise":
-        return cls(data["name"], str(data["version"]), data["modality"], int(data["severity"]),
-                   dict(data["params"]))
+        """Inverse of :meth:`to_json` (also reads records whose seed is a JSON number)."""
+        params = dict(data["params"])
+        if "seed" in params:
+            params["seed"] = int(params["seed"])
+        return cls(data["name"], str(data["version"]), data["modality"], int(data["severity"]), params)
 
 
 def apply_composition(sample: Sample, composition: Composition,

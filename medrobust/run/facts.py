@@ -65,7 +65,7 @@ def gather_evidence(ctx: RunContext) -> dict[str, Any]:
         "shortcuts": lambda: probes.shortcuts(ctx.model, o.model, ctx.samples,
                                               ctx.evaluator.evaluate(Composition()).answers, o.batch_size),
         "test_data": lambda: probes.test_data(ctx.dataset, ctx.samples, o.dataset, o.split, o.reference_split),
-        "environment": lambda: probes.environment(o.device, o.seed)}
+        "environment": lambda: probes.environment(o.device)}
     evidence: dict[str, Any] = {"probe_errors": {}}
     for name, probe in gather.items():
         try:
@@ -165,7 +165,7 @@ def run_facts(ctx: RunContext, remotes: Sequence[dict[str, Any]] = ()) -> RunFac
     # the profile the specs ran under: under xdist the workers', not this controller's
     profile = (evidence.get("environment") or {}).get("hypothesis_profile") or probes.hypothesis_profile()
     if evidence.get("environment") is None:
-        evidence = {**evidence, "environment": probes.environment(ctx.options.device, ctx.options.seed)}
+        evidence = {**evidence, "environment": probes.environment(ctx.options.device)}
     answers = merged["dataset"].get("n_samples", 0) * len(merged["compositions"])
     return RunFacts(merged["model"], merged["calibrator"], merged["dataset"],
                     _noise_entries(ctx, merged["noise_names"]), merged["sample_errors"], answers, evidence,

@@ -167,15 +167,15 @@ def _reference(dataset: Any, split: str, items: list[dict[str, str]]) -> dict[st
             "note": note}
 
 
-def environment(device: str, seed: int) -> dict[str, Any]:
-    """Versions, device, threads and determinism settings of this process."""
+def environment(device: str) -> dict[str, Any]:
+    """Versions, device, threads and determinism settings of this process (the seed is in the run's options)."""
     versions = installed_versions(("torch", "transformers"))
     env: dict[str, Any] = {"python": platform.python_version(), "torch": versions["torch"],
                            "transformers": versions["transformers"], "platform": platform.platform(terse=True),
                            "device": device, "torch_threads": None, "deterministic_algorithms": False,
                            "cudnn_deterministic": None,
                            "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
-                           "hypothesis_profile": hypothesis_profile(), "seed": seed}
+                           "hypothesis_profile": hypothesis_profile()}
     try:
         import torch  # already imported by the noise catalogue
     except ImportError:

@@ -168,7 +168,7 @@ def make_certificate(*, n_specs: Optional[int] = None, noises: Sequence[str] = t
     for spec in specs:
         worst = {"fail": 0, "inconclusive": 1, "pass": 2}
         spec["conclusion"] = min((c["conclusion"] for c in spec["checks"]), key=worst.get, default="pass")
-        spec["verdict"] = {"fail": "fail", "pass": "pass", "inconclusive": "pass"}[spec["conclusion"]]
+        spec["outcome"] = {"fail": "fail", "pass": "pass", "inconclusive": "pass"}[spec["conclusion"]]
         failing = [c for c in spec["checks"] if c["conclusion"] == "fail"]
         spec["minimal_failure"] = failing[0] if failing else None
         if failing and len(cases) < 3:
@@ -230,7 +230,7 @@ def make_certificate(*, n_specs: Optional[int] = None, noises: Sequence[str] = t
     items = [{"id": f"test-{i:05d}", "image_sha256": _sha(f"image {i}"), "question_sha256": _sha(f"question {i}")}
              for i in range(n_samples)]
     cert: dict[str, Any] = {
-        "schema": "medrobust.certificate/3",
+        "schema": "medrobust.certificate/4",
         "verdict": verdict,
         "verdict_rule": ("The run FAILS if any check's 95 % interval lies wholly beyond its threshold, is "
                          "INCONCLUSIVE if none fails but at least one interval straddles its threshold, and "
@@ -241,7 +241,7 @@ def make_certificate(*, n_specs: Optional[int] = None, noises: Sequence[str] = t
         "harness": {"version": "0.1.0", "git_revision": "3a0e08c2f9d1b7e4a6c5d8f0e1b2a3c4d5e6f7a8",
                     "platform": "Linux-6.1-x86_64-with-glibc2.36",
                     "versions": {"python": "3.11.7", "torch": "2.5.1+cpu", "transformers": "4.46.0"}},
-        "run": {"seed": seed, "severity_scale": "declared", "hypothesis_profile": "medrobust",
+        "run": {"severity_scale": "declared", "hypothesis_profile": "medrobust",
                 "options": {"model": "reference", "dataset": "phantom-vqa", "calibrator": "imc" if calibrated else "none",
                             "seed": seed, "split": "test", "batch_size": 64, "device": "cpu"},
                 "plugins": {"models": {"reference": "reference"}, "calibrators": {"imc": "imc", "none": "builtins"}}},
@@ -283,7 +283,7 @@ def make_certificate(*, n_specs: Optional[int] = None, noises: Sequence[str] = t
         "environment": {"python": "3.11.7", "torch": "2.5.1+cpu", "transformers": "4.46.0",
                         "platform": "Linux-6.1-x86_64", "device": "cpu", "torch_threads": 2,
                         "deterministic_algorithms": True, "cudnn_deterministic": None, "cublas_workspace_config": None,
-                        "hypothesis_profile": "medrobust", "seed": seed},
+                        "hypothesis_profile": "medrobust"},
         "test_data": {"name": "phantom-vqa", "provenance": "Seeded synthetic lesions on real anatomy "
                       "(scikit-image and pydicom test images, public domain / MIT / CC0).",
                       "split": "test", "n_samples": n_samples, "answer_types": {"closed": n_closed, "open": n_samples - n_closed},

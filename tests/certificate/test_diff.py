@@ -75,9 +75,9 @@ def _est(v):
     return {"value": v[0], "low": v[1], "high": v[2], "n": 50, "method": "wilson"}
 
 
-def _cert(noisy, clean=(0.9, 0.8, 0.95), verdict="pass"):
+def _cert(noisy, clean=(0.9, 0.8, 0.95), outcome="pass"):
     check = {"composition_key": "jpeg@2", "metric": "closed_accuracy", "clean": _est(clean), "noisy": _est(noisy)}
-    return {"verdict": "PASS", "specs": [{"id": "s", "verdict": verdict, "checks": [check]}], "digest": ""}
+    return {"verdict": "PASS", "specs": [{"id": "s", "outcome": outcome, "checks": [check]}], "digest": ""}
 
 
 def test_moves_within_overlapping_intervals_are_not_regressions():
@@ -88,7 +88,7 @@ def test_moves_within_overlapping_intervals_are_not_regressions():
     assert fell.regressions == 1 and fell.worse[0]["delta"] == pytest.approx(-0.25)
     # a new spec that fails is a new failure; a spec that ran in A and disappears is listed as not run
     b = copy.deepcopy(a)
-    b["specs"] = [{"id": "t", "verdict": "error", "checks": []}]
+    b["specs"] = [{"id": "t", "outcome": "error", "checks": []}]
     result = compare_certificates(a, b)
     assert result.new_failures == [{"spec": "t", "a": "absent", "b": "error"}] and result.removed_specs == ["s"]
     assert result.not_run == [{"spec": "s", "a": "pass", "b": "absent"}] and result.regressions == 2
@@ -98,12 +98,16 @@ def test_moves_within_overlapping_intervals_are_not_regressions():
 def test_conclusions_weigh_before_pytest_verdicts_and_known_failures_are_left_out():
     a, b = _cert((0.8, 0.7, 0.88)), _cert((0.8, 0.7, 0.88))
     a["specs"][0]["conclusion"], b["specs"][0]["conclusion"] = "pass", "inconclusive"
-    b["specs"][0]["verdict"] = "fail"  # pytest judged the point estimate; the interval straddles
+    b["specs"][0]["outcome"] = "fail"  # pytest judged the point estimate; the interval straddles
     result = compare_certificates(a, b)
     assert result.new_failures == [] and result.newly_inconclusive == [{"spec": "s", "a": "pass",
                                                                           "b": "inconclusive"}]
     assert "inconclusive s  (pass -> inconclusive)" in "\n".join(result.lines())
-    b["specs"][0].update(conclusion="fail", verdict="known failure")
+    b["specs"][0].update(conclusion="fail", outcome="known failure")
+    assert compare_certificates(a, b).new_failures == []
+    # schemas /1-/3 named the outcome "verdict"
+    del b["specs"][0]["outcome"]
+    b["specs"][0]["verdict"] = "known failure"
     assert compare_certificates(a, b).new_failures == []
 
 
@@ -118,13 +122,13 @@ def test_an_unreadable_certificate_exits_2(upgrade, tmp_path, capsys):
 def test_a_spec_that_ran_in_a_and_not_in_b_is_a_regression(in_b):
     # a CI gate must not pass when the new run skipped (or dropped) the specs the old one ran
     a = _cert((0.80, 0.70, 0.88))
-    a["specs"].append({"id": "u", "verdict": "skipped", "checks": []})  # never ran: nothing lost
+    a["specs"].append({"id": "u", "outcome": "skipped", "checks": []})  # never ran: nothing lost
     b = copy.deepcopy(a)
     b["verdict"] = "NOT RUN"
     if in_b == "absent":
         b["specs"] = [s for s in b["specs"] if s["id"] != "s"]
     else:
-        b["specs"][0].update(verdict=in_b, checks=[])
+        b["specs"][0].update(outcome=in_b, checks=[])
     result = compare_certificates(a, b)
     assert result.not_run == [{"spec": "s", "a": "pass", "b": "absent" if in_b == "absent" else "not run"}]
     assert result.verdict_worse and result.regressions == 2
@@ -135,7 +139,7 @@ def test_a_spec_that_ran_in_a_and_not_in_b_is_a_regression(in_b):
 
 
 def test_a_failing_run_that_is_not_run_next_is_no_improvement():
-    a, b = _cert((0.55, 0.45, 0.65), verdict="fail"), _cert((0.55, 0.45, 0.65), verdict="skipped")
+    a, b = _cert((0.55, 0.45, 0.65), outcome="fail"), _cert((0.55, 0.45, 0.65), outcome="skipped")
     a["verdict"], b["verdict"] = "FAIL", "NOT RUN"
     b["specs"][0]["checks"] = []
     result = compare_certificates(a, b)

@@ -238,8 +238,11 @@ def test_a_failing_probe_is_reported_and_the_certificate_still_written(evidence_
 def test_the_environment_records_versions_device_determinism_and_seed(toy):
     toy.makepyfile(test_spec=PLANTED)
     toy.runpytest(*TOY_ARGS, "--seed", "7")
-    env = _certificate(toy)["environment"]
-    assert env["seed"] == 7 and env["device"] == "cpu" and env["python"].count(".") == 2
+    cert = _certificate(toy)
+    env = cert["environment"]
+    # the seed is stated once, in the run's options
+    assert cert["run"]["options"]["seed"] == 7 and "seed" not in env and "seed" not in cert["run"]
+    assert env["device"] == "cpu" and env["python"].count(".") == 2
     assert env["torch"] and isinstance(env["torch_threads"], int)
     assert env["deterministic_algorithms"] in (True, False) and "hypothesis_profile" in env
 

@@ -301,7 +301,7 @@ def test_suites_run_end_to_end_with_imc(checkpoints, models, family, selection, 
     assert ident["feature_hook"]["module"] == families.FAMILIES[family].hook_module
     assert cert["calibrator"]["name"] == "imc"
     assert cert["calibrator"]["params"]["pdc"]["fitted_on"] == (16 if PDC_SMALL[1] in selection else 96)
-    assert cert["summary"]["error"] == 0, [s.get("message") for s in cert["specs"] if s["verdict"] == "error"]
+    assert cert["summary"]["error"] == 0, [s.get("message") for s in cert["specs"] if s["outcome"] == "error"]
     assert not cert["sample_errors"]
     checks = [c for s in cert["specs"] for c in s["checks"]]
     assert len(cert["specs"]) == n_specs and checks and all("uncalibrated" in c for c in checks)

@@ -355,7 +355,7 @@ def test_suites_run_end_to_end_with_imc(checkpoint, model, tmp_path) -> None:
     assert data["model"]["capabilities"]["available"]["feature_hook"] is True
     assert data["run"]["plugins"]["models"]["llava-med"] == "hf"
     assert data["calibrator"]["name"] == "imc"
-    assert data["summary"]["error"] == 0, [s["message"] for s in data["specs"] if s["verdict"] == "error"]
+    assert data["summary"]["error"] == 0, [s["message"] for s in data["specs"] if s["outcome"] == "error"]
     assert not data["sample_errors"]
     checks = _checks(data)
     assert checks and all(c["uncalibrated"]["clean"]["n"] == c["clean"]["n"] for c in checks)  # A/B: both arms
