@@ -22,7 +22,8 @@ from typing import Any, Optional, Sequence
 
 from .._canonical import canonical_json, image_digest, text_digest
 from ..errors import OptionError, PluginError, ReplayError
-from ..noise import AppliedNoise, Composition, apply_composition
+from ..noise import AppliedNoise, Composition
+from ..noise.batch import apply_composition_batch
 from ..run.context import RunContext
 from ..run.options import RunOptions, options_from_json
 from ..run.plugins import load_plugins
@@ -169,7 +170,9 @@ def replay_case(cert: dict[str, Any], case_id: str, plugins: Sequence[str] = (),
         raise ReplayError(f"dataset {ctx.options.dataset!r} split {ctx.options.split!r} has no samples "
                           f"{', '.join(missing)}; is it the dataset the certificate was made on?")
     try:
-        rebuilt = [apply_composition(by_id[i], composition, ctx.noises, ctx.options.seed) for i in wanted]
+        # on the device the run made its noise on: a GPU draws other numbers than the CPU (see noise.batch)
+        rebuilt = apply_composition_batch([by_id[i] for i in wanted], composition, ctx.noises, ctx.options.seed,
+                                          ctx.options.noise_device_used)
     except KeyError as exc:
         raise ReplayError(f"{exc.args[0]}; load the plugin that provides it with --plugin") from None
     except ValueError as exc:  # e.g. a severity or parameters the noise rejects

@@ -82,6 +82,28 @@ class ImageNoise(Noise):
         """Apply to a batch of float images with resolved parameters."""
         return self.fn(images, params)
 
+    def apply_batch(self, images: Any, params: Sequence[Mapping[str, Any]]) -> Any:
+        """Apply to ``[B, C, H, W]`` images where image ``i`` has its own resolved ``params[i]``.
+
+        Image ``i`` gets exactly what :meth:`apply` gives it alone: images that share every
+        parameter (a noise that draws nothing at random, at one severity) go through one call,
+        since the ops of a noise act on each image independently; the others (a random noise
+        draws from each image's own seed) go one call each, on the images' device.
+        """
+        if len(params) != images.shape[0]:
+            raise ValueError(f"{self.name}: {len(params)} parameter sets for {images.shape[0]} images")
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(params):
+            groups.setdefault(repr(sorted(p.items())), []).append(i)
+        if len(groups) == 1:
+            return self.fn(images, params[0])
+        out = images.new_empty(images.shape)
+        for rows in groups.values():
+            index = rows[0] if len(rows) == 1 else None
+            part = images[index:index + 1] if index is not None else images[rows]
+            out[rows] = self.fn(part, params[rows[0]])
+        return out
+
 
 @dataclasses.dataclass(frozen=True)
 class TextNoise(Noise):

@@ -12,7 +12,7 @@ from ..sample import Sample
 from ._image_tensor import image_to_tensor, tensor_to_image
 from .base import SEVERITY_LEVELS, ImageNoise, Noise, TextNoise, derive_seed
 
-__all__ = ["NoiseStep", "Composition", "AppliedNoise", "apply_composition", "replay",
+__all__ = ["NoiseStep", "Composition", "AppliedNoise", "apply_composition", "resolve_records", "replay",
            "image_to_tensor", "tensor_to_image", "COMPOSITION_FORMS"]
 
 #: What :meth:`Composition.parse` accepts, quoted in its errors.
@@ -171,16 +171,23 @@ class AppliedNoise:
         return cls(data["name"], str(data["version"]), data["modality"], int(data["severity"]), params)
 
 
-def apply_composition(sample: Sample, composition: Composition,
-                      noises: Mapping[str, Noise], run_seed: int) -> tuple[Sample, list[AppliedNoise]]:
-    """Apply ``composition`` to ``sample``; each step's seed derives from
-    (run seed, sample id, position, noise name, severity)."""
+def resolve_records(sample: Sample, composition: Composition,
+                    noises: Mapping[str, Noise], run_seed: int) -> list[AppliedNoise]:
+    """The records of ``composition`` on ``sample``: each step with its resolved parameters and its
+    seed, derived from (run seed, sample id, position, noise name, severity)."""
     records = []
     for position, step in enumerate(composition.steps):
         noise = _lookup(noises, step.name)
         seed = derive_seed(run_seed, sample.id, position, step.name, step.severity)
         records.append(AppliedNoise(step.name, noise.version, noise.modality, step.severity,
                                     noise.params(step.severity, seed)))
+    return records
+
+
+def apply_composition(sample: Sample, composition: Composition,
+                      noises: Mapping[str, Noise], run_seed: int) -> tuple[Sample, list[AppliedNoise]]:
+    """Apply ``composition`` to ``sample`` (see :func:`resolve_records` for the seeds)."""
+    records = resolve_records(sample, composition, noises, run_seed)
     return replay(sample, records, noises), records
 
 

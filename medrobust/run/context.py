@@ -173,7 +173,7 @@ class RunContext:
                                   {"severity_scale": self.options.severity_scale})
             journal = AnswerJournal(self.options.journal) if scope else None
         return Evaluator(model, self.options.model, self.samples, self.noises, self.options.seed,
-                         self.options.batch_size, journal, scope)
+                         self.options.batch_size, journal, scope, self.options.noise_device_used)
 
     def arms(self) -> dict[str, Any]:
         """The evaluators built so far, by arm: ``model`` (calibrator none), or ``calibrated`` (the model

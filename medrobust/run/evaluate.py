@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import traceback
-from typing import Any, Mapping, Optional, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from .._canonical import image_digest, sample_digest, sha256_json, text_digest
-from ..noise import AppliedNoise, Composition, Noise, apply_composition
+from ..noise import AppliedNoise, Composition, Noise
+from ..noise.batch import apply_composition_batch
 from ..sample import Sample
 from .metrics import Estimate, Metric, estimate
 from ..errors import ModelOutputError
 
-__all__ = ["Evaluation", "Evaluator", "Comparison"]
+__all__ = ["Evaluation", "Evaluator", "Comparison", "StageTiming"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +38,18 @@ class Evaluation:
     errors: Mapping[str, str]
     records: Mapping[str, tuple[AppliedNoise, ...]]
     inputs: Mapping[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class StageTiming:
+    """Where an evaluator's time went, in seconds (wall clock of each stage)."""
+
+    preparing: float = 0.0
+    """Applying noise and hashing the noisy inputs (in the worker thread: overlaps answering)."""
+    answering: float = 0.0
+    """Inside the model's ``answer`` calls."""
+    waiting_for_inputs: float = 0.0
+    """The main thread waiting for a chunk's inputs: the part of preparing that answering did not hide."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,24 +76,29 @@ class Evaluator:
         samples: The evaluation samples, in a fixed order.
         noises: Noise registry (name -> noise).
         run_seed: Seed from which every noise seed derives.
-        batch_size: Samples handed to the model per call.
+        batch_size: Samples handed to the model per call, and per chunk of noise.
+        noise_device: Where image noises run (``cpu``, ``cuda``...; the run's ``--noise-device``,
+            else its ``--device``).
     """
 
     def __init__(self, model: Any, model_name: str, samples: Sequence[Sample],
                  noises: Mapping[str, Noise], run_seed: int, batch_size: int = 64,
-                 journal: Any = None, scope: Optional[str] = None) -> None:
+                 journal: Any = None, scope: Optional[str] = None, noise_device: str = "cpu") -> None:
         self.model = model
         self.model_name = model_name
         self.samples = list(samples)
         self.noises = noises
         self.run_seed = run_seed
         self.batch_size = batch_size
+        self.noise_device = noise_device
         self._cache: dict[str, Evaluation] = {}
         self._journal = journal if scope is not None else None
         self._scope = scope
         self._sample_keys: Optional[list[str]] = None
         self.asked = 0
         """How many samples the model was asked about (not answered from the journal)."""
+        self.timing = StageTiming()
+        """Seconds spent preparing inputs (noise, digests) and waiting on the model, over every composition."""
 
     @property
     def evaluations(self) -> dict[str, Evaluation]:
@@ -86,7 +106,14 @@ class Evaluator:
         return dict(self._cache)
 
     def evaluate(self, composition: Composition) -> Evaluation:
-        """Answers under ``composition`` (cached; the empty composition is the clean run)."""
+        """Answers under ``composition`` (cached; the empty composition is the clean run).
+
+        A pipeline over chunks of ``batch_size`` samples: while the model answers one chunk, a
+        worker thread applies the noise to the next (batched, on ``noise_device``) and hashes the
+        noisy inputs, so noise that cannot run on the model's device hides behind its answering.
+        The model's batches hold the samples the journal does not know, in sample order, as many as
+        ``batch_size`` at a time, whatever the chunks.
+        """
         cached = self._cache.get(composition.key)
         if cached is not None:
             return cached
@@ -97,28 +124,63 @@ class Evaluator:
         records: dict[str, tuple[AppliedNoise, ...]] = {}
         inputs: dict[str, tuple[str, str]] = {}
         todo: list[tuple[int, Sample]] = []
-        for i, sample in enumerate(self.samples):
-            # the noise is applied for journaled answers too: their records and input digests are the
-            # run's evidence, the same whether the model was asked now or in an interrupted run
-            changed, applied = apply_composition(sample, composition, self.noises, self.run_seed)
-            if applied:
-                records[sample.id] = tuple(applied)
-            inputs[sample.id] = (image_digest(changed.image), text_digest(changed.question))
-            if keys and keys[i] in known:
-                answers[i] = known[keys[i]][0]
-                continue
-            todo.append((i, changed))
-        for start in range(0, len(todo), self.batch_size):
-            chunk = todo[start:start + self.batch_size]
-            got = self._answer_batch([s for _, s in chunk], errors)
-            for (i, _), answer in zip(chunk, got):
-                answers[i] = answer
-            if keys:
-                self._journal.put_many((keys[i], a, None) for (i, _), a in zip(chunk, got) if a is not None)
-        self.asked += len(todo)
+        for rows, prepared in self._prepared(composition):
+            for i, (changed, applied, digests) in zip(rows, prepared):
+                # the noise is applied for journaled answers too: their records and input digests are the
+                # run's evidence, the same whether the model was asked now or in an interrupted run
+                if applied:
+                    records[changed.id] = tuple(applied)
+                inputs[changed.id] = digests
+                if keys and keys[i] in known:
+                    answers[i] = known[keys[i]][0]
+                else:
+                    todo.append((i, changed))
+            while len(todo) >= self.batch_size:
+                self._answer(todo[:self.batch_size], answers, errors, keys)
+                del todo[:self.batch_size]
+        if todo:
+            self._answer(todo, answers, errors, keys)
         result = Evaluation(composition, tuple(answers), errors, records, inputs)
         self._cache[composition.key] = result
         return result
+
+    def _prepared(self, composition: Composition
+                  ) -> Iterator[tuple[range, list[tuple[Sample, list[AppliedNoise], tuple[str, str]]]]]:
+        """The chunks of samples with their noisy inputs, each prepared while the previous one is used."""
+        chunks = [range(start, min(start + self.batch_size, len(self.samples)))
+                  for start in range(0, len(self.samples), self.batch_size)]
+        if not chunks:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="medrobust-noise") as pool:
+            pending = pool.submit(self._prepare, composition, chunks[0])
+            for k, rows in enumerate(chunks):
+                waited = time.perf_counter()
+                prepared = pending.result()
+                self.timing.waiting_for_inputs += time.perf_counter() - waited
+                if k + 1 < len(chunks):
+                    pending = pool.submit(self._prepare, composition, chunks[k + 1])
+                yield rows, prepared
+
+    def _prepare(self, composition: Composition, rows: range
+                 ) -> list[tuple[Sample, list[AppliedNoise], tuple[str, str]]]:
+        started = time.perf_counter()
+        noisy = apply_composition_batch([self.samples[i] for i in rows], composition, self.noises,
+                                        self.run_seed, self.noise_device)
+        out = [(changed, applied, (image_digest(changed.image), text_digest(changed.question)))
+               for changed, applied in noisy]
+        self.timing.preparing += time.perf_counter() - started
+        return out
+
+    def _answer(self, batch: list[tuple[int, Sample]], answers: list[Optional[str]], errors: dict[str, str],
+                keys: list[str]) -> None:
+        started = time.perf_counter()
+        got = self._answer_batch([s for _, s in batch], errors)
+        self.timing.answering += time.perf_counter() - started
+        for (i, _), answer in zip(batch, got):
+            answers[i] = answer
+        if keys:
+            self._journal.put_many((keys[i], a, None) for (i, _), a in zip(batch, got) if a is not None)
+        self.asked += len(batch)
 
     def _journal_keys(self, composition: Composition) -> list[str]:
         if self._journal is None:
@@ -127,8 +189,11 @@ class Evaluator:
             self._sample_keys = [sample_digest(s) for s in self.samples]
         steps = [{**step, "version": self.noises[step["name"]].version,
                   "table": [dict(row) for row in self.noises[step["name"]].table]} for step in composition.to_json()]
-        # clean answers do not depend on the seed
-        composition_key = sha256_json({"seed": self.run_seed if composition.steps else None, "steps": steps})
+        # clean answers do not depend on the seed; noise made off the CPU draws other numbers (see noise.batch)
+        stated: dict[str, Any] = {"seed": self.run_seed if composition.steps else None, "steps": steps}
+        if composition.steps and not str(self.noise_device).startswith("cpu"):
+            stated["noise_device"] = str(self.noise_device).split(":")[0]
+        composition_key = sha256_json(stated)
         return [self._journal.key(self._scope, sample_key, composition_key) for sample_key in self._sample_keys]
 
     def compare(self, composition: Composition, metric: Metric) -> Comparison:

@@ -43,6 +43,8 @@ class RunOptions:
     seed: int = 0
     certificate: Optional[str] = "reports/certificate"
     device: str = "cpu"
+    noise_device: Optional[str] = None
+    """Where image noises run; None: on ``device``, with the model."""
     batch_size: int = 64
     severity_scale: str = "declared"
     journal: Optional[str] = ".medrobust/journal.sqlite"
@@ -61,6 +63,11 @@ class RunOptions:
     def to_json(self) -> dict[str, Any]:
         """Every option as a plain dict."""
         return dataclasses.asdict(self)
+
+    @property
+    def noise_device_used(self) -> str:
+        """The device image noises run on: ``noise_device``, else the model's ``device``."""
+        return self.noise_device or self.device
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +155,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("--samples", ("samples",), "evaluate on a seeded subset of N test samples (default: the whole split)",
            kind=int, metavar="N", replay="yes"),
     Option("--device", ("device",), "device for the model (cpu, cuda, cuda:1...)"),
-    Option("--batch-size", ("batch_size",), "samples per model call (default: 64)", kind=int),
+    Option("--noise-device", ("noise_device",), "device for the image noises (default: --device, with the "
+           "model); noise made on a GPU replays bit for bit only on a GPU", nullable=True, replay="yes"),
+    Option("--batch-size", ("batch_size",), "samples per model call and per batch of noise (default: 64)",
+           kind=int),
     Option("--journal", ("journal",), "answer journal shared by re-runs and xdist workers ('none' to disable; "
            "default: .medrobust/journal.sqlite)", metavar="PATH", nullable=True, local=True),
     Option("--certificate", ("certificate",), "write PATH.json and PATH.html (default: reports/certificate; "

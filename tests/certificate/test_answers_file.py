@@ -170,3 +170,17 @@ def test_a_certificate_without_an_answers_section_verifies_as_before(spec_run, c
     _answers(spec_run).unlink()
     assert main(["verify", str(older)]) == 0
     assert "answers file" not in capsys.readouterr().out
+
+
+def test_results_do_not_depend_on_the_batch_size(toy):
+    """Noise is applied in batches of --batch-size and answered in a pipeline: answers, noise records,
+    input digests, figures and verdict must be those of any other batch size."""
+    toy.makepyfile(test_spec=SPEC)
+    found = []
+    for batch in ("64", "5", "1"):
+        toy.runpytest(*ARGS, "--batch-size", batch).assert_outcomes(passed=3)
+        cert = read_certificate(toy)
+        found.append((cert["answers"]["sha256"], cert["verdict"], canonical_json(cert["judgement"]),
+                      canonical_json([{k: c[k] for k in ("clean", "noisy", "drop", "conclusion")}
+                                      for c in _checks(cert)])))
+    assert found[0] == found[1] == found[2]
