@@ -25,9 +25,6 @@ ALLOWANCE = 40
 """Temporaries allowed, in multiples of the batch's float32 bytes (8 MB gray 512, 24 MB RGB 1024)."""
 FIXED_MB = 384
 SECONDS_PER_IMAGE = 6.0
-CT_TODO = {"ct_low_dose", "ct_metal_streaks", "ct_rings"}
-"""Noises that still build a sparse system matrix of angles x detectors x H x W entries (13 GB at 1024 px):
-expected to fail here until ct.py projects without one (issue 13)."""
 
 SCRIPT = r'''
 import json, resource, sys, time
@@ -76,9 +73,7 @@ def results(request):
     return request.param, rows, proc.stderr[-2000:]
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, reason="the CT projection matrix exceeds the memory cap (issue 13)")) if n in CT_TODO else n
-    for n in IMAGE])
+@pytest.mark.parametrize("name", IMAGE)
 def test_every_image_noise_runs_at_clinical_sizes_within_memory_and_time(results, name):
     size, rows, stderr = results
     assert name in rows, f"{name} at {size} never reported (the process died?): {stderr}"
