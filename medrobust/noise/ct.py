@@ -112,14 +112,15 @@ def _angle_chunks(geo: Geometry, batch: int) -> Iterator[tuple[int, int]]:
 def _bins(geo: Geometry, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Each pixel's lower detector bin (flat index into ``[angles * detectors]``) and its weight on the
     next bin, for angles ``start:stop``: ``[stop - start, H * W]`` each (linear, pixel-driven)."""
-    device = geo.cos.device
-    y = ((geo.height - 1) / 2 - torch.arange(geo.height, device=device, dtype=torch.float64)).view(-1, 1)
-    x = (torch.arange(geo.width, device=device, dtype=torch.float64) - (geo.width - 1) / 2).view(1, -1)
+    device, dtype = geo.cos.device, geo.ramp.dtype  # within the grid, float32 resolves 1e-4 of a bin
+    y = ((geo.height - 1) / 2 - torch.arange(geo.height, device=device, dtype=dtype)).view(-1, 1)
+    x = (torch.arange(geo.width, device=device, dtype=dtype) - (geo.width - 1) / 2).view(1, -1)
     y, x = y.expand(geo.height, geo.width).reshape(1, -1), x.expand(geo.height, geo.width).reshape(1, -1)
-    u = x * geo.cos[start:stop, None] + y * geo.sin[start:stop, None] + (geo.detectors - 1) / 2
+    cos, sin = geo.cos[start:stop, None].to(dtype), geo.sin[start:stop, None].to(dtype)
+    u = x * cos + y * sin + (geo.detectors - 1) / 2
     low = u.floor()
     rows = torch.arange(start, stop, device=device).view(-1, 1) * geo.detectors
-    return rows + low.long(), (u - low).to(geo.ramp.dtype)
+    return rows + low.long(), u - low
 
 
 def radon(images: torch.Tensor) -> torch.Tensor:
@@ -155,9 +156,10 @@ def fbp(sinograms: torch.Tensor, height: int, width: int) -> torch.Tensor:
     image = torch.zeros((b, height * width), dtype=geo.ramp.dtype, device=sinograms.device)
     for start, stop in _angle_chunks(geo, b):
         low, frac = _bins(geo, start, stop)
-        lower = flat[:, low.reshape(-1)].view(b, stop - start, -1)
-        upper = flat[:, low.reshape(-1) + 1].view(b, stop - start, -1)
-        image += (lower * (1 - frac) + upper * frac).sum(dim=1)
+        index = low.reshape(-1)
+        lower = flat.index_select(1, index).view(b, stop - start, -1)
+        upper = flat.index_select(1, index + 1).view(b, stop - start, -1)
+        image += (lower + (upper - lower) * frac).sum(dim=1)
     return (image * (math.pi / geo.angles)).reshape(b, height, width)
 
 
