@@ -79,3 +79,26 @@ def test_journal_hits_do_not_split_the_models_batches():
                            scope="x").evaluate(Composition.of("slow@1"))
     assert model.calls == [3, 1]  # the 4 samples the journal does not know, in full batches
     assert all(a is not None for a in evaluation.answers)
+
+
+def _per_image_noise(images, params):
+    time.sleep(DELAY / 4 * images.shape[0])  # a noise whose cost grows with the images it is given
+    return (images * 0.5).clamp(0, 1)
+
+
+PER_IMAGE = ImageNoise(name="per_image", family="test", description="test", random=False,
+                       table=[{"k": i} for i in range(5)], fn=_per_image_noise)
+
+
+def test_a_chunk_prepared_in_shares_is_ready_sooner_with_the_same_result():
+    samples = _samples(8)
+    waits, results = {}, {}
+    for threads in (1, 4):
+        evaluator = Evaluator(SleepyModel(), "sleepy", samples, {"per_image": PER_IMAGE}, run_seed=0,
+                              batch_size=8, prepare_threads=threads)
+        evaluation = evaluator.evaluate(Composition.of("per_image@1"))
+        waits[threads] = evaluator.timing.waiting_for_inputs
+        results[threads] = (evaluation.answers, evaluation.records, evaluation.inputs)
+    assert results[1] == results[4]
+    # one chunk of 8 images: 2 delays prepared alone, half a delay in 4 shares of 2
+    assert waits[1] >= 2 * DELAY and waits[4] < 1.2 * DELAY, waits

@@ -26,7 +26,7 @@ def write_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts
     The answers file comes first: the certificate names it with its sha256 (section ``answers``).
     """
     timing = {"finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-              "process_seconds": round(time.process_time(), 2)}
+              "process_seconds": round(time.process_time(), 2), "stages": facts.stages}
     stem = Path(base)
     if stem.suffix in (".json", ".html"):
         stem = stem.with_suffix("")

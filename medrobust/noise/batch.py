@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from ..sample import Sample
-from ._image_tensor import image_to_tensor, tensor_to_image
+from ._image_tensor import batch_to_images, images_to_batch
 from .base import ImageNoise, Noise, TextNoise
 from .composition import AppliedNoise, Composition, _lookup, resolve_records
 
@@ -46,13 +46,12 @@ def apply_composition_batch(samples: Sequence[Sample], composition: Composition,
     image_steps = [i for i, step in enumerate(composition.steps) if isinstance(_lookup(noises, step.name), ImageNoise)]
     if image_steps:
         for rows in _groups(samples).values():
-            tensor = torch.cat([image_to_tensor(samples[i].image) for i in rows]).to(device)
+            tensor = images_to_batch([samples[i].image for i in rows]).to(device)
             for position in image_steps:
                 noise = noises[composition.steps[position].name]
                 tensor = noise.apply_batch(tensor, [records[i][position].params for i in rows])
-            tensor = tensor.cpu()
-            for j, i in enumerate(rows):
-                images[i] = tensor_to_image(tensor[j:j + 1], samples[i].image.mode)
+            for i, image in zip(rows, batch_to_images(tensor.cpu(), samples[rows[0]].image.mode)):
+                images[i] = image
     return [(s if img is s.image and q == s.question else s.replace(image=img, question=q), r)
             for s, img, q, r in zip(samples, images, questions, records)]
 

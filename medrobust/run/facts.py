@@ -38,6 +38,9 @@ class RunFacts:
         hypothesis_profile: The hypothesis settings profile the specs ran under.
         answer_rows: Every answer as a row (:mod:`medrobust.run.answers`), for the answers file
             beside the certificate; not part of the certificate itself.
+        stages: Seconds each arm spent preparing inputs, answering and waiting for inputs
+            (:class:`~medrobust.run.evaluate.StageTiming`), summed over processes; the certificate
+            states them outside its digest.
     """
 
     model: dict[str, Any]
@@ -50,6 +53,7 @@ class RunFacts:
     plugins: dict[str, dict[str, str]]
     hypothesis_profile: str
     answer_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    stages: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
 
 def gather_evidence(ctx: RunContext) -> dict[str, Any]:
@@ -88,7 +92,8 @@ def local_facts(ctx: RunContext, evidence_share: Optional[Path] = None) -> dict[
     facts: dict[str, Any] = {"model": {"name": o.model}, "calibrator": {"name": o.calibrator,
                                                                        "options": dict(o.calibrator_options)},
                              "dataset": {"name": o.dataset, "path": o.dataset_path, "split": o.split},
-                             "noise_names": [], "sample_errors": [], "compositions": [], "answer_rows": []}
+                             "noise_names": [], "sample_errors": [], "compositions": [], "answer_rows": [],
+                             "stages": {}}
     if not ctx.loaded:
         return facts
     facts["model"] = describe_model(o.model, ctx.raw_model)
@@ -107,6 +112,7 @@ def local_facts(ctx: RunContext, evidence_share: Optional[Path] = None) -> dict[
     facts["compositions"] = sorted(ctx.evaluator.evaluations)
     facts["evidence"] = compute_once(evidence_share, lambda: gather_evidence(ctx))
     facts["answer_rows"] = answer_rows(ctx)  # after the evidence, whose probes may answer the clean inputs
+    facts["stages"] = {arm: dataclasses.asdict(evaluator.timing) for arm, evaluator in ctx.arms().items()}
     return facts
 
 
@@ -126,7 +132,19 @@ def merge_facts(local: dict[str, Any], remotes: Sequence[dict[str, Any]]) -> dic
     unique = {(e["composition"], e["sample"]): e for e in merged["sample_errors"]}
     merged["sample_errors"] = [unique[k] for k in sorted(unique)]
     merged["answer_rows"] = _merge_rows([f.get("answer_rows") or [] for f in [merged, *remotes]])
+    merged["stages"] = _sum_stages([f.get("stages") or {} for f in [local, *remotes]])
     return merged
+
+
+def _sum_stages(per_process: Sequence[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Stage seconds by arm, added up over the processes that answered."""
+    total: dict[str, dict[str, float]] = {}
+    for stages in per_process:
+        for arm, seconds in stages.items():
+            row = total.setdefault(arm, {})
+            for stage, value in seconds.items():
+                row[stage] = round(row.get(stage, 0.0) + value, 3)
+    return total
 
 
 def _merge_rows(row_lists: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -171,4 +189,4 @@ def run_facts(ctx: RunContext, remotes: Sequence[dict[str, Any]] = ()) -> RunFac
                     _noise_entries(ctx, merged["noise_names"]), merged["sample_errors"], answers, evidence,
                     {kind: ctx.host.registry(kind).providers() for kind in
                      ("models", "calibrators", "noises", "datasets", "metrics")}, profile,
-                    merged["answer_rows"])
+                    merged["answer_rows"], merged["stages"])
