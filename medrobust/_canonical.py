@@ -182,7 +182,9 @@ def image_digest(image: Any) -> str:
 
 
 def _sample_fields(sample: Any) -> list[Any]:
-    return [sample.id, image_digest(sample.image), sample.question, sample.answer, sample.answer_type]
+    cached = getattr(sample, "image_sha256", None)
+    return [sample.id, cached if isinstance(cached, str) else image_digest(sample.image), sample.question,
+            sample.answer, sample.answer_type]
 
 
 def sample_digest(sample: Any) -> str:

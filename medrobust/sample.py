@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Literal
 
 from PIL import Image
@@ -33,6 +34,13 @@ class Sample:
     answer: str
     answer_type: AnswerType
     metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    @functools.cached_property
+    def image_sha256(self) -> str:
+        """:func:`image_digest` of the image, computed once per sample (a 1024 px RGB image takes
+        milliseconds to hash, and a run states each clean image's digest several times). Images are
+        never changed in place; a noisy image is a new sample (:meth:`replace`)."""
+        return image_digest(self.image)
 
     def replace(self, **changes: Any) -> "Sample":
         """A copy of this sample with some fields changed."""

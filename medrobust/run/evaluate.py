@@ -107,7 +107,6 @@ class Evaluator:
         self.timing = StageTiming()
         """Seconds spent preparing inputs (noise, digests) and waiting on the model, over every composition."""
         self._timing_lock = threading.Lock()
-        self._clean_image_digests: dict[int, str] = {}
 
     @property
     def evaluations(self) -> dict[str, Evaluation]:
@@ -192,13 +191,9 @@ class Evaluator:
         return out
 
     def _image_digest(self, i: int, changed: Sample) -> str:
-        """The digest of the image the model sees; a sample's clean image is hashed once per evaluator."""
-        if changed.image is not self.samples[i].image:
-            return image_digest(changed.image)
-        digest = self._clean_image_digests.get(i)
-        if digest is None:
-            digest = self._clean_image_digests[i] = image_digest(changed.image)
-        return digest
+        """The digest of the image the model sees (a clean image's is computed once per sample)."""
+        sample = self.samples[i]
+        return sample.image_sha256 if changed.image is sample.image else image_digest(changed.image)
 
     def _answer(self, batch: list[tuple[int, Sample]], answers: list[Optional[str]], errors: dict[str, str],
                 keys: list[str]) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Optional, Sequence
 
 from PIL import Image
 
-from .._canonical import canonical_json, image_digest, sha256_json, text_digest
+from .._canonical import canonical_json, sha256_json, text_digest
 from .._format import rounded
 from ..sample import Sample
 from .metrics import closed_answer, estimate, normalize_answer
@@ -117,7 +117,7 @@ def shortcuts(model: Any, model_name: str, samples: Sequence[Sample], clean_answ
 def test_data(dataset: Any, samples: Sequence[Sample], name: str, split: str,
               reference_split: str) -> dict[str, Any]:
     """Provenance, answer types, strata counts, per-item hashes and independence from the reference split."""
-    items = [{"id": s.id, "image_sha256": image_digest(s.image), "question_sha256": text_digest(s.question)}
+    items = [{"id": s.id, "image_sha256": s.image_sha256, "question_sha256": text_digest(s.question)}
              for s in samples]
     strata: dict[str, dict[str, int]] = {}
     for key in ("modality", "organ"):
@@ -154,7 +154,7 @@ def _reference(dataset: Any, split: str, items: list[dict[str, str]]) -> dict[st
     images = {i["image_sha256"] for i in items}
     questions = {i["question_sha256"] for i in items}
     overlap = {"ids": sum(1 for s in reference if s.id in ids),
-               "images": sum(1 for s in reference if image_digest(s.image) in images),
+               "images": sum(1 for s in reference if s.image_sha256 in images),
                "questions": sum(1 for s in reference if text_digest(s.question) in questions)}
     independent = overlap["ids"] == 0 and overlap["images"] == 0
     note = ("no reference item shares an id or an image with the test data"
