@@ -39,7 +39,8 @@ def embedded_certificate(html: str) -> dict[str, Any]:
     """The certificate dict embedded in a page written by :func:`medrobust.certificate.render.render_html`.
 
     Raises:
-        ValueError: the page has no ``certificate-data`` element or its content is not JSON.
+        ValueError: the page has no ``certificate-data`` element or its content is not JSON (or nested
+            too deeply to read).
     """
     start = html.find(_EMBED_START)
     if start < 0:
@@ -53,6 +54,9 @@ def embedded_certificate(html: str) -> dict[str, Any]:
         return json.loads(html[start:end])
     except json.JSONDecodeError as exc:
         raise ValueError(f"the embedded certificate is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise ValueError("the embedded certificate is JSON nested too deeply to read; not a medrobust "
+                         "certificate (those nest about ten levels)") from None
 
 
 def png_data_uri(value: Any) -> Optional[str]:

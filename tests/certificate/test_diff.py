@@ -147,3 +147,51 @@ def test_a_failing_run_that_is_not_run_next_is_no_improvement():
     assert result.regressions == 1 and "NOT RUN      s  (fail -> not run)" in result.lines()
     # NOT RUN ranks with FAIL: neither direction is a better overall verdict
     assert not result.verdict_worse and not compare_certificates(b, a).verdict_worse
+
+
+def _tampered_copy(json_path, directory):
+    """A copy of a certificate's twins and answers file whose JSON twin claims a better verdict."""
+    from cert_runs import copy_twins, load
+
+    from medrobust._canonical import canonical_json
+
+    path = copy_twins(json_path, directory)
+    data = load(path)
+    data["verdict"] = "PASS"
+    path.write_text(canonical_json(data) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_tampered_input_is_refused_naming_the_file_and_why(upgrade, tmp_path, capsys):
+    a, b = upgrade
+    forged = _tampered_copy(b, tmp_path)
+    assert main(["diff", str(a), str(forged)]) == 3
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"error: B {forged} does not verify: its digest does not match its content" in captured.err
+    assert "--allow-unverified" in captured.err and "Traceback" not in captured.err
+    assert main(["diff", str(forged), str(a), "--json"]) == 3
+    assert f"error: A {forged} does not verify" in capsys.readouterr().err
+    # a missing answers file is a certificate that does not verify too
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "b.json").write_bytes(b.read_bytes())
+    assert main(["diff", str(a), str(lone / "b.json")]) == 3
+    assert f"answers file {lone / 'b.answers.jsonl'} cannot be read" in capsys.readouterr().err
+
+
+def test_allow_unverified_compares_and_flags_it_loudly(upgrade, tmp_path, capsys):
+    a, b = upgrade
+    forged = _tampered_copy(b, tmp_path)
+    assert main(["diff", str(a), str(forged), "--allow-unverified"]) == 1  # its regressions still count
+    captured = capsys.readouterr()
+    first = captured.out.splitlines()[0]
+    assert first.startswith(f"UNVERIFIED B: {forged} does not verify (its digest does not match its content")
+    assert f"warning: B {forged} does not verify" in captured.err
+    assert main(["diff", str(a), str(forged), "--allow-unverified", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["unverified"] == [{"which": "b", "path": str(forged), "problems": [
+        "its digest does not match its content", "section 'verdict' changed",
+        "its HTML and JSON twins differ at $.verdict"]}]
+    assert main(["diff", str(a), str(b), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["unverified"] == []

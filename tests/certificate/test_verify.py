@@ -1,6 +1,7 @@
 """``medrobust verify``: section digests, the overall digest, both twins, exit codes."""
 
 import json
+import os
 import random
 import shutil
 
@@ -191,3 +192,83 @@ def test_the_view_check_follows_the_view_code_not_the_git_revision(certificate, 
     monkeypatch.setattr(record, "view_digest", lambda: "f" * 64)
     assert main(["verify", str(html)]) == 0
     assert "view not verified" in capsys.readouterr().out
+
+
+def _windows(path, bom=False, crlf=True):
+    """``path`` as a Windows tool leaves it: CRLF line endings and/or a UTF-8 byte order mark."""
+    raw = path.read_bytes()
+    if crlf:
+        raw = raw.replace(b"\n", b"\r\n")
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + raw)
+
+
+@pytest.mark.parametrize("bom, crlf", [(False, True), (True, False), (True, True)])
+def test_a_certificate_moved_through_windows_tools_still_verifies(certificate, capsys, bom, crlf):
+    answers = certificate.with_name("certificate.answers.jsonl")
+    for path in (certificate, certificate.with_suffix(".html"), answers):
+        _windows(path, bom, crlf)
+    assert b"\r\n" in answers.read_bytes() or not crlf
+    for path in (certificate, certificate.with_suffix(".html")):
+        assert main(["verify", str(path)]) == 0, capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert out.startswith(f"valid: {path}") and "holds the same data" in out
+        assert ("CRLF line endings were read as LF" in out) == crlf
+        assert ("byte order mark was ignored" in out) == bom
+        assert f"answers file {answers}: matches the certificate's sha256 once" in out
+
+
+def test_a_change_is_still_caught_after_crlf_conversion(certificate, capsys):
+    answers = certificate.with_name("certificate.answers.jsonl")
+    for path in (certificate, certificate.with_suffix(".html"), answers):
+        _windows(path)
+    text = answers.read_bytes()
+    at = text.index(b'"answer":"') + len(b'"answer":"')
+    answers.write_bytes(text[:at] + b"X" + text[at + 1:])
+    assert main(["verify", str(certificate)]) == 1
+    assert f"answers file {answers} changed" in capsys.readouterr().out
+    html = certificate.with_suffix(".html")
+    text = html.read_bytes()
+    i = text.index(b"test_planted.py::test_planted")
+    html.write_bytes(text[:i] + b"X" + text[i + 1:])
+    assert main(["verify", str(html)]) == 1
+    assert "visible text differs from the rendering" in capsys.readouterr().out
+
+
+DEEP = 100_000
+
+
+@pytest.mark.parametrize("name, content", [
+    ("deep.json", "[" * DEEP + "]" * DEEP),
+    ("deep-member.json", '{"schema": "medrobust.certificate/4", "digest": "0", "x": ' + "[" * DEEP + "]" * DEEP + "}"),
+    ("deep-but-parses.json", '{"schema": "medrobust.certificate/4", "digest": "0", "x": ' + "[" * 500 + "]" * 500 + "}"),
+    ("deep.html", '<script type="application/json" id="certificate-data">' + "[" * DEEP + "]" * DEEP + "</script>"),
+])
+def test_deeply_nested_json_cannot_be_checked_and_exits_2(tmp_path, capsys, name, content):
+    (tmp_path / name).write_text(content, encoding="utf-8")
+    assert main(["verify", str(tmp_path / name)]) == 2
+    captured = capsys.readouterr()
+    assert "nested" in captured.err and "not a medrobust certificate" in captured.err
+    assert "Traceback" not in captured.err and len(captured.err.splitlines()) <= 2
+
+
+def test_what_is_not_a_certificate_file_exits_2(tmp_path, capsys):
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)  # reading it would wait for a writer forever
+    (tmp_path / "folder.json").mkdir()
+    (tmp_path / "other.json").write_text('{"digest": "ab", "results": []}', encoding="utf-8")
+    (tmp_path / "utf16.json").write_bytes('{"digest": "ab"}'.encode("utf-16"))
+    expected = {fifo: "not a regular file", tmp_path / "folder.json": "is a folder", "/dev/zero": "not a regular file",
+                tmp_path / "other.json": "not a medrobust certificate (its 'schema' is None",
+                tmp_path / "utf16.json": "UTF-16 text, not UTF-8"}
+    for path, message in expected.items():
+        assert main(["verify", str(path)]) == 2, path
+        err = capsys.readouterr().err
+        assert str(path) in err and message in err and len(err.splitlines()) == 1
+
+
+def test_verify_help_states_the_exit_codes(capsys):
+    with pytest.raises(SystemExit):
+        main(["verify", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "exit status: 0 valid; 1 tampered" in out and "2 cannot be checked" in out
+    assert "JSON nested too deeply" in out and "byte order mark" in out
