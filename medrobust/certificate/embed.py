@@ -1,8 +1,9 @@
 """The certificate's JSON inside its HTML page, and the only images a page may show.
 
 The JSON is embedded with ``<``, ``>`` and ``&`` as ``\\u`` escapes, so no string inside it can
-end the ``<script>`` element; :func:`embedded_certificate` reads it back. Image fields are
-used only when they are PNG data URIs of real PNGs.
+end the ``<script>`` element (control and bidi characters too, so the page holds none raw);
+:func:`embedded_certificate` reads it back. Image fields are used only when they are PNG data
+URIs of real PNGs.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ __all__ = ["embed_json", "embedded_certificate", "png_data_uri", "MAX_IMAGE_BYTE
 MAX_IMAGE_BYTES = 256 * 1024
 """The largest embedded PNG a page shows."""
 
-_JSON_UNSAFE = re.compile("[<>&\u2028\u2029\ud800-\udfff]")
+_JSON_UNSAFE = re.compile("[<>&\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]")
 _PNG_PREFIX = "data:image/png;base64,"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _EMBED_START = '<script type="application/json" id="certificate-data">'
 
 
 def embed_json(data: Any) -> str:
-    """Canonical JSON of ``data`` with ``< > &``, U+2028/9 and lone surrogates as ``\\uXXXX``.
+    """Canonical JSON of ``data`` with ``< > &``, DEL and C1 controls, bidi controls, U+2028/9 and lone
+    surrogates as ``\\uXXXX`` (C0 controls are escaped by canonical JSON already).
 
     The result is valid JSON that parses back to the same value, contains no ``<``, and
     encodes as UTF-8 whatever strings ``data`` holds.

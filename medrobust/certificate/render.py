@@ -4,7 +4,13 @@
 chart geometry from :mod:`.charts`) and hands it to a template that only loops and branches.
 Every string from a model, dataset or plugin reaches the page through autoescape; image
 fields are used only when they are PNG data URIs; lone surrogates (invalid UTF-8 decoded
-with ``surrogateescape``) are shown as U+FFFD so the page always encodes as UTF-8.
+with ``surrogateescape``) are shown as U+FFFD so the page always encodes as UTF-8; control
+characters (C0 but tab and newline, DEL, C1) and bidirectional controls (U+061C, U+200E/F,
+U+202A-U+202E, U+2066-U+2069) are shown as the escapes ``\\x1b`` / ``\\u202e`` (``\\r`` for CR), so
+that a NUL, a terminal escape or a right-to-left override in a model's answer can neither
+hide nor reorder what the page shows. Both are done by :func:`_finalize`, which every
+``{{ }}`` output passes through (text, attributes, SVG alike); the embedded JSON keeps the
+exact text.
 The JSON is embedded by :mod:`.embed`, so no string inside it can end the ``<script>`` element.
 """
 
@@ -26,14 +32,24 @@ DISPLAY_LIMIT = 1000
 """Characters of one untrusted string shown on the page; the embedded JSON keeps all of it."""
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Characters shown as escapes: C0 controls but tab and newline, DEL, C1 controls, bidi controls."""
+
+
+def _escape_control(match: "re.Match[str]") -> str:
+    code = ord(match.group())
+    if code == 0x0D:
+        return "\\r"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def _finalize(value: Any) -> Any:
-    """Every ``{{ }}`` output: None as empty, lone surrogates as U+FFFD."""
+    """Every ``{{ }}`` output: None as empty, lone surrogates as U+FFFD, control and bidi characters as
+    visible escapes (``\\x00``, ``\\x1b``, ``\\u202e``)."""
     if value is None:
         return ""
     if isinstance(value, str) and not isinstance(value, Markup):
-        return _SURROGATES.sub("\ufffd", value)
+        return _CONTROLS.sub(_escape_control, _SURROGATES.sub("\ufffd", value))
     return value
 
 

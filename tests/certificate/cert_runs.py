@@ -37,12 +37,13 @@ on the ``planted`` model."""
 
 NOISE_SENSITIVE_MODELS = '''
 
-HOSTILE = "<script>alert(1)</script> {{ 7*7 }} </table> \\udcff" + "long " * 2000
+HOSTILE = "<script>alert(1)</script> {{ 7*7 }} </table> \\udcff \\x00\\x1b[31m\\u202eevil\\r\\x85" + "long " * 2000
 
 
 class NoiseSensitiveModel:
     """Right on clean images. Under pixel noise, ``versioned`` with option version=2 flips its closed
-    answers (a planted regression) and ``hostile`` answers with markup, a template and invalid UTF-8."""
+    answers (a planted regression) and ``hostile`` answers with markup, a template, invalid UTF-8 and
+    control and bidi characters."""
 
     def __init__(self, options, hostile=False):
         self.version = str(options.get("version", "1"))

@@ -224,6 +224,31 @@ def test_hostile_text_is_shown_as_text(text):
     assert "<" not in page.scripts[0] and len(page.scripts) == 1
 
 
+CONTROLS = {"\x00": "\\x00", "\x1b": "\\x1b", "\x07": "\\x07", "\r": "\\r", "\x7f": "\\x7f",
+            "\x85": "\\x85", "\x9b": "\\x9b", "\u202e": "\\u202e", "\u202d": "\\u202d", "\u2066": "\\u2066",
+            "\u2069": "\\u2069", "\u200f": "\\u200f", "\u061c": "\\u061c"}
+
+
+@pytest.mark.parametrize("char, shown", CONTROLS.items())
+def test_control_and_bidi_characters_are_shown_escaped_and_kept_exact_in_the_json(char, shown):
+    text = f"yes{char}[31m no"
+    fields = {"answer": text, "question": text, "sample_id": text, "noise": text, "message": text}
+    data = make_certificate(hostile=fields, with_strata=False)
+    data["model"]["name"] = text
+    html = render_html(data)
+    assert char not in html  # nowhere raw: not in the text, the attributes, the SVG or the embedded JSON
+    assert f"yes{shown}[31m no" in Page(html).visible
+    assert f'alt="Clean image of sample yes{shown}[31m no"' in html
+    assert canonical_json(embedded_certificate(html)) == canonical_json(data)
+    assert embedded_certificate(html)["cases"][0]["examples"][0]["answer_noisy"] == text
+    assert render_html(data) == html  # deterministic: verify re-renders the page from its data
+
+
+def test_tabs_and_newlines_stay_as_they_are():
+    html = render_html(make_certificate(hostile={"answer": "a\tb\nc"}, with_strata=False))
+    assert "a\tb\nc" in html
+
+
 def test_template_syntax_in_data_is_not_evaluated():
     html = render_html(make_certificate(hostile={"answer": "{{ 7*7 }}{{ cycler.__init__ }}"}, with_strata=False))
     assert "{{ 7*7 }}{{ cycler.__init__ }}" in Page(html).visible

@@ -174,6 +174,11 @@ def test_hostile_answers_keep_the_certificate_verifiable(tmp_path, capsys):
     assert answer.startswith("<script>alert(1)</script> {{ 7*7 }} </table> \udcff") and len(answer) > 10000
     assert main(["verify", str(path)]) == 0 and main(["verify", str(path.with_suffix(".html"))]) == 0
     assert capsys.readouterr().out.count("holds the same data") == 2
+    # control and bidi characters: exact in the JSON, visibly escaped on the page, nowhere raw in it
+    assert "\udcff \x00\x1b[31m\u202eevil\r\x85long" in answer
+    page = path.with_suffix(".html").read_text(encoding="utf-8")
+    assert not [c for c in "\x00\x1b\u202e\r\x85" if c in page]
+    assert "\ufffd \\x00\\x1b[31m\\u202eevil\\r\\x85long" in page
 
 
 def test_the_view_check_follows_the_view_code_not_the_git_revision(certificate, capsys, monkeypatch):
