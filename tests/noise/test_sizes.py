@@ -1,4 +1,5 @@
-"""Every image noise at clinical sizes: 512 x 512 gray and 1024 x 1024 RGB, batch 2, under a memory cap.
+"""Every image noise at clinical sizes (512 x 512 gray, 1024 x 1024 RGB) and at the smallest we accept
+(32 x 32 gray and RGB), batch 2, under a memory cap.
 
 One subprocess per size applies every image noise in turn under ``RLIMIT_AS`` set, after torch is
 imported and the inputs exist, to what the process already maps plus :data:`ALLOWANCE` times the
@@ -19,7 +20,7 @@ from medrobust.run.plugins import load_plugins
 
 HOST = load_plugins()
 IMAGE = [n for n in HOST.noises if HOST.noises[n].modality == "image"]
-SIZES = {"gray512": (1, 512), "rgb1024": (3, 1024)}
+SIZES = {"gray32": (1, 32), "rgb32": (3, 32), "gray512": (1, 512), "rgb1024": (3, 1024)}
 BATCH = 2
 ALLOWANCE = 40
 """Temporaries allowed, in multiples of the batch's float32 bytes (8 MB gray 512, 24 MB RGB 1024)."""
@@ -38,7 +39,7 @@ y, x = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), 
 body = ((x ** 2 + y ** 2) < 0.8).float() * (0.5 + 0.2 * torch.sin(9 * x) * torch.cos(7 * y))
 images = body.expand(batch, channels, size, size).contiguous().clamp(0, 1)
 for name in names[:2]:  # warm-up: lazy imports and thread pools before the cap
-    noises[name].apply_batch(images[:, :, :64, :64].contiguous(), [noises[name].params(1, i) for i in range(batch)])
+    noises[name].apply_batch(images[:, :, :32, :32].contiguous(), [noises[name].params(1, i) for i in range(batch)])
 with open("/proc/self/statm") as f:
     mapped = int(f.read().split()[0]) * resource.getpagesize()
 cap = mapped + allowance * images.numel() * 4 + fixed_mb * 2 ** 20
