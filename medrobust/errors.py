@@ -9,7 +9,8 @@ from __future__ import annotations
 
 __all__ = [
     "MedrobustError", "PluginError", "UnknownNameError", "DuplicateNameError", "MissingCapability",
-    "OptionError", "DatasetError", "SpecError", "ProtocolError", "ModelOutputError", "RobustnessFailure",
+    "OptionError", "DatasetError", "SpecError", "ProtocolError", "ModelOutputError", "ModelUnavailable",
+    "RobustnessFailure",
     "ReplayError", "UnreadableCertificate",
 ]
 
@@ -55,6 +56,11 @@ class ProtocolError(MedrobustError, ValueError):
 
 class ModelOutputError(MedrobustError):
     """A model broke the ``answer(samples) -> list[str]`` contract."""
+
+
+class ModelUnavailable(MedrobustError):
+    """A model call that ran past ``--answer-timeout``, or was not made (the model is still in a call that
+    timed out, or the run was interrupted); its samples are recorded as errors."""
 
 
 class RobustnessFailure(MedrobustError, AssertionError):

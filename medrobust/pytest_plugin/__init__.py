@@ -15,6 +15,7 @@ from typing import Any, Iterator, Optional
 import pytest
 
 from ..errors import MedrobustError, RobustnessFailure
+from ._interrupts import HeldInterrupts
 from ._stash import is_active, run_context, run_key
 from .profiles import register_profiles
 from .xdist import FACTS_KEY, SPEC_PROPERTY, XdistController
@@ -220,9 +221,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from ..run.completeness import run_scope
     from ..run.facts import local_facts, run_facts
     from ..run.judgement import judge
+    from ..run.model_calls import INTERRUPTED
     from ..run.validity import assess_validity
 
     ctx = run_context(config)
+    if exitstatus == pytest.ExitCode.INTERRUPTED:  # Ctrl-C: the model is not asked again (no evidence probes)
+        ctx.model_calls.close()
     if hasattr(config, "workerinput"):
         share = config.stash.get(_share_key, None)
         facts = local_facts(ctx, share)
@@ -243,19 +247,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         deselected.update((remote.get("collection") or {}).get("deselected", ()))
     if not ctx.specs and not collected:
         return
-    facts = run_facts(ctx, remotes)
-    validity = assess_validity(ctx.specs, ctx.protocol.validity if ctx.protocol else None,
-                               facts.evidence.get("shortcuts"), facts.sample_errors, facts.answers)
-    scope = run_scope(collected, deselected, ctx.specs, _interrupted(session, exitstatus), _selection(config))
-    judgement = judge(ctx.specs, ctx.protocol, validity, scope)
-    config.stash[_judgement_key] = judgement
-    if judgement.verdict.lower().replace(" ", "-") in config.stash[_fail_on_key] and session.exitstatus == 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    if not ctx.options.certificate:
-        return
-    from ..certificate import write_certificate
+    with HeldInterrupts(ctx.model_calls) as held:  # Ctrl-C from here on: a PARTIAL certificate, still written
+        facts = run_facts(ctx, remotes)
+        interrupted = _interrupted(session, exitstatus)
+        skipped = sorted(name for name, why in (facts.evidence.get("probe_errors") or {}).items()
+                         if why == f"skipped: {INTERRUPTED}")
+        if interrupted is None and skipped:
+            interrupted = f"interrupted (Ctrl-C) during the evidence probes; not gathered: {', '.join(skipped)}"
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+        validity = assess_validity(ctx.specs, ctx.protocol.validity if ctx.protocol else None,
+                                   facts.evidence.get("shortcuts"), facts.sample_errors, facts.answers)
+        scope = run_scope(collected, deselected, ctx.specs, interrupted, _selection(config))
+        judgement = judge(ctx.specs, ctx.protocol, validity, scope)
+        config.stash[_judgement_key] = judgement
+        if judgement.verdict.lower().replace(" ", "-") in config.stash[_fail_on_key] and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if not ctx.options.certificate:
+            return
+        from ..certificate import write_certificate
 
-    paths = write_certificate(ctx.options, judgement, facts, ctx.options.certificate)
+        with held.writing():
+            paths = write_certificate(ctx.options, judgement, facts, ctx.options.certificate)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write_sep("-", f"medrobust certificate: {paths[0]} and {paths[1]}")

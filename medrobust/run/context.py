@@ -173,7 +173,17 @@ class RunContext:
                                   {"severity_scale": self.options.severity_scale})
             journal = AnswerJournal(self.options.journal) if scope else None
         return Evaluator(model, self.options.model, self.samples, self.noises, self.options.seed,
-                         self.options.batch_size, journal, scope, self.options.noise_device_used)
+                         self.options.batch_size, journal, scope, self.options.noise_device_used,
+                         calls=self.model_calls)
+
+    @property
+    def model_calls(self) -> Any:
+        """The run's one worker thread for model calls, with ``--answer-timeout``
+        (:class:`~medrobust.run.model_calls.ModelCalls`): both arms and the evidence probes call through
+        it, so the model is never called from two threads at once."""
+        from .model_calls import ModelCalls
+
+        return self._part("model calls", lambda: ModelCalls(self.options.answer_timeout))
 
     def arms(self) -> dict[str, Any]:
         """The evaluators built so far, by arm: ``model`` (calibrator none), or ``calibrated`` (the model

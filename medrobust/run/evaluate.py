@@ -15,7 +15,8 @@ from ..noise import AppliedNoise, Composition, Noise
 from ..noise.batch import apply_composition_batch
 from ..sample import Sample
 from .metrics import Estimate, Metric, estimate
-from ..errors import ModelOutputError
+from .model_calls import ModelCalls
+from ..errors import ModelOutputError, ModelUnavailable
 
 __all__ = ["Evaluation", "Evaluator", "Comparison", "StageTiming"]
 
@@ -84,13 +85,17 @@ class Evaluator:
         prepare_threads: Threads that prepare a chunk's inputs, each a share of its samples (default:
             the CPU count, at most 4): the first chunk of a composition cannot hide behind answering,
             and splitting it shortens the model's wait.
+        calls: Where the model's ``answer`` runs: the run's one model worker thread, with its time limit
+            (:class:`~medrobust.run.model_calls.ModelCalls`; shared by every evaluator of the same model,
+            so that the model is never called from two threads at once). Default: a new one, no limit.
     """
 
     def __init__(self, model: Any, model_name: str, samples: Sequence[Sample],
                  noises: Mapping[str, Noise], run_seed: int, batch_size: int = 64,
                  journal: Any = None, scope: Optional[str] = None, noise_device: str = "cpu",
-                 prepare_threads: Optional[int] = None) -> None:
+                 prepare_threads: Optional[int] = None, calls: Optional[ModelCalls] = None) -> None:
         self.model = model
+        self.calls = calls if calls is not None else ModelCalls()
         self.model_name = model_name
         self.samples = list(samples)
         self.noises = noises
@@ -235,6 +240,9 @@ class Evaluator:
             return self._call(batch)
         except ModelOutputError:
             raise
+        except ModelUnavailable as exc:  # timed out or not asked: asking again, sample by sample, cannot help
+            errors.update((sample.id, str(exc)) for sample in batch)
+            return [None] * len(batch)
         except Exception:
             if len(batch) == 1:
                 errors[batch[0].id] = traceback.format_exc(limit=3).strip().splitlines()[-1]
@@ -243,7 +251,7 @@ class Evaluator:
         return [answer for sample in batch for answer in self._answer_batch([sample], errors)]
 
     def _call(self, batch: list[Sample]) -> list[Optional[str]]:
-        answers = self.model.answer(batch)
+        answers = self.calls.call(self.model.answer, batch)
         if not isinstance(answers, (list, tuple)) or len(answers) != len(batch):
             got = len(answers) if isinstance(answers, (list, tuple)) else type(answers).__name__
             raise ModelOutputError(

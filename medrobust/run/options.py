@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from ..errors import OptionError
 from .keyvalue import parse_dataset, parse_key_values
+from .model_calls import DEFAULT_ANSWER_TIMEOUT
 
 __all__ = ["RunOptions", "Option", "OPTIONS", "LOCAL_OPTIONS", "add_pytest_options", "options_from_pytest",
            "add_cli_arguments", "options_from_args", "options_from_json", "command_arguments", "replay_command"]
@@ -50,8 +51,14 @@ class RunOptions:
     journal: Optional[str] = ".medrobust/journal.sqlite"
     protocol: Optional[str] = None
     """Path of a pre-registered protocol (YAML); read and hashed when the run starts."""
+    answer_timeout: float = DEFAULT_ANSWER_TIMEOUT
+    """Seconds a model call may take for each sample in it; 0: no limit (see :mod:`medrobust.run.model_calls`)."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.answer_timeout, bool) or not (isinstance(self.answer_timeout, (int, float))
+                                                         and self.answer_timeout >= 0):
+            raise OptionError(f"--answer-timeout must be a number of seconds, at least 0 (0: no limit), "
+                              f"got {self.answer_timeout!r}")
         if self.samples is not None and self.samples < 1:
             raise OptionError(f"--samples must be at least 1, got {self.samples}")
         if self.batch_size < 1:
@@ -78,7 +85,7 @@ class Option:
         flag: The long flag, e.g. ``--model``.
         fields: The :class:`RunOptions` fields it sets (``--dataset NAME[:PATH]`` sets two).
         help: What it does.
-        kind: ``str``, ``int``, ``"pairs"`` (repeatable ``KEY=VALUE``) or ``"dataset"`` (``NAME[:PATH]``).
+        kind: ``str``, ``int``, ``float``, ``"pairs"`` (repeatable ``KEY=VALUE``) or ``"dataset"`` (``NAME[:PATH]``).
         metavar: The placeholder shown in help.
         choices: The allowed values, if fixed.
         nullable: ``none`` or an empty value means None.
@@ -159,6 +166,9 @@ OPTIONS: tuple[Option, ...] = (
            "model); noise made on a GPU replays bit for bit only on a GPU", nullable=True, replay="yes"),
     Option("--batch-size", ("batch_size",), "samples per model call and per batch of noise (default: 64)",
            kind=int),
+    Option("--answer-timeout", ("answer_timeout",), "seconds a model call may take for each sample in it; "
+           "a call past its limit is abandoned and its samples are errors (default: 60; 0: no limit)",
+           kind=float, metavar="SECONDS", replay="yes"),
     Option("--journal", ("journal",), "answer journal shared by re-runs and xdist workers ('none' to disable; "
            "default: .medrobust/journal.sqlite)", metavar="PATH", nullable=True, local=True),
     Option("--certificate", ("certificate",), "write PATH.json and PATH.html (default: reports/certificate; "
@@ -180,8 +190,8 @@ def _kwargs(option: Option) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"default": option.default, "help": option.help}
     if option.kind == "pairs":
         kwargs["action"] = "append"
-    elif option.kind is int:
-        kwargs["type"] = int
+    elif option.kind in (int, float):
+        kwargs["type"] = option.kind
     if option.metavar:
         kwargs["metavar"] = option.metavar
     if option.choices:

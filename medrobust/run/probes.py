@@ -36,24 +36,28 @@ SHORTCUT_SAMPLES = 256
 """At most this many closed questions are asked with the image replaced."""
 
 
-def _ask(model: Any, model_name: str, samples: Sequence[Sample], batch_size: int) -> list[Optional[str]]:
-    """Answers straight from the model: no cache, no journal; a failing sample answers None."""
+def _ask(model: Any, model_name: str, samples: Sequence[Sample], batch_size: int,
+         calls: Any = None) -> list[Optional[str]]:
+    """Answers straight from the model: no cache, no journal; a failing sample answers None.
+
+    ``calls`` is the run's :class:`~medrobust.run.model_calls.ModelCalls` (its worker thread and time limit).
+    """
     from ..noise import Composition
     from .evaluate import Evaluator
 
-    evaluator = Evaluator(model, model_name, samples, {}, 0, batch_size)
+    evaluator = Evaluator(model, model_name, samples, {}, 0, batch_size, calls=calls)
     return list(evaluator.evaluate(Composition()).answers)
 
 
 def repeatability(model: Any, model_name: str, samples: Sequence[Sample], batch_size: int,
-                  limit: int = REPEATABILITY_SAMPLES) -> dict[str, Any]:
+                  limit: int = REPEATABILITY_SAMPLES, calls: Any = None) -> dict[str, Any]:
     """Ask the first ``limit`` clean samples twice and count agreeing answers.
 
-    Samples on which either ask failed are left out of ``n``.
+    Samples on which either ask failed are left out of ``n``. ``calls``: the run's model calls.
     """
     subset = list(samples)[:limit]
-    first = _ask(model, model_name, subset, batch_size)
-    second = _ask(model, model_name, subset, batch_size)
+    first = _ask(model, model_name, subset, batch_size, calls)
+    second = _ask(model, model_name, subset, batch_size, calls)
     scores, disagreements = [], []
     for sample, a, b in zip(subset, first, second):
         if a is None or b is None:
@@ -75,12 +79,13 @@ def _flat(image: Image.Image, level: int) -> Image.Image:
 
 
 def shortcuts(model: Any, model_name: str, samples: Sequence[Sample], clean_answers: Sequence[Optional[str]],
-              batch_size: int, limit: int = SHORTCUT_SAMPLES) -> Optional[dict[str, Any]]:
+              batch_size: int, limit: int = SHORTCUT_SAMPLES, calls: Any = None) -> Optional[dict[str, Any]]:
     """Closed accuracy on clean images, a mid-gray image, a black image, and of the majority answer.
 
     Args:
         samples: The evaluation samples; the first ``limit`` closed ones are used.
         clean_answers: The run's clean answers, aligned with ``samples``.
+        calls: The run's :class:`~medrobust.run.model_calls.ModelCalls`.
 
     Returns:
         None when the data set has no closed questions.
@@ -95,8 +100,8 @@ def shortcuts(model: Any, model_name: str, samples: Sequence[Sample], clean_answ
         return [float(a is not None and closed_answer(s.answer, a) == normalize_answer(s.answer))
                 for s, a in zip(subset, answers)]
 
-    gray = _ask(model, model_name, [s.replace(image=_flat(s.image, 128)) for s in subset], batch_size)
-    black = _ask(model, model_name, [s.replace(image=_flat(s.image, 0)) for s in subset], batch_size)
+    gray = _ask(model, model_name, [s.replace(image=_flat(s.image, 128)) for s in subset], batch_size, calls)
+    black = _ask(model, model_name, [s.replace(image=_flat(s.image, 0)) for s in subset], batch_size, calls)
     counts = Counter(normalize_answer(s.answer) for s in subset)
     majority = min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
     scores = {"clean": correct([a for _, a in closed]), "text_only": correct(gray), "blank_image": correct(black),
