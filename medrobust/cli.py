@@ -72,11 +72,12 @@ def _cmd_noises(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .certificate.replay import load_extra_plugins
     from .noise import Composition
     from .run.context import RunContext
     from .run.options import options_from_args
 
-    ctx = RunContext(options_from_args(args), load_plugins())
+    ctx = RunContext(options_from_args(args), load_plugins(extra=load_extra_plugins(args.plugin)))
     ctx.validate_names()
     composition = Composition.parse(args.composition)
     metrics = args.metric or ["closed_accuracy", "open_recall", "answer_consistency"]
@@ -134,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="evaluate one noise composition (the replay of a failing spec)")
     add_cli_arguments(p)
     p.add_argument("--metric", action="append", help="metric to report (repeatable)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE|FILE.py",
+                   help="load a plugin that is not installed, e.g. the conftest.py that registered the model, "
+                        "noise or dataset, as pytest loads it (repeatable)")
     p.add_argument("--composition", required=True,
                    help="JSON as printed by a failing spec, or 'noise@3+other@1'; 'clean' for none")
     p.add_argument("--json", action="store_true", help="machine-readable output")

@@ -83,7 +83,8 @@ def test_strong_noise(bench):
         "*noisy:       0.*",
         "*threshold:   max_drop 0.05*",
         "*composition: gaussian_noise@5*",
-        "*replay:      medrobust evaluate --model toy --dataset toy --seed 3 --metric closed_accuracy "
+        "*replay:      medrobust evaluate --model toy --dataset toy --seed 3 --plugin conftest.py "
+        "--metric closed_accuracy "
         "--composition '[[]{\"name\":\"gaussian_noise\",\"severity\":5}[]]'*",
     ])
     assert _certificate(toy)["verdict"] == "FAIL"

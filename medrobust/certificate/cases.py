@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 __all__ = ["number_cases"]
@@ -27,9 +28,17 @@ def number_cases(specs: list[Any], records: dict[str, Any]) -> list[dict[str, An
             continue  # the gathered case is not this spec's minimal failure; never state a wrong one
         case_id = f"case-{len(cases) + 1}"
         cases.append({"id": case_id, "spec": spec.id, **gathered,
-                      "replay_case_command": f"medrobust replay CERT --case {case_id}"})
+                      "replay_case_command": _replay_case_command(case_id, gathered.get("replay_command"))})
         for check in spec.checks:
             if (check.composition_key, check.metric) == (minimal.composition_key, minimal.metric):
                 check.case_id = case_id
         minimal.case_id = case_id
     return cases
+
+
+def _replay_case_command(case_id: str, evaluate_command: Any) -> str:
+    """``medrobust replay CERT --case ID``, with the ``--plugin`` words of the case's evaluate command (the
+    conftest that registered its model, dataset or noises)."""
+    words = shlex.split(evaluate_command) if isinstance(evaluate_command, str) else []
+    plugins = [w for flag, value in zip(words, words[1:]) if flag == "--plugin" for w in (flag, value)]
+    return " ".join(["medrobust", "replay", "CERT", "--case", case_id, *map(shlex.quote, plugins)])

@@ -13,51 +13,30 @@ RFC 8785 from ``medrobust.certificate/3`` on, Python's ``json.dumps`` form
 (:func:`_legacy_canonical_json`) for ``/1`` and ``/2``, so that older
 certificates still verify.
 
-Which bytes are compared: the digests are taken over the canonical JSON of the
-*parsed* data, never over the file's bytes, so whitespace and line endings in
-the JSON twin do not matter. Before parsing, one leading UTF-8 byte order mark is
-removed and CRLF line endings become LF (:func:`normalised_text`); the HTML page is
-compared with a fresh rendering after the same normalisation (the rendering holds
-no carriage return: the view shows a CR in model text as a visible ``\\r``); the
-answers file's sha256 is taken over its bytes as they are and, if that differs,
-over its bytes without a leading BOM and with CRLF as LF. That is lossless: the
-answers file is canonical JSON Lines, whose text holds no raw CR, and the
-certificate's JSON holds none either (a CR inside a string is written ``\\r``). So a
-certificate moved through Windows tooling (CRLF conversion, a BOM added) still
-verifies, and says so in a note; any other change of a byte still shows.
+Which bytes are compared, and why a certificate moved through Windows tooling still
+verifies: :mod:`.reading`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import re
-import stat
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .._canonical import canonical_json
 from .record import DIGEST_EXCLUDES, SCHEMA, compute_digest, section_digests
 from ..errors import UnreadableCertificate
+from .reading import (MAX_CERTIFICATE_BYTES, MAX_DEPTH, answers_digests, embedded_json, is_html,
+                      load_certificate, normalised_text, parse_certificate, read_text, unix_text)
 
 __all__ = ["UnreadableCertificate", "Verification", "check_digests", "canonical_form", "LEGACY_SCHEMAS",
            "load_certificate", "embedded_json", "json_differences", "normalised_text", "verify",
            "MAX_CERTIFICATE_BYTES", "MAX_DEPTH"]
 
 MAX_DIFFERENCES = 50
-
-MAX_CERTIFICATE_BYTES = 512 * 1024 * 1024
-"""The largest certificate file read (a full benchmark's is a few megabytes)."""
-
-MAX_DEPTH = 100
-"""The deepest nesting of a certificate's JSON (a real one nests about ten levels)."""
-
-CERTIFICATE_SCHEMA_PREFIX = "medrobust.certificate/"
-
-_BOM = "\ufeff"
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 LEGACY_SCHEMAS = ("medrobust.certificate/1", "medrobust.certificate/2")
 """Schemas whose digests were taken over :func:`_legacy_canonical_json` instead of RFC 8785."""
@@ -86,131 +65,6 @@ def _finite(value: Any) -> Any:
 def canonical_form(data: dict[str, Any]) -> Callable[[Any], str]:
     """The canonical form the digests of certificate ``data`` are taken over, by its ``schema``."""
     return _legacy_canonical_json if data.get("schema") in LEGACY_SCHEMAS else canonical_json
-
-
-def embedded_json(html: str) -> dict[str, Any]:
-    """The certificate data embedded in an HTML view (the ``certificate-data`` element).
-
-    Raises:
-        UnreadableCertificate: No such element, or its content is not JSON.
-    """
-    from .embed import embedded_certificate
-
-    try:
-        return embedded_certificate(html)
-    except ValueError as exc:
-        raise UnreadableCertificate(str(exc)) from None
-
-
-def _depth(value: Any) -> int:
-    """How deep ``value`` nests (a scalar is 0), without recursion."""
-    deepest, stack = 0, [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, (dict, list)):
-            deepest = max(deepest, level + 1)
-            if deepest > MAX_DEPTH:
-                return deepest
-            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
-
-
-def _parse(text: "str | dict[str, Any]", where: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text) if isinstance(text, str) else text
-    except json.JSONDecodeError as exc:
-        raise UnreadableCertificate(f"{where}: not valid JSON ({exc})") from None
-    except RecursionError:
-        raise UnreadableCertificate(f"{where}: JSON nested too deeply to read; not a medrobust certificate "
-                                    f"(those nest about ten levels)") from None
-    except ValueError as exc:  # e.g. an integer of more digits than Python converts
-        raise UnreadableCertificate(f"{where}: not readable JSON ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("digest"), str):
-        raise UnreadableCertificate(f"{where}: not a medrobust certificate (no top-level 'digest')")
-    schema = data.get("schema")
-    if not isinstance(schema, str) or not schema.startswith(CERTIFICATE_SCHEMA_PREFIX):
-        raise UnreadableCertificate(f"{where}: not a medrobust certificate (its 'schema' is {schema!r}, not "
-                                    f"{CERTIFICATE_SCHEMA_PREFIX}N)")
-    if _depth(data) > MAX_DEPTH:
-        raise UnreadableCertificate(f"{where}: JSON nested more than {MAX_DEPTH} levels deep; not a medrobust "
-                                    f"certificate (those nest about ten levels)")
-    return data
-
-
-def normalised_text(raw: bytes, where: str) -> tuple[str, list[str]]:
-    """The UTF-8 text of a certificate file without a leading byte order mark and with CRLF as LF, and
-    notes saying what was normalised (what Windows tools do to a text file; the module docstring says
-    why this hides no change).
-
-    Raises:
-        UnreadableCertificate: Not UTF-8 (UTF-16 is named as such).
-    """
-    if raw.startswith(_UTF16_BOMS):
-        raise UnreadableCertificate(f"{where}: UTF-16 text, not UTF-8; save it as UTF-8 (a certificate is "
-                                    f"written as UTF-8)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UnreadableCertificate(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    notes = []
-    if text.startswith(_BOM):
-        notes.append(f"{where}: a UTF-8 byte order mark was ignored")
-    if "\r\n" in text:
-        notes.append(f"{where}: CRLF line endings were read as LF")
-    return _unix(text), notes
-
-
-def _unix(text: str) -> str:
-    """``text`` without a leading byte order mark, with CRLF as LF."""
-    return text.removeprefix(_BOM).replace("\r\n", "\n")
-
-
-def _read_bytes(path: Path, limit: int = MAX_CERTIFICATE_BYTES) -> bytes:
-    """The bytes of a regular file of at most ``limit`` bytes (never a FIFO or device, which could hang)."""
-    try:
-        info = path.stat()
-    except OSError as exc:
-        raise UnreadableCertificate(f"cannot read {path}: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise UnreadableCertificate(f"{path} is a folder; give the certificate's .json or .html file")
-    if not stat.S_ISREG(info.st_mode):
-        raise UnreadableCertificate(f"{path} is not a regular file (a FIFO, socket or device); give the "
-                                    f"certificate's .json or .html file")
-    if info.st_size > limit:
-        raise UnreadableCertificate(f"{path} is {info.st_size} bytes, more than the {limit} a certificate "
-                                    f"may be; is it a certificate?")
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise UnreadableCertificate(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def _read_noted(path: Path) -> tuple[str, list[str]]:
-    return normalised_text(_read_bytes(path), str(path))
-
-
-def _read(path: Path) -> str:
-    return _read_noted(path)[0]
-
-
-def _is_html(path: Path, text: str) -> bool:
-    if path.suffix.lower() in (".html", ".htm"):
-        return True
-    return path.suffix.lower() != ".json" and not text.lstrip().startswith("{")
-
-
-def load_certificate(path: "str | Path") -> dict[str, Any]:
-    """The certificate data of a JSON twin or an HTML view (which embeds the JSON).
-
-    Raises:
-        UnreadableCertificate: Missing file, not a regular file, not UTF-8, no embedded data, not JSON,
-            nested too deeply, no digest or schema.
-    """
-    path = Path(path)
-    text = _read(path)
-    if _is_html(path, text):
-        return _parse(embedded_json(text), f"{path} (embedded data)")
-    return _parse(text, str(path))
 
 
 def _normal(value: Any) -> Any:
@@ -382,7 +236,7 @@ def _view_check(html: str, data: dict[str, Any], result: Verification) -> None:
     except Exception as exc:  # a structure the template cannot render
         fresh = None
         problem = f"the embedded data cannot be rendered: {type(exc).__name__}: {exc}"
-    if fresh is not None and _unix(fresh) == html:  # ``html`` was normalised when read
+    if fresh is not None and unix_text(fresh) == html:  # ``html`` was normalised when read
         result.view_differs = False
         return
     if made_by != here:
@@ -432,17 +286,17 @@ def verify(path: "str | Path", check_view: bool = True) -> Verification:
         UnreadableCertificate: ``path`` cannot be read as a certificate.
     """
     path = Path(path)
-    text, notes = _read_noted(path)
-    html = _is_html(path, text)
-    data = _parse(embedded_json(text) if html else text, f"{path} (embedded data)" if html else str(path))
+    text, notes = read_text(path)
+    html = is_html(path, text)
+    data = parse_certificate(embedded_json(text) if html else text, f"{path} (embedded data)" if html else str(path))
     result = check_digests(data, path)
     result.notes[:0] = notes
     twin = _twin(path)
     if twin is not None:
         result.twin = twin
         try:
-            twin_text, twin_notes = _read_noted(twin)
-            other = _parse(embedded_json(twin_text) if not html else twin_text,
+            twin_text, twin_notes = read_text(twin)
+            other = parse_certificate(embedded_json(twin_text) if not html else twin_text,
                            f"{twin} (embedded data)" if not html else str(twin))
         except UnreadableCertificate as exc:
             result.twin_unreadable = str(exc)
@@ -471,7 +325,7 @@ def _answers_check(path: Path, data: dict[str, Any], result: Verification) -> No
     result.answers_file = answers
     stated = section.get("sha256")
     try:
-        found, normalised = _answers_digests(answers)
+        found, normalised = answers_digests(answers)
     except (OSError, UnreadableCertificate) as exc:
         reason = exc.strerror or exc if isinstance(exc, OSError) else exc
         result.answers_problem = f"answers file {answers} cannot be read: {reason}"
@@ -484,27 +338,3 @@ def _answers_check(path: Path, data: dict[str, Any], result: Verification) -> No
         return
     result.answers_problem = (f"answers file {answers} changed: its sha256 is {found}, the certificate "
                               f"states {stated}")
-
-
-def _answers_digests(path: Path, chunk: int = 1 << 20) -> tuple[str, str]:
-    """The sha256 of a file's bytes, and of its bytes without a leading UTF-8 BOM and with CRLF as LF,
-    read in chunks (an answers file can be large).
-
-    Raises:
-        UnreadableCertificate: Not a regular file (a FIFO would hang the read).
-        OSError: It cannot be read.
-    """
-    if not stat.S_ISREG(path.stat().st_mode):
-        raise UnreadableCertificate("not a regular file")
-    raw, normal = hashlib.sha256(), hashlib.sha256()
-    first, carry = True, b""
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            raw.update(block)
-            block = carry + block
-            if first:
-                block, first = block.removeprefix(b"\xef\xbb\xbf"), False
-            carry = b"\r" if block.endswith(b"\r") else b""
-            normal.update(block[:len(block) - len(carry)].replace(b"\r\n", b"\n"))
-    normal.update(carry)
-    return raw.hexdigest(), normal.hexdigest()

@@ -17,6 +17,7 @@ import hashlib
 import importlib
 import importlib.util
 import re
+import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -71,26 +72,78 @@ def find_case(cert: dict[str, Any], case_id: str) -> dict[str, Any]:
 
 
 def load_extra_plugins(specs: Sequence[str]) -> list[Any]:
-    """Import plugins named on the command line: module names, or paths of ``.py`` files."""
-    modules = []
+    """Import plugins named on the command line (``--plugin``): module names, or ``.py`` files such as the
+    ``conftest.py`` that registered a model, loaded as pytest loads a conftest.
+
+    A file's folder (the first folder up that is not a package, as pytest's default import mode
+    does) goes first on ``sys.path``, so that the file's own imports work; a file in a package is
+    imported by its dotted name. medrobust's hypothesis profiles are registered first, since a
+    conftest of specs loads one (``settings.load_profile("medrobust")``). A file named twice, or
+    loaded before in this process, is the same module, imported once.
+
+    Raises:
+        ReplayError: A file that does not exist, a module that cannot be imported, or a plugin that
+            raised while loading (its exception named).
+    """
+    from ..pytest_plugin.profiles import register_profiles
+
+    register_profiles()
+    modules: list[Any] = []
     for spec in specs:
         path = Path(spec)
         if spec.endswith(".py") or path.exists():
-            if not path.is_file():
-                raise ReplayError(f"plugin file {spec} does not exist")
-            digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
-            loader = importlib.util.spec_from_file_location(f"medrobust_replay_{path.stem}_{digest}", path)
-            if loader is None or loader.loader is None:
-                raise ReplayError(f"cannot import plugin file {spec}")
-            module = importlib.util.module_from_spec(loader)
-            loader.loader.exec_module(module)
-            modules.append(module)
+            module = _load_file(spec, path)
         else:
             try:
-                modules.append(importlib.import_module(spec))
+                module = importlib.import_module(spec)
             except ImportError as exc:
-                raise ReplayError(f"cannot import plugin module {spec!r}: {exc}") from None
+                raise ReplayError(f"cannot import plugin module {spec!r}: {exc}; give a module name or the "
+                                  f"path of a .py file") from None
+            except Exception as exc:  # a plugin that breaks while loading
+                raise ReplayError(f"plugin module {spec!r} failed to load: {type(exc).__name__}: {exc}") from None
+        if not any(module is m for m in modules):
+            modules.append(module)
     return modules
+
+
+def _load_file(spec: str, path: Path) -> Any:
+    """The module of plugin file ``path``, imported once (see :func:`load_extra_plugins`)."""
+    if not path.is_file():
+        raise ReplayError(f"plugin file {spec} does not exist" if not path.exists() else
+                          f"plugin file {spec} is not a file; give the path of a .py file")
+    path = path.resolve()
+    base, parts = path.parent, [path.stem]
+    while (base / "__init__.py").is_file():  # pytest's rootdir-based import: up to the first non-package
+        parts.insert(0, base.name)
+        base = base.parent
+    if str(base) not in sys.path:
+        sys.path.insert(0, str(base))
+    name = ".".join(parts) if len(parts) > 1 else f"medrobust_plugin_{path.stem}_{_path_tag(path)}"
+    loaded = sys.modules.get(name)
+    if loaded is not None and Path(getattr(loaded, "__file__", "") or "").resolve() == path:
+        return loaded
+    try:
+        if len(parts) > 1:
+            return importlib.import_module(name)
+        loader = importlib.util.spec_from_file_location(name, path)
+        if loader is None or loader.loader is None:
+            raise ReplayError(f"cannot import plugin file {spec}")
+        module = importlib.util.module_from_spec(loader)
+        sys.modules[name] = module  # as an import would: dataclasses and pickling look it up there
+        try:
+            loader.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+        return module
+    except ReplayError:
+        raise
+    except Exception as exc:  # a conftest that breaks while loading: name it, no traceback
+        raise ReplayError(f"plugin file {spec} failed to load: {type(exc).__name__}: {exc}") from None
+
+
+def _path_tag(path: Path) -> str:
+    return hashlib.sha256(str(path).encode()).hexdigest()[:12]
 
 
 def _options(cert: dict[str, Any], device: Optional[str]) -> RunOptions:

@@ -18,8 +18,9 @@ from ..noise import Composition, apply_composition
 from .context import RunContext
 from .evaluate import Comparison
 from .options import replay_command
+from .plugins import plugin_arguments
 
-__all__ = ["MAX_EXAMPLES", "THUMBNAIL_PX", "SEED_RULE", "failure_case", "thumbnail_uri"]
+__all__ = ["MAX_EXAMPLES", "THUMBNAIL_PX", "SEED_RULE", "failure_case", "thumbnail_uri", "case_replay_command"]
 
 MAX_EXAMPLES = 4
 """Examples kept per case: the samples whose score fell the most."""
@@ -89,4 +90,14 @@ def failure_case(ctx: RunContext, composition: Composition, metric: str, result:
             "applied": [record.to_json() for record in applied],
         })
     return {"metric": metric, "composition": _steps(evaluator.noises, composition), "composition_key": composition.key,
-            "replay_command": replay_command(ctx.options, composition.to_json_text(), metric), "examples": examples}
+            "replay_command": case_replay_command(ctx, composition, metric), "examples": examples}
+
+
+def case_replay_command(ctx: RunContext, composition: Composition, metric: str) -> str:
+    """The ``medrobust evaluate`` command that re-evaluates ``composition`` under ``metric``, with a
+    ``--plugin`` for each plugin file (a conftest) that registered the model, calibrator, dataset, a
+    noise or the metric."""
+    options = ctx.options
+    used = [("models", options.model), ("calibrators", options.calibrator), ("datasets", options.dataset),
+            *(("noises", step["name"]) for step in composition.to_json()), ("metrics", metric)]
+    return replay_command(options, composition.to_json_text(), metric, plugin_arguments(ctx.host, used))

@@ -8,11 +8,10 @@ from typing import Any, Iterable, Optional, Union
 from .._format import number
 from ..errors import RobustnessFailure
 from ..noise import Composition, NoiseStep
-from .cases import failure_case
+from .cases import case_replay_command, failure_case
 from .conclusions import conclude, stratify
 from .context import RunContext
 from .evaluate import Comparison
-from .options import replay_command
 from .records import CheckRecord, drop_of
 
 __all__ = ["Bench", "as_composition"]
@@ -137,6 +136,6 @@ class Bench:
                 f"  composition: {comp}",
                 f"  model errors on {errors} samples" if errors else "  model errors: none",
                 *(_ab_lines(self._ctx.options.calibrator, uncalibrated) if uncalibrated else []),
-                f"  replay:      {replay_command(self._ctx.options, comp.to_json_text(), metric)}",
+                f"  replay:      {case_replay_command(self._ctx, comp, metric)}",
             ]))
         return result

@@ -257,8 +257,9 @@ def command_arguments(options: RunOptions) -> list[str]:
     return [word for option in OPTIONS if option.replay != "no" for word in option.to_arguments(options)]
 
 
-def replay_command(options: RunOptions, composition_json: str, metric: str) -> str:
-    """The shell command that re-evaluates one composition (its JSON text) outside pytest."""
-    words = ["medrobust", "evaluate", *command_arguments(options), "--metric", metric,
+def replay_command(options: RunOptions, composition_json: str, metric: str, plugins: Sequence[str] = ()) -> str:
+    """The shell command that re-evaluates one composition (its JSON text) outside pytest; ``plugins`` are
+    the ``--plugin`` words that load what pytest loaded from a conftest (:func:`.plugins.plugin_arguments`)."""
+    words = ["medrobust", "evaluate", *command_arguments(options), *plugins, "--metric", metric,
              "--composition", composition_json]
     return " ".join(shlex.quote(w) for w in words)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from pathlib import Path
 from typing import Any, Generic, Iterable, Iterator, Mapping, TypeVar
 
 import pluggy
@@ -12,7 +14,8 @@ from ..errors import DuplicateNameError, PluginError, UnknownNameError
 
 T = TypeVar("T")
 
-__all__ = ["Registry", "PluginHost", "load_plugins", "KINDS", "activate", "deactivate", "active_host"]
+__all__ = ["Registry", "PluginHost", "load_plugins", "KINDS", "activate", "deactivate", "active_host",
+           "plugin_arguments"]
 
 # (registry attribute, hook name, singular noun)
 KINDS = (
@@ -125,6 +128,42 @@ def load_plugins(extra: Iterable[Any] = (), entry_points: bool = True) -> Plugin
                                   f"{type(exc).__name__}: {exc}") from exc
         registries[attr] = registry
     return PluginHost(pm=pm, **registries)
+
+
+def plugin_arguments(host: PluginHost, used: Iterable[tuple[str, str]]) -> list[str]:
+    """The ``--plugin`` words that load, outside pytest, the plugins that registered ``used``.
+
+    Args:
+        host: The run's plugin host.
+        used: (registry, name) pairs, e.g. ``("models", "my-model")``.
+
+    Returns:
+        ``["--plugin", WHERE, ...]`` for each plugin that is neither installed (an entry point) nor
+        built in: a conftest or other plugin file by its path (relative to the working folder when it
+        lies inside it), a module named with ``pytest -p`` by its module name.
+    """
+    installed = {id(plugin) for plugin, _ in host.pm.list_plugin_distinfo()}
+    words: list[str] = []
+    for kind, name in used:
+        try:
+            provider = host.registry(kind).provider(name)
+        except (KeyError, AttributeError):
+            continue
+        plugin = host.pm.get_plugin(provider)
+        module = getattr(plugin, "__name__", None)
+        if plugin is None or id(plugin) in installed or not isinstance(module, str) or module.startswith("medrobust."):
+            continue
+        file = getattr(plugin, "__file__", None)
+        # a conftest, or a file loaded by ``--plugin FILE.py`` (medrobust.certificate.replay names it so)
+        if file and (module.rpartition(".")[2] == "conftest" or module.startswith("medrobust_plugin_")):
+            path = Path(file).resolve()
+            here = Path.cwd().resolve()
+            where = os.path.relpath(path, here) if path.is_relative_to(here) else str(path)
+        else:
+            where = module
+        if where not in words:
+            words += ["--plugin", where]
+    return words
 
 
 _active: list[PluginHost] = []

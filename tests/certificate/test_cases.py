@@ -49,7 +49,8 @@ def test_minimal_failure_and_known_failure_get_cases_with_examples(planted):
                                                                               ("gaussian_noise", 3)]
     assert case["metric"] == "closed_accuracy"
     assert case["replay_command"].startswith("medrobust evaluate --model planted --dataset toy --seed 0")
-    assert case["replay_case_command"] == f"medrobust replay CERT --case {case['id']}"
+    # the planted model is registered in the run's conftest: both commands load it
+    assert case["replay_case_command"] == f"medrobust replay CERT --case {case['id']} --plugin conftest.py"
     # the spec's minimal failure and its checks point to the case; a passing spec has none
     spec = next(s for s in cert["specs"] if s["id"] == case["spec"])
     assert spec["minimal_failure"]["case_id"] == case["id"]

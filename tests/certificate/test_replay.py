@@ -1,6 +1,10 @@
 """``medrobust replay CERT --case ID``: a counterexample's inputs rebuilt bit for bit, the model asked again."""
 
 import json
+import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -156,3 +160,53 @@ def test_a_case_without_examples_rebuilds_nothing_and_exits_3(planted, tmp_path,
     with pytest.raises(SystemExit):
         main(["replay", "--help"])
     assert "3 the case has no examples" in " ".join(capsys.readouterr().out.split())
+
+
+def _medrobust(words, cwd, timeout=120):
+    """Run a printed ``medrobust ...`` command in a fresh interpreter (as a user's shell would) in ``cwd``."""
+    assert words[0] == "medrobust"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "medrobust.cli", *words[1:]], cwd=cwd, capture_output=True,
+                          text=True, env=env, timeout=timeout, check=False)
+
+
+def test_the_printed_replay_commands_load_the_conftest_that_registered_the_model(planted):
+    case = _case(load(planted))
+    where = planted.parents[1]
+    evaluate = shlex.split(case["replay_command"])
+    assert evaluate[evaluate.index("--plugin") + 1] == "conftest.py"  # relative to where pytest ran
+    assert case["replay_case_command"] == f"medrobust replay CERT --case {case['id']} --plugin conftest.py"
+    done = _medrobust(evaluate, where)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"composition: {case['composition_key'].replace('+', ' + ')}   (24 samples" in done.stdout
+    assert "closed_accuracy      clean 1.000" in done.stdout
+    replay = shlex.split(case["replay_case_command"].replace("CERT", str(planted)))
+    done = _medrobust(replay, where)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("inputs bit for bit") == len(case["examples"])
+
+
+def test_a_conftest_that_loads_the_hypothesis_profile_loads_outside_pytest(planted, tmp_path):
+    # suites/conftest.py loads medrobust's hypothesis profile, which only the pytest plugin registered
+    case = _case(load(planted))
+    suites = Path(__file__).resolve().parents[2] / "suites" / "conftest.py"
+    conftest = str(planted.parents[1] / "conftest.py")
+    done = _medrobust(["medrobust", "replay", str(planted), "--case", case["id"], "--plugin", str(suites),
+                       "--plugin", conftest, "--plugin", str(suites)], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("inputs bit for bit") == len(case["examples"])
+    evaluate = shlex.split(case["replay_command"])
+    evaluate[evaluate.index("--plugin") + 1] = conftest
+    done = _medrobust([*evaluate, "--plugin", str(suites)], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_plugin_file_that_breaks_or_is_missing_is_one_line(planted, tmp_path, capsys):
+    case = _case(load(planted))
+    broken = tmp_path / "conftest.py"
+    broken.write_text("import medrobust\nraise RuntimeError('no GPU here')\n", encoding="utf-8")
+    assert main(["replay", str(planted), "--case", case["id"], "--plugin", str(broken)]) == 2
+    assert main(["evaluate", "--composition", "clean", "--plugin", str(tmp_path / "gone.py")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"medrobust: error: plugin file {broken} failed to load: RuntimeError: no GPU here",
+                   f"medrobust: error: plugin file {tmp_path / 'gone.py'} does not exist"]
