@@ -68,3 +68,37 @@ def test_graded_scores_and_inapplicable_samples():
 def test_normalize_answer():
     assert normalize_answer("  The LEFT, side! ") == "the left side"
     assert normalize_answer(None) == ""
+
+
+def test_answer_similarity_is_the_textdistance_levenshtein_figure():
+    import textdistance
+
+    pure = textdistance.Levenshtein(external=False)  # the pure-Python reference, whatever is installed
+    pairs = [("chest", "chests"), ("", ""), ("", "lung"), ("Left lung.", "the left lung"), ("née", "nee"),
+             ("a renal cyst", "cyst of the kidney")]
+    for answer, clean in pairs:
+        expected = pure.normalized_similarity(normalize_answer(answer), normalize_answer(clean))
+        assert M["answer_similarity"].score(OPEN, answer, clean) == pytest.approx(expected, abs=1e-12)
+
+
+def test_a_megabyte_answer_is_scored_in_well_under_a_second():
+    import subprocess
+    import sys
+
+    # in a child with a deadline: before, this pair took many minutes
+    code = """if True:
+        import time
+        from PIL import Image
+        from medrobust import Sample
+        from medrobust.run.metrics import METRICS
+        metrics = {m.name: m for m in METRICS}
+        sample = Sample("b", Image.new("L", (4, 4)), "Which organ?", "the left lung", "open")
+        noisy, clean = "the left lung is clear " * 45000, "no finding in the right lung " * 35000
+        start = time.perf_counter()
+        scores = [m.score(sample, noisy, clean) for m in metrics.values()]
+        print(time.perf_counter() - start, scores[-1])
+    """
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
+    assert run.returncode == 0, run.stderr[-2000:]
+    seconds, similarity = map(float, run.stdout.split())
+    assert seconds < 0.5 and 0 < similarity < 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import platform
+import shlex
 import subprocess
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -21,7 +22,7 @@ from . import evidence
 from .cases import number_cases
 
 __all__ = ["view_digest", "SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certificate",
-           "compute_digest", "DIGEST_EXCLUDES", "section_digests", "answers_section", "ANSWERS_SUFFIX"]
+           "compute_digest", "DIGEST_EXCLUDES", "MACHINE_PATHS", "section_digests", "answers_section", "ANSWERS_SUFFIX"]
 
 SCHEMA = "medrobust.certificate/4"
 """/4: a spec's pytest result is its ``outcome`` (was ``verdict``), the seed is stated once (in the
@@ -29,7 +30,12 @@ run's options) and noise records write their seed as a decimal string; /3: diges
 ``medrobust verify`` still recomputes for them (:mod:`medrobust.certificate.integrity`)."""
 DIGEST_EXCLUDES = ("digest", "timing", "local")
 """Top-level fields the digest does not cover: itself, wall-clock times, and local paths that
-cannot change a result (the answer journal, where the certificate is written)."""
+cannot change a result (the answer journal, where the certificate is written, where the dataset and
+the model's weights lie: their content is digested, their place is not)."""
+MACHINE_PATHS = ("dataset_path", "model_path")
+"""Run options that name a place on this machine: stated in ``local``, so that the same data and
+weights at another path, or in another checkout, give the same digest. The replay commands in the
+digested sections write them as the shell variables ``$DATASET_PATH`` and ``$MODEL_PATH``."""
 
 
 def compute_digest(data: dict[str, Any], canonical: Callable[[Any], str] = canonical_json) -> str:
@@ -195,14 +201,15 @@ def build_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts
     harness = {"version": __version__, "git_revision": _git_revision(), "versions": _versions(),
                "platform": platform.platform(terse=True), "view_sha256": view_digest()}
     stated = options.to_json()
-    local = {key: stated.pop(key) for key in LOCAL_OPTIONS}
+    local = {key: stated.pop(key) for key in (*LOCAL_OPTIONS, *MACHINE_PATHS)}
+    specs, cases = _without_places(options, specs, number_cases(specs, judgement.specs))
     run = {"options": stated, "severity_scale": options.severity_scale,
            "hypothesis_profile": facts.hypothesis_profile, "plugins": facts.plugins}
     found = facts.evidence
     protocol = evidence.protocol_section(judgement)
     return Certificate(
         SCHEMA, judgement.verdict, summary, harness, run, facts.model, facts.calibrator, facts.dataset,
-        facts.noises, specs, facts.sample_errors, timing, local, cases=number_cases(specs, judgement.specs),
+        facts.noises, specs, facts.sample_errors, timing, local, cases=cases,
         verdict_rule=evidence.VERDICT_RULE, scope_disclaimer=evidence.SCOPE_DISCLAIMER, protocol=protocol,
         environment=found.get("environment"), test_data=found.get("test_data"),
         results=evidence.results_section(c for s in specs for c in s.checks),
@@ -210,6 +217,34 @@ def build_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts
         limitations=evidence.limitations(specs, facts.noises, found, protocol.get("untested_criteria", ()),
                                          judgement),
         judgement=judgement.to_json(), answers=answers)
+
+
+def _without_places(options: RunOptions, specs: list[SpecResult],
+                    cases: list[dict[str, Any]]) -> tuple[list[SpecResult], list[dict[str, Any]]]:
+    """``specs`` and ``cases`` with the dataset and model paths in their replay commands written as
+    ``"$DATASET_PATH"`` and ``"$MODEL_PATH"`` (the paths themselves are stated in ``local``)."""
+    places = {}
+    if options.dataset_path:
+        places[f"--dataset {shlex.quote(f'{options.dataset}:{options.dataset_path}')}"] = (
+            f'--dataset {shlex.quote(options.dataset + ":")}"$DATASET_PATH"')
+    if options.model_path:
+        places[f"--model-path {shlex.quote(options.model_path)}"] = '--model-path "$MODEL_PATH"'
+
+    def placeless(value: Any) -> Any:
+        if isinstance(value, str):
+            for word, variable in places.items():
+                value = value.replace(word, variable)
+            return value
+        if isinstance(value, dict):
+            return {k: placeless(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [placeless(v) for v in value]
+        return value
+
+    if not places:
+        return specs, cases
+    return ([dataclasses.replace(s, message=placeless(s.message)) for s in specs],
+            [placeless(case) for case in cases])
 
 
 ANSWERS_SUFFIX = ".answers.jsonl"

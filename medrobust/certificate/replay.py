@@ -28,6 +28,7 @@ from ..noise.batch import apply_composition_batch
 from ..run.context import RunContext
 from ..run.options import RunOptions, options_from_json
 from ..run.plugins import load_plugins
+from .record import MACHINE_PATHS
 
 __all__ = ["ExampleReplay", "find_case", "load_extra_plugins", "replay_case"]
 
@@ -148,6 +149,8 @@ def _path_tag(path: Path) -> str:
 
 def _options(cert: dict[str, Any], device: Optional[str]) -> RunOptions:
     stated = (cert.get("run") or {}).get("options") or {}
+    local = cert.get("local") or {}  # where the data and weights lay (schema /4 keeps them out of the digest)
+    stated = {**{k: local[k] for k in MACHINE_PATHS if k in local}, **stated}
     overrides: dict[str, Any] = {"journal": None, "certificate": None}  # ask the model again; write no certificate
     if device:
         overrides["device"] = device

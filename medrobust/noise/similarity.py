@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping, Sequence
 
-import textdistance
 import torch
+from rapidfuzz.distance import Levenshtein
 
 from ._image_tensor import image_to_tensor
 from ._ops import gaussian_kernel, separable_filter
@@ -54,8 +54,8 @@ def snr_db(clean: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
 
 
 def edit_similarity(clean: Sequence[str], noisy: Sequence[str]) -> list[float]:
-    """Normalised Levenshtein similarity (textdistance) of each noisy text to its clean text."""
-    return [float(textdistance.levenshtein.normalized_similarity(a, b)) for a, b in zip(clean, noisy)]
+    """Normalised Levenshtein similarity (rapidfuzz's, in C++) of each noisy text to its clean text."""
+    return [float(Levenshtein.normalized_similarity(a, b)) for a, b in zip(clean, noisy)]
 
 
 def edit_rate(noise: TextNoise, texts: Sequence[str], severity: int, seed: int = 0) -> float:
@@ -66,7 +66,7 @@ def edit_rate(noise: TextNoise, texts: Sequence[str], severity: int, seed: int =
     """
     if not texts:
         raise ValueError("edit_rate needs at least one text")
-    distances = [textdistance.levenshtein.normalized_distance(text, noise.apply(text, noise.params(severity, seed + i)))
+    distances = [Levenshtein.normalized_distance(text, noise.apply(text, noise.params(severity, seed + i)))
                  for i, text in enumerate(texts)]
     return float(sum(distances) / len(distances))
 

@@ -29,7 +29,8 @@ class RunFacts:
     Attributes:
         model: The model's description (registry name, class, capabilities, weight digests...).
         calibrator: The calibrator's name, options and description.
-        dataset: Name, path, split, size, samples digest and the plugin's description.
+        dataset: Name, split, size, samples digest and the plugin's description (its path is
+            stated in the certificate's undigested ``local`` section, with the run options).
         noises: Catalogue entries of the noises the specs used, by name.
         sample_errors: Every sample the model failed on, with the composition and the error.
         answers: How many answers the run asked for (samples x compositions evaluated).
@@ -91,7 +92,7 @@ def local_facts(ctx: RunContext, evidence_share: Optional[Path] = None) -> dict[
     o = ctx.options
     facts: dict[str, Any] = {"model": {"name": o.model}, "calibrator": {"name": o.calibrator,
                                                                        "options": dict(o.calibrator_options)},
-                             "dataset": {"name": o.dataset, "path": o.dataset_path, "split": o.split},
+                             "dataset": {"name": o.dataset, "split": o.split},
                              "noise_names": [], "sample_errors": [], "compositions": [], "answer_rows": [],
                              "stages": {}}
     if not ctx.loaded:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from medrobust import DatasetError, Sample, image_digest, parse_options
 
-from ._images import ImageUnreadable, decode
+from ._images import MAX_IMAGE_BYTES, ImageUnreadable, decode
 from ._records import Problem, Record
 
 __all__ = ["Release", "LocalDataset", "dataset_options", "COMMON_DEFAULTS"]
@@ -21,9 +21,17 @@ __all__ = ["Release", "LocalDataset", "dataset_options", "COMMON_DEFAULTS"]
 COMMON_DEFAULTS: dict[str, Any] = {
     "reference_size": 1000,       # at most this many reference samples (seeded subset); 0 = all
     "reference_images": "disjoint",  # drop reference records whose image is also in test ("any": keep)
+    "max_image_bytes": MAX_IMAGE_BYTES,  # an image file larger than this is refused unread; 0 = no cap
+    "max_question_chars": 2000,   # a longer question skips its record (listed); 0 = no cap
+    "max_answer_chars": 4000,     # a longer reference answer skips its record (listed); 0 = no cap
 }
 COMMON_CHOICES: dict[str, Sequence[Any]] = {"reference_images": ("disjoint", "any")}
 _SHOWN_PROBLEMS = 100
+_CAPS = ("max_image_bytes", "max_question_chars", "max_answer_chars")
+OVER_THE_CAP = ("a record whose question or reference answer is longer than max_question_chars / max_answer_chars "
+                "characters, or whose image file is larger than max_image_bytes, is skipped and listed under "
+                "'skipped', never truncated")
+"""What the dataset's description says about its caps."""
 
 
 class Release(Protocol):
@@ -65,6 +73,9 @@ def dataset_options(name: str, options: Mapping[str, Any], defaults: Mapping[str
         raise DatasetError(str(exc)) from None
     if parsed["reference_size"] < 0:
         raise DatasetError(f"{name}: option reference_size must be 0 (all) or more, got {parsed['reference_size']}")
+    for cap in _CAPS:
+        if parsed[cap] < 0:
+            raise DatasetError(f"{name}: option {cap} must be 0 (no cap) or more, got {parsed[cap]}")
     return root, seed, parsed
 
 
@@ -104,8 +115,25 @@ class LocalDataset:
         if split not in self.release.splits:
             raise ValueError(f"{self.name} has no split {split!r}; splits: {', '.join(self.splits)}")
         if split not in self._records:
-            self._records[split] = self.release.read(split, self._problems)
+            self._records[split] = self._within_caps(self.release.read(split, self._problems))
         return self._records[split]
+
+    def _within_caps(self, records: list[Record]) -> list[Record]:
+        """``records`` without those whose question or answer is over its cap (each listed as a problem)."""
+        kept = []
+        for r in records:
+            over = [(field, len(text), self.options[option]) for field, text, option in
+                    (("question", r.question, "max_question_chars"), ("answer", r.answer, "max_answer_chars"))
+                    if self.options[option] and len(text) > self.options[option]]
+            if not over:
+                kept.append(r)
+                continue
+            field, length, cap = over[0]
+            option = f"max_{field}_chars"
+            self._problems.append(Problem(r.file, r.where, field, f"is {length} characters long, over the cap of "
+                                          f"{cap}; the record is skipped (raise the cap with --dataset-option "
+                                          f"{option}=N, 0 for none)"))
+        return kept
 
     def _reference_records(self) -> list[Record]:
         if self.release.reference_split not in self.release.splits:
@@ -148,7 +176,7 @@ class LocalDataset:
         cached = self._images.get(record.image.key)
         if cached is None:
             try:
-                cached = decode(record.image)
+                cached = decode(record.image, self.options["max_image_bytes"])
             except ImageUnreadable as exc:
                 cached = exc
             self._images[record.image.key] = cached
@@ -188,9 +216,11 @@ class LocalDataset:
         return h.hexdigest()
 
     def describe(self) -> dict[str, Any]:
-        """Name, release format, path, options, counts per split and answer type, skipped records.
+        """Name, release format, options, caps, counts per split and answer type, skipped records.
 
-        Reads the annotations of every release split (images are not decoded for this).
+        Reads the annotations of every release split (images are not decoded for this). It names
+        no path of this machine (the certificate digests it: the same data elsewhere must describe
+        itself the same); files are named relative to the dataset folder.
         """
         splits = {}
         for split in self.release.splits:
@@ -201,8 +231,8 @@ class LocalDataset:
         return {
             "name": self.name,
             "format": self.release.format,
-            "path": str(self.release.root),
             "options": dict(self.options),
+            "over_the_cap": OVER_THE_CAP,
             "seed": self.seed,
             "splits": splits,
             "test_split": self.release.test_split,

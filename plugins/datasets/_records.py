@@ -203,18 +203,30 @@ class RecordReader:
         return image, question, answer, answer_type
 
     def image_inside(self, path: Path, root: Path, where: str, field: str, name: str) -> Optional[Path]:
-        """``path`` (built from the record's image ``name``) normalised, if it stays inside the
-        release folder ``root``; None with a problem otherwise.
+        """``path`` (built from the record's image ``name``) normalised, if the file it names lies inside
+        the dataset folder ``root``; None with a problem otherwise.
 
-        The check is on the names (``..`` and absolute names), not on symlinks: an annotation
-        file must not reach images elsewhere on the machine, while a folder the user linked
-        into the release is theirs to link.
+        An annotation file must not reach files elsewhere on the machine: an absolute name, a name
+        whose ``..`` climbs out of ``root``, and a name that resolves (through symlinks) to a file
+        outside ``root`` are refused. Messages name the record's own text, never the machine's paths.
         """
+        if os.path.isabs(name):
+            self.problem(where, field, f"is {shown(name, 240)}, an absolute path; expected a path relative to "
+                                       "the release folder, naming an image inside it")
+            return None
         normal = Path(os.path.normpath(path))
-        inside = os.path.abspath(root)
-        if os.path.commonpath([os.path.abspath(normal), inside]) != inside:
-            self.problem(where, field, f"is {shown(name, 240)}, which leads outside the release folder {root}; "
+        if not _within(Path(os.path.abspath(normal)), Path(os.path.abspath(root))):
+            self.problem(where, field, f"is {shown(name, 240)}, which leads outside the release folder; "
                                        "expected an image name inside the release")
+            return None
+        try:
+            inside = _within(normal.resolve(), Path(root).resolve())
+        except (OSError, RuntimeError):  # a symlink loop
+            inside = False
+        if not inside:
+            self.problem(where, field, f"is {shown(name, 240)}, which a symbolic link leads outside the release "
+                                       "folder; expected an image inside the release (copy it in rather than "
+                                       "linking to it)")
             return None
         return normal
 
@@ -242,6 +254,11 @@ class RecordReader:
             return True
         self.problem(where, "(record)", f"is a JSON {json_kind(raw)}; expected an object with named fields")
         return False
+
+
+def _within(path: Path, folder: Path) -> bool:
+    """Whether the absolute ``path`` is ``folder`` or lies under it (both absolute)."""
+    return os.path.commonpath([path, folder]) == str(folder)
 
 
 def relative(path: Path, root: Path) -> str:

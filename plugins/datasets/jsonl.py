@@ -1,9 +1,11 @@
 """``jsonl``: a manifest for in-house data, one JSON object per line.
 
-Each line: ``id``, ``image`` (a path relative to the manifest's folder, or
-absolute), ``question``, ``answer``; optional ``answer_type`` (closed / open;
-inferred from a yes/no answer when absent), ``modality``, ``organ``,
-``question_type`` and ``split``. Lines without ``split`` belong to ``test``.
+Each line: ``id``, ``image`` (a path relative to the manifest's folder, naming
+a file inside it: absolute paths, ``..`` that climbs out and symlinks that lead
+out are refused, as by every loader), ``question``, ``answer``; optional
+``answer_type`` (closed / open; inferred from a yes/no answer when absent),
+``modality``, ``organ``, ``question_type`` and ``split``. Lines without
+``split`` belong to ``test``.
 The reference split is ``reference`` when some lines say so, else ``train``.
 Blank lines and lines starting with ``#`` are ignored. The path given may be the
 manifest or a folder holding exactly one ``*.jsonl`` file.
@@ -79,10 +81,11 @@ class ManifestRelease:
                 continue
             image, question, answer, answer_type = read
             metadata = {"release_split": split, **reader.descriptive(raw, where, DESCRIPTIVE)}
-            path = Path(image).expanduser()
-            path = path if path.is_absolute() else self.root / path
+            path = reader.image_inside(self.root / image, self.root, where, "image", image)
+            if path is None:
+                continue
             self._by_split.setdefault(split, []).append(Record(
-                id=f"{NAME}/{sample_id}", split=split, image=ImageSource.file(path, str(image)),
+                id=f"{NAME}/{sample_id}", split=split, image=ImageSource.file(path, image),
                 question=question, answer=answer, answer_type=answer_type,
                 metadata=metadata, file=self.manifest.name, where=where))
         self.notes["ignored_fields"] = sorted(ignored)

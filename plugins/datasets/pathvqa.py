@@ -104,11 +104,10 @@ class OriginalRelease:
             if read is None:
                 continue
             image, question, answer, answer_type = read
-            path = reader.image_inside(self.root / "images" / split / image, self.root, where, "image", image)
+            named = image if Path(image).suffix else image + ".jpg"  # the release names images without .jpg
+            path = reader.image_inside(self.root / "images" / split / named, self.root, where, "image", image)
             if path is None:
                 continue
-            if not path.suffix:
-                path = path.with_name(path.name + ".jpg")
             records.append(Record(
                 id=f"{NAME}/{split}/{index:05d}", split=split, image=ImageSource.file(path, relative(path, self.root)),
                 question=question, answer=answer, answer_type=answer_type,
