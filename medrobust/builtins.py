@@ -29,6 +29,9 @@ def medrobust_register_metrics(register: medrobust.Register) -> None:
 class NoCalibrator:
     """The calibrator ``none``: answers come from the model unchanged."""
 
+    OPTIONS = ()
+    """It takes no ``--calibrator-option``."""
+
     def __init__(self, options: dict[str, Any]) -> None:
         self.options = dict(options)
 
@@ -54,6 +57,9 @@ def phantom_vqa(options: dict[str, Any]) -> Any:
     from .data.phantom import PhantomVQA
 
     return PhantomVQA(options)
+
+
+phantom_vqa.OPTIONS = ()  # type: ignore[attr-defined]  # no --dataset-option beyond the seed
 
 
 @medrobust.hookimpl

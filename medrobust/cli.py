@@ -97,13 +97,26 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_protocol(args: argparse.Namespace) -> int:
-    from .run.protocol import load_protocol
+    from pathlib import Path
 
-    protocol = load_protocol(args.path)
+    from .run.protocol import load_protocol, suite_spec_ids
+
+    host = load_plugins()
+    suites = None if args.suites == "none" else Path(args.suites or "suites")
+    if suites is not None and not suites.is_dir():
+        if args.suites:
+            raise ValueError(f"--suites {args.suites}: not a directory; give the folder of the specs the "
+                             f"protocol governs, or --suites none")
+        suites = None
+    spec_ids = suite_spec_ids(suites, host.noises, host.metrics) if suites is not None else None
+    protocol = load_protocol(args.path, host.metrics, spec_ids)
     if args.json:
         print(json.dumps({"path": args.path, **protocol.to_json()}, indent=2))
         return 0
     print(f"protocol {args.path}: valid\nsha256 {protocol.sha256}\n{protocol.title}, version {protocol.version}")
+    print("metrics checked against the registered ones; spec patterns " + (
+        f"checked against the {len(spec_ids)} specs in {suites}" if spec_ids is not None
+        else "not checked (no suites/ here: give --suites DIR)"))
     for c in protocol.criteria:
         limits = ", ".join(f"{k} {v:g}" for k, v in sorted(c.threshold.items()))
         print(f"  {c.id}: {c.metric} {limits} in {c.spec or 'every spec'}\n    {c.justification}")
@@ -144,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate)
     p = sub.add_parser("protocol", help="validate a pre-registered test protocol and print the sha256 that seals it")
     p.add_argument("path", help="the protocol YAML file")
+    p.add_argument("--suites", metavar="DIR", help="folder of the specs its spec patterns must match "
+                   "(default: ./suites when there is one; 'none' to skip that check)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_protocol)
     from .certificate.commands import add_certificate_commands

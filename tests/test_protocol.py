@@ -135,9 +135,10 @@ def test_the_example_protocol_matches_every_shipped_threshold():
     assert all(c.justification for c in protocol.criteria)
 
 
-def test_the_protocol_command_validates_and_prints_the_sealing_hash(tmp_path, capsys):
+def test_the_protocol_command_validates_and_prints_the_sealing_hash(tmp_path, capsys, monkeypatch):
     from medrobust.cli import main
 
+    monkeypatch.chdir(tmp_path)  # no suites/ here: its spec patterns are not checked
     path = tmp_path / "protocol.yaml"
     path.write_text(PROTOCOL)
     assert main(["protocol", str(path)]) == 0

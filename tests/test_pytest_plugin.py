@@ -281,7 +281,7 @@ def test_strong_gaussian(bench):
     assert "Without toy-median: clean / noisy" in html
 
 
-def test_a_model_that_fails_to_load_is_loaded_once_and_fails_every_spec_with_its_message(toy):
+def test_a_model_that_fails_to_load_is_loaded_once_and_stops_the_run_at_start_up(toy):
     toy.makeconftest(TOY_PLUGIN.read_text() + '''
 
 LOADS = []
@@ -307,9 +307,10 @@ def test_two(bench):
 """)
     result = toy.runpytest("--model", "broken", "--dataset", "toy", "-p", "no:cacheprovider",
                            "--certificate", "none", "--journal", "none")
-    result.assert_outcomes(failed=2)
-    assert result.stdout.str().count("broken model: no weights (1 loads)") >= 2
-    assert "(2 loads)" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines == ["ERROR: model 'broken' could not be loaded: FileNotFoundError: broken model: "
+                                   "no weights (1 loads)", ""]
+    assert "(2 loads)" not in result.stdout.str() and "passed" not in result.stdout.str()
 
 
 @pytest.mark.parametrize("option", ["--model-path", "--dataset"])

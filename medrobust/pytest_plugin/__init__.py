@@ -86,6 +86,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_collected_key] = []
     config.stash[_deselected_key] = []
     activate(host)
+    from .fail_early import FailEarly
+
+    config.pluginmanager.register(FailEarly(ctx, _is_spec), "medrobust-fail-early")
     if not hasattr(config, "workerinput"):
         controller = XdistController(ctx)
         config.stash[_controller_key] = controller
@@ -168,11 +171,11 @@ def _selection(config: pytest.Config) -> dict[str, Any]:
 
 
 def _interrupted(session: pytest.Session, exitstatus: int) -> Optional[str]:
-    if exitstatus == pytest.ExitCode.INTERRUPTED:
-        return "interrupted (Ctrl-C or a fatal error)"
-    for reason in (session.shouldfail, session.shouldstop):
+    for reason in (session.shouldfail, session.shouldstop):  # a stated reason first (-x, a broken model)
         if reason:
             return str(reason)
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        return "interrupted (Ctrl-C or a fatal error)"
     return None
 
 
@@ -246,6 +249,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         collected.update((remote.get("collection") or {}).get("collected", ()))
         deselected.update((remote.get("collection") or {}).get("deselected", ()))
     if not ctx.specs and not collected:
+        return
+    if exitstatus == pytest.ExitCode.USAGE_ERROR:  # stopped at start-up: nothing ran, the last certificate stays
         return
     with HeldInterrupts(ctx.model_calls) as held:  # Ctrl-C from here on: a PARTIAL certificate, still written
         facts = run_facts(ctx, remotes)

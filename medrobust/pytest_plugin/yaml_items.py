@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 import pytest
 
@@ -17,14 +17,19 @@ class RobustYamlFile(pytest.File):
     """A declarative spec file."""
 
     def collect(self) -> Iterable[pytest.Item]:
-        host = run_context(self.config).host
+        ctx = run_context(self.config)
         try:
-            spec = load_yaml_spec(self.path, host.noises, host.metrics)
+            spec = load_yaml_spec(self.path, ctx.host.noises, ctx.host.metrics, ctx.host.datasets)
         except SpecError as exc:
             raise self.CollectError(str(exc)) from None
+        refusal = None
+        if spec.dataset is not None and spec.dataset != ctx.options.dataset:
+            refusal = (f"{self.path.name} is written for dataset {spec.dataset!r}; this run uses "
+                       f"{ctx.options.dataset!r} (run it with --dataset {spec.dataset}, or leave 'dataset' out "
+                       f"of the spec if its thresholds hold on any dataset)")
         for composition in spec.compositions:
-            yield RobustYamlItem.from_parent(self, name=composition.key, spec=spec,
-                                             composition=composition)
+            yield RobustYamlItem.from_parent(self, name=composition.key, spec=spec, composition=composition,
+                                             refusal=refusal)
 
 
 class RobustYamlItem(pytest.Item):
@@ -32,13 +37,18 @@ class RobustYamlItem(pytest.Item):
 
     medrobust_spec = True
 
-    def __init__(self, *, spec: YamlSpec, composition: Any, **kwargs: Any) -> None:
+    def __init__(self, *, spec: YamlSpec, composition: Any, refusal: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.spec = spec
         self.composition = composition
+        self.refusal = refusal
+        """Why this spec does not run here (written for another dataset): it is skipped with this reason."""
 
     def runtest(self) -> None:
         from ..run.checks import Bench
+
+        if self.refusal:  # skipped as it runs, so that its record states the reason (the run is then PARTIAL)
+            raise pytest.skip.Exception(self.refusal, _use_item_location=True)  # shown at the spec, as a mark's
 
         bench = Bench(run_context(self.config))
         failures = []

@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
 from ..contract import describe_model
-from ..errors import OptionError, PluginError
+from ..errors import MedrobustError, OptionError, PluginError
 from ..sample import Sample
 from .options import RunOptions
 from .plugins import PluginHost
 from .records import SpecRecord
+from .startup import check_descriptions, check_device, check_plugin_options
 
 __all__ = ["RunContext"]
 
@@ -41,18 +42,45 @@ class RunContext:
         if options.protocol:
             from .protocol import load_protocol
 
-            self.protocol = load_protocol(options.protocol)
+            self.protocol = load_protocol(options.protocol, metrics=host.metrics)
 
     # -- start-up checks ---------------------------------------------------
     def validate_names(self) -> None:
-        """Fail at once on unknown model, calibrator or dataset names and on missing local paths."""
-        self.host.models[self.options.model]
-        self.host.calibrators[self.options.calibrator]
-        self.host.datasets[self.options.dataset]
-        for what, path in (("model path", self.options.model_path), ("dataset path", self.options.dataset_path)):
+        """Fail at once, loading nothing, on what the options alone show is wrong: unknown model,
+        calibrator or dataset names, missing local paths, unavailable devices and plugin options the
+        plugin that takes them does not declare."""
+        o = self.options
+        factories = {"model": self.host.models[o.model], "calibrator": self.host.calibrators[o.calibrator],
+                     "dataset": self.host.datasets[o.dataset]}
+        for what, path in (("model path", o.model_path), ("dataset path", o.dataset_path)):
             if path and "://" not in path and not Path(path).expanduser().exists():
                 raise OptionError(f"{what} {path} does not exist; give a local file or directory "
                                   f"(nothing is downloaded at run time)")
+        check_device("--device", o.device)
+        if o.noise_device:
+            check_device("--noise-device", o.noise_device)
+        for kind, name, given in (("model", o.model, o.model_options), ("calibrator", o.calibrator,
+                                  o.calibrator_options), ("dataset", o.dataset, o.dataset_options)):
+            check_plugin_options(kind, name, factories[kind], given)
+
+    def preflight(self) -> None:
+        """Load what every spec needs before the first one runs, so that a dataset that cannot be read or
+        is empty, or a model that does not load or describe itself as the contract says, stops the run
+        at start-up with one message instead of failing every spec.
+
+        Raises:
+            MedrobustError: Naming the part, the plugin and the fix (a plugin's own error is wrapped in
+                :class:`~medrobust.errors.PluginError` with its type and message).
+        """
+        for what, load in (("dataset", lambda: self.samples), ("model", lambda: self.raw_model),
+                           ("calibrator", lambda: self.calibrator)):
+            try:
+                load()
+            except MedrobustError:
+                raise
+            except Exception as exc:
+                name = getattr(self.options, what)
+                raise PluginError(f"{what} {name!r} could not be loaded: {type(exc).__name__}: {exc}") from None
 
     # -- parts, each built once ------------------------------------------------
     def _part(self, what: str, build: Callable[[], Any]) -> Any:
@@ -69,6 +97,10 @@ class RunContext:
             raise
         self._parts[what] = value
         return value
+
+    def failed_part(self, exc: BaseException) -> Optional[str]:
+        """The part (``dataset``, ``model``...) whose failed build raised ``exc``, or None."""
+        return next((what for what, failed in self._failures.items() if failed is exc), None)
 
     @property
     def noises(self) -> Mapping[str, Any]:
@@ -98,7 +130,8 @@ class RunContext:
     def _select_samples(self) -> list[Sample]:
         samples = list(self.dataset.samples(self.options.split))
         if not samples:
-            raise OptionError(f"dataset {self.options.dataset!r} split {self.options.split!r} is empty")
+            raise OptionError(f"dataset {self.options.dataset!r} has no sample in split {self.options.split!r}; "
+                              f"check its path and --dataset-option values")
         n = self.options.samples
         if n is not None and n < len(samples):
             keep = sorted(random.Random(self.options.seed).sample(range(len(samples)), n))
@@ -118,6 +151,7 @@ class RunContext:
             raise PluginError(f"model {self.options.model!r} ({type(model).__name__}) has no answer(samples) "
                               f"method; a model plugin's object must answer a list of samples with a list "
                               f"of strings (see medrobust.Model)")
+        check_descriptions(self.options.model, model)
         return model
 
     @property

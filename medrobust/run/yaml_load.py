@@ -8,11 +8,11 @@ mapping, naming the key and both lines.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Union
 
 import yaml
 
-__all__ = ["DuplicateKeyError", "StrictLoader", "load_yaml"]
+__all__ = ["DuplicateKeyError", "StrictLoader", "load_yaml", "load_yaml_lines"]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -61,3 +61,36 @@ def load_yaml(text: str) -> Any:
         yaml.YAMLError: The text is not valid YAML.
     """
     return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+Path = tuple[Union[str, int], ...]
+"""Where a value sits in a document: mapping keys (as written) and list indexes, from the top."""
+
+
+def load_yaml_lines(text: str) -> tuple[Any, dict[Path, int]]:
+    """The data of one YAML document (as :func:`load_yaml`) and the line (1-based) of each value.
+
+    A mapping entry's line is the line of its key; a list item's, the line of the item. The top of
+    the document is ``()``. Errors say *where* with these lines: ``spec.robust.yaml:4: ...``.
+
+    Raises:
+        DuplicateKeyError: A mapping gives a key twice.
+        yaml.YAMLError: The text is not valid YAML.
+    """
+    data = load_yaml(text)
+    lines: dict[Path, int] = {}
+    node = yaml.compose(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    if node is not None:
+        _walk(node, (), node.start_mark.line + 1, lines)
+    return data, lines
+
+
+def _walk(node: yaml.Node, path: Path, line: int, lines: dict[Path, int]) -> None:
+    lines.setdefault(path, line)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.tag != _MERGE_TAG:
+                _walk(value, (*path, str(key.value)), key.start_mark.line + 1, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), item.start_mark.line + 1, lines)

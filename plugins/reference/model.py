@@ -35,6 +35,9 @@ class ReferenceModel:
             process stall badly when xdist workers or other jobs share the cores).
     """
 
+    OPTIONS = ("batch_size", "max_new_tokens", "threads")
+    """The ``--model-option`` keys it takes; the harness refuses others at start-up."""
+
     def __init__(self, options: Optional[dict] = None) -> None:
         options = dict(options or {})
         self.path = Path(options.get("path") or WEIGHTS_DIR)
