@@ -76,6 +76,7 @@ def test_a_call_past_its_limit_is_abandoned_and_the_model_is_not_called_beside_i
         calls.call(model.answer, [3])
     assert time.perf_counter() - started < 1.0
     assert model.calls == 1 and calls.unavailable.startswith("the model has not returned")
+    assert calls.seconds == pytest.approx(0.2)  # the model's time: the limit it was given
     model.release.set()  # the abandoned call comes back: the model can be asked again, on the same thread
     deadline = time.monotonic() + 5
     while calls.unavailable is not None and time.monotonic() < deadline:

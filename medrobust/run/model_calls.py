@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 import weakref
 from typing import Any, Callable, Optional
 
@@ -52,13 +53,16 @@ class _Call:
         self.done = threading.Event()
         self.result: Any = None
         self.error: Optional[BaseException] = None
+        self.seconds = 0.0
 
     def run(self) -> None:
+        started = time.perf_counter()
         try:
             self.result = self.function(*self.args)
         except BaseException as exc:  # handed back to the caller, whatever it is
             self.error = exc
         finally:
+            self.seconds = time.perf_counter() - started
             self.done.set()
 
 
@@ -78,6 +82,9 @@ class ModelCalls:
         self._closed: Optional[str] = None
         self.waiting = False
         """Whether a caller is waiting on the model right now (Ctrl-C then interrupts the call)."""
+        self.seconds = 0.0
+        """Seconds the model spent in the calls made so far, timed on the worker (a call abandoned at its
+        limit counts the limit): the hand-over between threads is not the model's time."""
 
     @property
     def unavailable(self) -> Optional[str]:
@@ -129,7 +136,9 @@ class ModelCalls:
                        f"{len(samples)} in the call)")
             with self._lock:
                 self._abandoned = (job, message)
+            self.seconds += limit or 0.0
             raise ModelUnavailable(message)
+        self.seconds += job.seconds
         if job.error is not None:
             raise job.error
         return job.result
