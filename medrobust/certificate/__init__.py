@@ -13,32 +13,37 @@ from ..run.facts import RunFacts
 from ..run.judgement import Judgement
 from ..run.options import RunOptions
 from ..run.answers import answers_jsonl
-from .record import ANSWERS_SUFFIX, Certificate, answers_section, build_certificate, compute_digest
+from ..run.outputs import certificate_paths
+from .atomic import write_together
+from .record import Certificate, answers_section, build_certificate, compute_digest
 from .render import render_html
 
 __all__ = ["Certificate", "build_certificate", "compute_digest", "render_html", "write_certificate"]
 
 
 def write_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts, base: str) -> tuple[Path, Path]:
-    """Write ``base.answers.jsonl``, then ``base.json`` and ``base.html`` for a finished run; returns the
-    paths of the certificate's twins.
+    """Write ``base.answers.jsonl``, ``base.json`` and ``base.html`` for a finished run, all three or none;
+    returns the paths of the certificate's twins.
 
-    The answers file comes first: the certificate names it with its sha256 (section ``answers``).
+    Everything is made in memory first (the certificate names the answers file with its sha256,
+    section ``answers``; the page is rendered from the JSON as written), then the three files are
+    written to temporary files beside them and renamed over the old ones only when all are written
+    (:func:`.atomic.write_together`): a failed write leaves the previous certificate whole. The
+    window that remains is that of the renames themselves (see :mod:`.atomic`).
+
+    Raises:
+        OSError: A file that could not be written; the previous certificate's files are unchanged.
     """
     timing = {"finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
               "process_seconds": round(time.process_time(), 2), "stages": facts.stages}
-    stem = Path(base)
-    if stem.suffix in (".json", ".html"):
-        stem = stem.with_suffix("")
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    json_path, html_path = stem.with_suffix(".json"), stem.with_suffix(".html")
-    answers_path = json_path.with_name(json_path.stem + ANSWERS_SUFFIX)
+    json_path, html_path, answers_path = certificate_paths(base)
     rows = answers_jsonl(facts.answer_rows)
-    answers_path.write_bytes(rows.encode("utf-8"))
     answers = answers_section(rows, facts.answer_rows)
     data = build_certificate(options, judgement, facts, timing, answers).to_json()
     text = canonical_json(data)
-    json_path.write_text(text + "\n", encoding="utf-8")
     # rendered from the JSON as written, so that `medrobust verify` can re-render the page from its data
-    html_path.write_text(render_html(json.loads(text)), encoding="utf-8")
+    page = render_html(json.loads(text))
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    write_together({answers_path: rows.encode("utf-8"), json_path: (text + "\n").encode("utf-8"),
+                    html_path: page.encode("utf-8")})
     return json_path, html_path

@@ -72,13 +72,16 @@ def _medrobust_plugins_in(config: pytest.Config) -> list[Any]:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     from ..run.context import RunContext
-    from ..run.options import options_from_pytest
+    from ..run.options import RunOptions, options_from_pytest
+    from ..run.outputs import check_certificate_path
     from ..run.plugins import activate, load_plugins
 
     try:
         host = load_plugins(extra=_medrobust_plugins_in(config))
         ctx = RunContext(options_from_pytest(config), host)
         ctx.validate_names()
+        if config.getoption("--certificate") != RunOptions.certificate and not hasattr(config, "workerinput"):
+            check_certificate_path(ctx.options.certificate)  # given: checked now; the default: once specs are found
     except (MedrobustError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[run_key] = ctx
@@ -134,6 +137,20 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional[p
 
         return RobustYamlFile.from_parent(parent, path=file_path)
     return None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """The default certificate path is checked once specs are collected (and only then), before any runs;
+    a ``--certificate`` given on the command line was checked when the session started."""
+    config = session.config
+    if not is_active(config) or hasattr(config, "workerinput") or not any(_is_spec(i) for i in session.items):
+        return
+    from ..run.outputs import check_certificate_path
+
+    try:
+        check_certificate_path(run_context(config).options.certificate)
+    except MedrobustError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _is_spec(item: pytest.Item) -> bool:
@@ -272,10 +289,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         from ..certificate import write_certificate
 
         with held.writing():
-            paths = write_certificate(ctx.options, judgement, facts, ctx.options.certificate)
+            try:
+                paths = write_certificate(ctx.options, judgement, facts, ctx.options.certificate)
+            except OSError as exc:  # a full disk, a folder changed under the run: the old certificate stays whole
+                paths = None
+                session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+                message = (f"medrobust: the certificate {ctx.options.certificate} could not be written: "
+                           f"{exc.strerror or exc} ({getattr(exc, 'filename', None) or 'its folder'}); "
+                           f"nothing was replaced, a previous certificate there is unchanged")
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.write_sep("-", f"medrobust certificate: {paths[0]} and {paths[1]}")
+        if paths is None:
+            reporter.write_line(message, red=True)
+        else:
+            reporter.write_sep("-", f"medrobust certificate: {paths[0]} and {paths[1]}")
+    elif paths is None:
+        print(message, file=sys.stderr)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
