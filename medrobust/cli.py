@@ -1,5 +1,5 @@
 """The ``medrobust`` command: plugins and noises, evaluate one composition, protocols,
-and verify / replay / diff certificates."""
+verify / replay / diff certificates, and look into answer journals."""
 
 from __future__ import annotations
 
@@ -162,8 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_protocol)
     from .certificate.commands import add_certificate_commands
+    from .run.journal_commands import add_journal_command
 
     add_certificate_commands(sub)
+    add_journal_command(sub)
     return parser
 
 

@@ -18,6 +18,13 @@ Every plugin object describes itself for the certificate with ``describe() ->
 dict`` (a model: name, weight and config digests, generation settings; a
 calibrator: name and fitted parameters; a dataset: provenance, skipped records).
 
+Every option a model or calibrator is given is part of the answer journal's key
+(:mod:`medrobust.run.journal`), so that answers are never reused across options
+that could change them. A plugin object lists the options that cannot change an
+answer (concurrency, timeouts, retries, the name of an API-key variable) in a
+class attribute ``answer_neutral_options = ("concurrency", "timeout")``: those
+stay out of the key, so runs differing only in them share journaled answers.
+
 A **calibrator** has ``fit(model, reference_samples, noises)`` (training-free:
 statistics, prototypes; ``noises`` is the run's noise registry) and
 ``wrap(model) -> model``. A **dataset** has ``samples(split) -> list[Sample]``.

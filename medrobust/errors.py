@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "MedrobustError", "PluginError", "UnknownNameError", "DuplicateNameError", "MissingCapability",
-    "OptionError", "DatasetError", "SpecError", "ProtocolError", "ModelOutputError", "ModelUnavailable",
+    "OptionError", "DatasetError", "JournalError", "SpecError", "ProtocolError", "ModelOutputError", "ModelUnavailable",
     "RobustnessFailure",
     "ReplayError", "UnreadableCertificate",
 ]
@@ -44,6 +44,11 @@ class OptionError(MedrobustError, ValueError):
 
 class DatasetError(MedrobustError, ValueError):
     """A dataset that cannot be read (missing file, wrong format), naming the file and the fix."""
+
+
+class JournalError(MedrobustError):
+    """An answer journal that cannot be used (unreadable, damaged, not a journal, its key missing),
+    naming the file and the fix."""
 
 
 class SpecError(MedrobustError, ValueError):

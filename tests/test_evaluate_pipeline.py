@@ -10,6 +10,7 @@ from PIL import Image
 
 from medrobust.noise import Composition, ImageNoise
 from medrobust.run.evaluate import Evaluator
+from medrobust.run.journal import Lookup
 from medrobust.sample import Sample
 
 DELAY = 0.08
@@ -72,9 +73,9 @@ def test_journal_hits_do_not_split_the_models_batches():
             return f"{scope}|{sample}|{composition}"
 
         def get_many(self, keys):
-            return {k: self.store[k] for k in keys if k in self.store}
+            return Lookup({k: self.store[k] for k in keys if k in self.store})
 
-        def put_many(self, rows):
+        def put_many(self, scope, rows):
             self.store.update({k: (a, e) for k, a, e in rows})
 
     journal = Journal()

@@ -202,6 +202,8 @@ def build_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts
                "platform": platform.platform(terse=True), "view_sha256": view_digest()}
     stated = options.to_json()
     local = {key: stated.pop(key) for key in (*LOCAL_OPTIONS, *MACHINE_PATHS)}
+    if facts.journal:  # how many answers came from the journal depends on this run's history, not its result
+        timing = {**timing, "journal_use": facts.journal}
     specs, cases = _without_places(options, specs, number_cases(specs, judgement.specs))
     run = {"options": stated, "severity_scale": options.severity_scale,
            "hypothesis_profile": facts.hypothesis_profile, "plugins": facts.plugins}

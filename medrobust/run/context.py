@@ -73,7 +73,7 @@ class RunContext:
                 :class:`~medrobust.errors.PluginError` with its type and message).
         """
         for what, load in (("dataset", lambda: self.samples), ("model", lambda: self.raw_model),
-                           ("calibrator", lambda: self.calibrator)):
+                           ("calibrator", lambda: self.calibrator), ("journal", lambda: self.journal)):
             try:
                 load()
             except MedrobustError:
@@ -196,19 +196,43 @@ class RunContext:
     def _make_evaluator(self, model: Any, calibrated: bool) -> Any:
         from .evaluate import Evaluator
 
-        journal, scope = None, None
-        if self.options.journal:
-            from .journal import AnswerJournal, journal_scope
-
-            calibrator: dict[str, Any] = {"name": "none", "params": {}, "options": {}}
-            if calibrated and self.options.calibrator != "none":
-                calibrator = {"params": {}, **self.describe_calibrator()}
-            scope = journal_scope(describe_model(self.options.model, self.raw_model), calibrator,
-                                  {"severity_scale": self.options.severity_scale})
-            journal = AnswerJournal(self.options.journal) if scope else None
+        journal = self.journal
+        scope = self.journal_scope(calibrated) if journal is not None else None
         return Evaluator(model, self.options.model, self.samples, self.noises, self.options.seed,
                          self.options.batch_size, journal, scope, self.options.noise_device_used,
                          calls=self.model_calls)
+
+    @property
+    def journal(self) -> Any:
+        """The answer journal (:class:`~medrobust.run.journal.AnswerJournal`), opened and checked once;
+        None with ``--journal none`` or when the model does not identify its weights.
+
+        Raises:
+            JournalError: When the file is not a usable journal (naming it and the fix).
+        """
+        return self._part("journal", self._open_journal)
+
+    def _open_journal(self) -> Any:
+        if not self.options.journal or self.journal_scope(calibrated=False) is None:
+            return None
+        from .journal import AnswerJournal
+
+        return AnswerJournal(self.options.journal)
+
+    def journal_scope(self, calibrated: bool) -> Optional[str]:
+        """What every journaled answer of an arm depends on (:func:`~medrobust.run.journal.journal_scope`):
+        the model's description, its options and the calibrator's (less those their plugin declares
+        answer-neutral), the device type and the severity scale; None when the model is not identified."""
+        from .journal import answer_options, journal_scope
+
+        o = self.options
+        calibrator: dict[str, Any] = {"name": "none", "params": {}, "options": {}}
+        if calibrated and o.calibrator != "none":
+            calibrator = {"params": {}, **self.describe_calibrator(),
+                          "options": answer_options("calibrator", o.calibrator, self.calibrator, o.calibrator_options)}
+        extra = {"severity_scale": o.severity_scale, "device": str(o.device).split(":")[0],
+                 "model_options": answer_options("model", o.model, self.raw_model, o.model_options)}
+        return journal_scope(describe_model(o.model, self.raw_model), calibrator, extra)
 
     @property
     def model_calls(self) -> Any:

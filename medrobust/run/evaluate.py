@@ -7,6 +7,7 @@ import os
 import threading
 import time
 import traceback
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
@@ -109,9 +110,18 @@ class Evaluator:
         self._sample_keys: Optional[list[str]] = None
         self.asked = 0
         """How many samples the model was asked about (not answered from the journal)."""
+        self.from_journal = 0
+        """How many answers were read from the journal (entries whose MAC verified)."""
+        self.journal_rejected = 0
+        """How many journal entries did not verify (edited, foreign or damaged): not used, asked again."""
         self.timing = StageTiming()
         """Seconds spent preparing inputs (noise, digests) and waiting on the model, over every composition."""
         self._timing_lock = threading.Lock()
+
+    @property
+    def journaled(self) -> bool:
+        """Whether answers are read from and written to an answer journal."""
+        return self._journal is not None
 
     @property
     def evaluations(self) -> dict[str, Evaluation]:
@@ -131,7 +141,13 @@ class Evaluator:
         if cached is not None:
             return cached
         keys = self._journal_keys(composition)
-        known = self._journal.get_many(keys) if keys else {}
+        lookup = self._journal.get_many(keys) if keys else None
+        known = lookup.found if lookup is not None else {}
+        if lookup is not None and lookup.rejected:
+            self.journal_rejected += len(lookup.rejected)
+            warnings.warn(f"answer journal {getattr(self._journal, 'path', '')}: {len(lookup.rejected)} entries did "
+                          f"not verify (edited, copied from another journal or damaged); not used, the model is "
+                          f"asked again (`medrobust journal verify` lists them)", stacklevel=2)
         answers: list[Optional[str]] = [None] * len(self.samples)
         errors: dict[str, str] = {}
         records: dict[str, tuple[AppliedNoise, ...]] = {}
@@ -146,6 +162,7 @@ class Evaluator:
                 inputs[changed.id] = digests
                 if keys and keys[i] in known:
                     answers[i] = known[keys[i]][0]
+                    self.from_journal += 1
                 else:
                     todo.append((i, changed))
             while len(todo) >= self.batch_size:
@@ -208,7 +225,7 @@ class Evaluator:
         for (i, _), answer in zip(batch, got):
             answers[i] = answer
         if keys:
-            self._journal.put_many((keys[i], a, None) for (i, _), a in zip(batch, got) if a is not None)
+            self._journal.put_many(self._scope, ((keys[i], a, None) for (i, _), a in zip(batch, got) if a is not None))
         self.asked += len(batch)
 
     def _journal_keys(self, composition: Composition) -> list[str]:

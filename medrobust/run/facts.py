@@ -42,6 +42,10 @@ class RunFacts:
         stages: Seconds each arm spent preparing inputs, answering and waiting for inputs
             (:class:`~medrobust.run.evaluate.StageTiming`), summed over processes; the certificate
             states them outside its digest.
+        journal: How the answer journal served the run, summed over arms and processes: answers
+            ``asked`` of the model, answers read ``from_journal``, journal entries ``rejected``
+            (their MAC did not verify: not used, asked again); outside the digest (an interrupted
+            run's certificate must equal an uninterrupted one's).
     """
 
     model: dict[str, Any]
@@ -55,6 +59,7 @@ class RunFacts:
     hypothesis_profile: str
     answer_rows: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     stages: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    journal: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def gather_evidence(ctx: RunContext) -> dict[str, Any]:
@@ -114,6 +119,10 @@ def local_facts(ctx: RunContext, evidence_share: Optional[Path] = None) -> dict[
     facts["evidence"] = compute_once(evidence_share, lambda: gather_evidence(ctx))
     facts["answer_rows"] = answer_rows(ctx)  # after the evidence, whose probes may answer the clean inputs
     facts["stages"] = {arm: dataclasses.asdict(evaluator.timing) for arm, evaluator in ctx.arms().items()}
+    arms = ctx.arms().values()
+    facts["journal"] = {"asked": sum(e.asked for e in arms), "from_journal": sum(e.from_journal for e in arms),
+                        "rejected": sum(e.journal_rejected for e in arms),
+                        "journaled": any(e.journaled for e in arms)}
     return facts
 
 
@@ -134,6 +143,9 @@ def merge_facts(local: dict[str, Any], remotes: Sequence[dict[str, Any]]) -> dic
     merged["sample_errors"] = [unique[k] for k in sorted(unique)]
     merged["answer_rows"] = _merge_rows([f.get("answer_rows") or [] for f in [merged, *remotes]])
     merged["stages"] = _sum_stages([f.get("stages") or {} for f in [local, *remotes]])
+    merged["journal"] = {k: sum((f.get("journal") or {}).get(k, 0) for f in [local, *remotes])
+                         for k in ("asked", "from_journal", "rejected")}
+    merged["journal"]["journaled"] = any((f.get("journal") or {}).get("journaled") for f in [local, *remotes])
     return merged
 
 
@@ -177,6 +189,18 @@ def _noise_entries(ctx: RunContext, names: Sequence[str]) -> dict[str, dict[str,
     return entries
 
 
+def _journal_use(ctx: RunContext, counts: dict[str, Any]) -> dict[str, Any]:
+    """The ``journal`` fact: the counts, with a note on whether answers were journaled at all."""
+    if not ctx.options.journal:
+        return {**counts, "note": "no journal (--journal none): every answer was asked of the model"}
+    if not counts["journaled"]:
+        return {**counts, "note": "not journaled (the model does not report a digest of its weights, or "
+                                  "nothing was answered)"}
+    return {**counts, "note": f"{counts['from_journal']} answer(s) read from the journal, "
+                              f"{counts['rejected']} journal entr{'y' if counts['rejected'] == 1 else 'ies'} "
+                              f"rejected (did not verify: asked again)"}
+
+
 def run_facts(ctx: RunContext, remotes: Sequence[dict[str, Any]] = ()) -> RunFacts:
     """The facts of a finished run, on the process that writes the certificate."""
     merged = merge_facts(local_facts(ctx), remotes)
@@ -190,4 +214,4 @@ def run_facts(ctx: RunContext, remotes: Sequence[dict[str, Any]] = ()) -> RunFac
                     _noise_entries(ctx, merged["noise_names"]), merged["sample_errors"], answers, evidence,
                     {kind: ctx.host.registry(kind).providers() for kind in
                      ("models", "calibrators", "noises", "datasets", "metrics")}, profile,
-                    merged["answer_rows"], merged["stages"])
+                    merged["answer_rows"], merged["stages"], _journal_use(ctx, merged["journal"]))

@@ -137,6 +137,10 @@ class OpenAICompatModel:
         options: See the module docstring.
     """
 
+    answer_neutral_options = ("api_key_env", "concurrency", "timeout", "retries", "backoff", "max_backoff",
+                              "env_proxy")
+    """Options that change how requests are sent, never what is answered (kept out of the journal's key)."""
+
     def __init__(self, options: Optional[dict[str, Any]] = None) -> None:
         self.opts = _options(dict(options or {}))
         self.url = self.opts["url"]
