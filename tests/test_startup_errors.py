@@ -59,6 +59,16 @@ class Declares(ToyModel):
     OPTIONS = ("temperature",)
 
 
+class DescribesInWords(ToyDenoiser):
+    def describe(self):
+        return "a median filter"
+
+
+@medrobust.hookimpl(specname="medrobust_register_calibrators")
+def register_bad_calibrators(register):
+    register("describes-in-words", DescribesInWords)
+
+
 @medrobust.hookimpl(specname="medrobust_register_models")
 def register_bad_models(register):
     for name, factory in {"none-answers": NoneAnswers, "late-wrong-count": LateWrongCount,
@@ -183,6 +193,13 @@ def test_a_run_without_specs_loads_nothing(world):
     _run(world, "--dataset", "jsonl:bad.jsonl").assert_outcomes(passed=1)
 
 
+def test_collecting_specs_without_running_them_loads_nothing(world):
+    (world.path / "bad.jsonl").write_bytes(b"")
+    result = _run(world, "--dataset", "jsonl:bad.jsonl", "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["test_specs.py::test_one", "test_specs.py::test_two", "test_specs.py::test_three"])
+
+
 # -- the model's descriptions ----------------------------------------------------------------------
 
 def test_capabilities_of_the_wrong_type_stop_the_run_when_the_model_loads(world):
@@ -242,3 +259,16 @@ def test_what_was_answered_before_the_contract_broke_is_kept(world):
     assert completeness["interrupted"] == f"medrobust: {STOPS}"  # the certificate says why the run stopped
     rows = (world.path / "reports" / "certificate.answers.jsonl").read_text().splitlines()
     assert {json.loads(r)["composition"] for r in rows} == {"clean", "gaussian_noise@1"}
+
+
+def test_a_calibrator_whose_description_breaks_the_contract_stops_the_run_once_fitted(world):
+    result = _run(world, "--calibrator", "describes-in-words")
+    message = ("calibrator 'describes-in-words' (DescribesInWords): describe() returned str; it must return a dict "
+               "of JSON values (name, weight digests, settings) for the certificate")
+    out = result.stdout.str()
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert f"PluginError: {message}\nthe calibrator could not be fitted; the run stops here\n" in out
+    assert out.count(message) == 1
+    result.assert_outcomes(failed=1)
+    _no_traceback(result)
+    assert read_certificate(world)["verdict"] == "ERROR"  # written: the description is not asked for again

@@ -19,9 +19,10 @@ from ..run.context import RunContext
 
 __all__ = ["FailEarly"]
 
-_PARTS = {"samples": "dataset", "calibrated model": "calibrator (fitted on the reference split)",
-          "evaluator": "answer journal", "baseline evaluator": "answer journal"}
-"""What each part of the run context is called in a message."""
+_FAILED = {"samples": "the dataset could not be loaded", "calibrated model": "the calibrator could not be fitted",
+           "evaluator": "the answer journal could not be opened", "journal": "the answer journal could not be opened",
+           "baseline evaluator": "the answer journal could not be opened"}
+"""What went wrong when a part of the run context failed to build (default: it could not be loaded)."""
 
 
 class FailEarly:
@@ -37,9 +38,12 @@ class FailEarly:
         self.is_spec = is_spec
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        """Load what every spec needs, when some spec is collected; a failure is a usage error."""
-        if hasattr(session.config, "workerinput") or not any(self.is_spec(i) for i in session.items):
+        """Load what every spec needs, when some spec is to run; a failure is a usage error."""
+        config = session.config
+        if config.option.collectonly or hasattr(config, "workerinput"):
             return  # an xdist worker reports a failed load once, from its first spec (below)
+        if not any(self.is_spec(i) for i in session.items):
+            return
         try:
             self.ctx.preflight()
         except MedrobustError as exc:
@@ -63,5 +67,5 @@ class FailEarly:
                     "(answers given so far are kept)")
         part = self.ctx.failed_part(exc) if exc is not None else None
         if part is not None:
-            return f"the {_PARTS.get(part, part)} could not be loaded; the run stops here"
+            return f"{_FAILED.get(part, f'the {part} could not be loaded')}; the run stops here"
         return None

@@ -170,6 +170,7 @@ class RunContext:
         if self.options.calibrator != "none":
             reference = list(self.dataset.samples(self.options.reference_split))
             calibrator.fit(self.raw_model, reference, noises=self.noises)
+            check_descriptions(self.options.calibrator, calibrator, kind="calibrator")
         return calibrator.wrap(self.raw_model)
 
     def describe_calibrator(self) -> dict[str, Any]:

@@ -71,11 +71,12 @@ def check_plugin_options(kind: str, name: str, factory: Any, given: Mapping[str,
         raise OptionError(f"--{kind}-option {', '.join(unknown)}: {kind} {name!r} has no such option; {takes}")
 
 
-def check_descriptions(name: str, model: Any) -> None:
-    """Check that a model describes itself as the plugin contract says, as soon as it loads.
+def check_descriptions(name: str, plugin: Any, kind: str = "model") -> None:
+    """Check that a model (as soon as it loads) or a calibrator (once fitted) describes itself as the
+    plugin contract says, not when the certificate is written after every spec ran.
 
-    ``describe()`` (optional) must return a dict of JSON values; ``capabilities()`` (optional) a
-    :class:`medrobust.Capabilities`. Either is read again when the certificate is written.
+    ``describe()`` (optional) must return a dict of JSON values; a model's ``capabilities()``
+    (optional) a :class:`medrobust.Capabilities`.
 
     Raises:
         PluginError: Naming the plugin, the method and what it must return.
@@ -83,13 +84,14 @@ def check_descriptions(name: str, model: Any) -> None:
     from .._canonical import canonical_json
     from ..contract import Capabilities
 
-    where = f"model {name!r} ({type(model).__name__})"
-    for method, expected, check in (
-            ("describe", "a dict of JSON values (name, weight digests, settings) for the certificate",
-             lambda value: isinstance(value, dict) and bool(canonical_json(value))),
-            ("capabilities", "a medrobust.Capabilities, e.g. medrobust.Capabilities(token_scoring=True, "
-             "reasons={...})", lambda value: isinstance(value, Capabilities))):
-        call = getattr(model, method, None)
+    where = f"{kind} {name!r} ({type(plugin).__name__})"
+    checks = [("describe", "a dict of JSON values (name, weight digests, settings) for the certificate",
+               lambda value: isinstance(value, dict) and bool(canonical_json(value)))]
+    if kind == "model":
+        checks.append(("capabilities", "a medrobust.Capabilities, e.g. medrobust.Capabilities("
+                       "token_scoring=True, reasons={...})", lambda value: isinstance(value, Capabilities)))
+    for method, expected, check in checks:
+        call = getattr(plugin, method, None)
         if not callable(call):
             continue
         try:
