@@ -102,3 +102,43 @@ def test_a_megabyte_answer_is_scored_in_well_under_a_second():
     assert run.returncode == 0, run.stderr[-2000:]
     seconds, similarity = map(float, run.stdout.split())
     assert seconds < 0.5 and 0 < similarity < 1
+
+
+VERBOSE_MODEL = '''
+
+class VerboseModel(ToyModel):
+    """The toy model, but its answer on the first sample runs to a megabyte, and changes with the image's
+    pixels all along (noisy and clean answers share no long prefix or suffix a Levenshtein could skip)."""
+
+    def answer(self, samples):
+        answers = super().answer(samples)
+        return [a + f" {int(np.asarray(s.image, dtype=np.int64).sum()) % 9973}" * 200_000 if s.id.endswith("/0")
+                else a for s, a in zip(samples, answers)]
+
+
+_TOY = medrobust_register_models
+
+
+@medrobust.hookimpl
+def medrobust_register_models(register):
+    _TOY(register)
+    register("verbose", VerboseModel)
+'''
+
+
+def test_a_run_with_megabyte_answers_scores_them_at_once_and_says_so(toy):
+    import json
+    import time
+
+    toy.makeconftest(toy.path.joinpath("conftest.py").read_text() + VERBOSE_MODEL)
+    toy.makepyfile(test_spec='''
+def test_similar(bench):
+    bench.expect("gaussian_noise@1", metric="answer_similarity", min=0.0)
+''')
+    start = time.perf_counter()
+    toy.runpytest("--model", "verbose", "--dataset", "toy", "--dataset-option", "n=6", "--journal", "none",
+                  "-p", "no:cacheprovider").assert_outcomes(passed=1)
+    assert time.perf_counter() - start < 15
+    scoring = json.loads((toy.path / "reports" / "certificate.json").read_text())["run"]["answer_scoring"]
+    assert scoring["max_scored_chars"] == 4000 and scoring["answers_over_the_cap"] >= 2  # clean and noisy
+    assert "truncated for scoring, never skipped" in scoring["note"]

@@ -15,6 +15,7 @@ from .._canonical import canonical_json
 from ..run.answers import ARMS_NOTE
 from ..run.facts import RunFacts
 from ..run.judgement import Judgement
+from ..run.metrics import MAX_SCORED_CHARS
 from ..run.options import LOCAL_OPTIONS, RunOptions
 from ..run.probes import installed_versions
 from ..run.records import CheckRecord, SpecRecord
@@ -206,7 +207,8 @@ def build_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts
         timing = {**timing, "journal_use": facts.journal}
     specs, cases = _without_places(options, specs, number_cases(specs, judgement.specs))
     run = {"options": stated, "severity_scale": options.severity_scale,
-           "hypothesis_profile": facts.hypothesis_profile, "plugins": facts.plugins}
+           "hypothesis_profile": facts.hypothesis_profile, "plugins": facts.plugins,
+           "answer_scoring": answer_scoring(facts.answer_rows)}
     found = facts.evidence
     protocol = evidence.protocol_section(judgement)
     return Certificate(
@@ -219,6 +221,15 @@ def build_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts
         limitations=evidence.limitations(specs, facts.noises, found, protocol.get("untested_criteria", ()),
                                          judgement),
         judgement=judgement.to_json(), answers=answers)
+
+
+def answer_scoring(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``run.answer_scoring`` section: the cap on the characters of an answer that are scored, and
+    how many answers of the answers file were longer (scored on their opening; the file keeps them whole)."""
+    over = sum(1 for row in rows if isinstance(row.get("answer"), str) and len(row["answer"]) > MAX_SCORED_CHARS)
+    return {"max_scored_chars": MAX_SCORED_CHARS, "answers_over_the_cap": over,
+            "note": f"every metric scores an answer's first {MAX_SCORED_CHARS:,} characters; a longer answer is "
+                    f"truncated for scoring, never skipped, and kept whole in the answers file"}
 
 
 def _without_places(options: RunOptions, specs: list[SpecResult],
