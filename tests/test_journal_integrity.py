@@ -114,6 +114,8 @@ def test_an_answer_edited_in_the_journal_is_not_used_and_is_counted(flip):
     assert second["answers"] == first["answers"], "an edited journal entry was used as the model's answer"
     assert second["use"]["rejected"] == 2 and second["use"]["asked"] == 2 and second["use"]["from_journal"] == 4
     assert "2 journal entries rejected" in second["use"]["note"]
+    page = (flip.path / "reports" / "certificate.html").read_text(encoding="utf-8")
+    assert "2 journal entries did not verify" in page and "4 read from the answer journal" in page
     assert second["digest"] == first["digest"], "how answers were served must stay out of the digest"
     third = _run(flip)  # the re-asked answers replaced the edited entries
     assert third["use"]["rejected"] == 0 and third["use"]["from_journal"] == 6
