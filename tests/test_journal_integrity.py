@@ -136,11 +136,26 @@ def test_the_key_file_is_private_and_beside_the_journal(tmp_path):
     assert keyfile.read_text().strip() not in (tmp_path / "j.sqlite").read_bytes().decode("latin-1")
 
 
-def test_a_journal_whose_key_file_is_missing_stops_with_the_fix(tmp_path):
-    AnswerJournal(tmp_path / "j.sqlite").put_many("s", [("k", "yes", None)])
-    key_path(tmp_path / "j.sqlite").unlink()
+def test_a_journal_whose_key_file_is_missing_stops_with_the_fix_it_names(tmp_path, capsys):
+    path = tmp_path / "j.sqlite"
+    AnswerJournal(path).put_many("s", [("k", "yes", None)])
+    key_path(path).unlink()
     with pytest.raises(JournalError, match=r"j\.sqlite\.key is missing.*\n.*medrobust journal clear"):
-        AnswerJournal(tmp_path / "j.sqlite")
+        AnswerJournal(path)
+    assert main(["journal", "verify", str(path)]) == 1
+    assert "key file" in capsys.readouterr().out
+    assert main(["journal", "clear", str(path)]) == 0
+    journal = AnswerJournal(path)  # cleared: a new key is made with it
+    journal.put_many("s", [("k", "yes", None)])
+    assert journal.get_many(["k"]).found == {"k": ("yes", None)}
+
+
+def test_a_key_file_of_another_journal_is_recognised(tmp_path):
+    AnswerJournal(tmp_path / "a.sqlite").put_many("s", [("k", "yes", None)])
+    AnswerJournal(tmp_path / "b.sqlite").put_many("s", [("k", "yes", None)])
+    key_path(tmp_path / "a.sqlite").write_bytes(key_path(tmp_path / "b.sqlite").read_bytes())
+    with pytest.raises(JournalError, match=r"a\.sqlite\.key belongs to another journal"):
+        AnswerJournal(tmp_path / "a.sqlite")
 
 
 # -- a corrupt journal stops the run at start-up --------------------------------------------------------
