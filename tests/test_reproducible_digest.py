@@ -25,6 +25,12 @@ def test_clean(bench):
 
 def test_strong_noise(bench):  # fails on the toy model: the certificate holds a case and its replay command
     bench.expect("gaussian_noise@5", metric="closed_accuracy", max_drop=0.0)
+
+class Thing:
+    pass
+
+def test_broken(bench):  # its message quotes an object's default repr, address and all
+    raise ValueError(f"cannot use {Thing()}")
 '''
 OBJECT_REPR = re.compile(r"object at 0x[0-9a-fA-F]+")
 
@@ -76,6 +82,8 @@ def test_an_undecodable_image_gives_the_same_digest_run_after_run(toy_run, tmp_p
     assert [(p["record"], p["field"]) for p in problems] == [("line 7 (id broken)", "image")]
     assert problems[0]["message"].startswith("images/broken.png: cannot be decoded as an image")
     assert not OBJECT_REPR.search(digested_text(first)), problems[0]["message"]
+    broken = next(s for s in first["specs"] if s["name"] == "test_broken")
+    assert broken["message"] == "ValueError: cannot use <test_spec.Thing object>"
     assert first["digest"] == second["digest"]
 
 

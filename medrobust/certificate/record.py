@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import platform
+import re
 import shlex
 import subprocess
 from pathlib import Path
@@ -205,7 +206,9 @@ def build_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts
     local = {key: stated.pop(key) for key in (*LOCAL_OPTIONS, *MACHINE_PATHS)}
     if facts.journal:  # how many answers came from the journal depends on this run's history, not its result
         timing = {**timing, "journal_use": facts.journal}
-    specs, cases = _without_places(options, specs, number_cases(specs, judgement.specs))
+    stable = _stable_text(options)
+    cases = stable(number_cases(specs, judgement.specs))
+    specs = [dataclasses.replace(s, message=stable(s.message)) for s in specs]
     run = {"options": stated, "severity_scale": options.severity_scale,
            "hypothesis_profile": facts.hypothesis_profile, "plugins": facts.plugins,
            "answer_scoring": answer_scoring(facts.answer_rows)}
@@ -213,13 +216,13 @@ def build_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts
     protocol = evidence.protocol_section(judgement)
     return Certificate(
         SCHEMA, judgement.verdict, summary, harness, run, facts.model, facts.calibrator, facts.dataset,
-        facts.noises, specs, facts.sample_errors, timing, local, cases=cases,
+        facts.noises, specs, stable(facts.sample_errors), timing, local, cases=cases,
         verdict_rule=evidence.VERDICT_RULE, scope_disclaimer=evidence.SCOPE_DISCLAIMER, protocol=protocol,
         environment=found.get("environment"), test_data=found.get("test_data"),
         results=evidence.results_section(c for s in specs for c in s.checks),
         repeatability=found.get("repeatability"), shortcuts=found.get("shortcuts"),
-        limitations=evidence.limitations(specs, facts.noises, found, protocol.get("untested_criteria", ()),
-                                         judgement),
+        limitations=stable(evidence.limitations(specs, facts.noises, found, protocol.get("untested_criteria", ()),
+                                                judgement)),
         judgement=judgement.to_json(), answers=answers)
 
 
@@ -232,10 +235,16 @@ def answer_scoring(rows: list[dict[str, Any]]) -> dict[str, Any]:
                     f"truncated for scoring, never skipped, and kept whole in the answers file"}
 
 
-def _without_places(options: RunOptions, specs: list[SpecResult],
-                    cases: list[dict[str, Any]]) -> tuple[list[SpecResult], list[dict[str, Any]]]:
-    """``specs`` and ``cases`` with the dataset and model paths in their replay commands written as
-    ``"$DATASET_PATH"`` and ``"$MODEL_PATH"`` (the paths themselves are stated in ``local``)."""
+_ADDRESS = re.compile(r"(<[^<>\n]*?) at 0x[0-9A-Fa-f]+>")
+"""An object's default repr names its address (``<x.Y object at 0x7f...>``), which changes from run to run."""
+
+
+def _stable_text(options: RunOptions) -> Callable[[Any], Any]:
+    """A function that returns a JSON value with every text in it the same on every machine and in every
+    run: the dataset and model paths in replay commands written as ``"$DATASET_PATH"`` and
+    ``"$MODEL_PATH"`` (the paths themselves are stated in ``local``), object addresses dropped
+    (``<x.Y object>``). For the digested texts that quote what happened: spec messages, cases,
+    sample errors, limitations."""
     places = {}
     if options.dataset_path:
         places[f"--dataset {shlex.quote(f'{options.dataset}:{options.dataset_path}')}"] = (
@@ -243,21 +252,18 @@ def _without_places(options: RunOptions, specs: list[SpecResult],
     if options.model_path:
         places[f"--model-path {shlex.quote(options.model_path)}"] = '--model-path "$MODEL_PATH"'
 
-    def placeless(value: Any) -> Any:
+    def stable(value: Any) -> Any:
         if isinstance(value, str):
             for word, variable in places.items():
                 value = value.replace(word, variable)
-            return value
+            return _ADDRESS.sub(r"\1>", value)
         if isinstance(value, dict):
-            return {k: placeless(v) for k, v in value.items()}
+            return {k: stable(v) for k, v in value.items()}
         if isinstance(value, list):
-            return [placeless(v) for v in value]
+            return [stable(v) for v in value]
         return value
 
-    if not places:
-        return specs, cases
-    return ([dataclasses.replace(s, message=placeless(s.message)) for s in specs],
-            [placeless(case) for case in cases])
+    return stable
 
 
 ANSWERS_SUFFIX = ".answers.jsonl"
