@@ -13,6 +13,12 @@ dataset is built, so loading the plugin is cheap.
 Every dataset offers the splits ``test`` and ``reference`` (a training split,
 image-disjoint from test, at most ``reference_size`` samples) plus the release's
 own split names, and ``describe()`` / ``digest(split)``.
+
+Inputs are bounded: an image is read only from a regular file inside the
+dataset's folder (an absolute name, a ``..`` or a symlink that leads out, a FIFO
+or a device is refused unread) of at most ``max_image_bytes``, and a record whose
+question or reference answer is longer than ``max_question_chars`` /
+``max_answer_chars`` is skipped. Refused records are listed by ``describe()``.
 """
 
 from __future__ import annotations

@@ -88,7 +88,9 @@ class LocalDataset:
     by a seeded subset), and the release's own split names. A split's images are
     decoded when the split is first asked for (each image file once, shared by its
     questions), so a truncated file is found at load time, not during a run; a
-    record whose image cannot be decoded is skipped and listed by :meth:`describe`.
+    record whose image cannot be decoded (or is not a regular file, or is over
+    ``max_image_bytes``) is skipped and listed by :meth:`describe`, and so is one
+    whose question or answer is over ``max_question_chars`` / ``max_answer_chars``.
 
     Args:
         name: Registered dataset name; sample ids start with it.
