@@ -192,7 +192,8 @@ class LocalDataset:
             try:
                 image = self._image(r)
             except ImageUnreadable as exc:
-                skipped.append(Problem(r.file, r.where, r.image_field, f"{r.image.label}: {exc}"))
+                label = r.image.label if len(r.image.label) <= 240 else r.image.label[:237] + "..."
+                skipped.append(Problem(r.file, r.where, r.image_field, f"{label}: {exc}"))
                 continue
             samples.append(Sample(r.id, image, r.question, r.answer, r.answer_type,  # type: ignore[arg-type]
                                   dict(r.metadata)))

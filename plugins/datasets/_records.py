@@ -210,6 +210,9 @@ class RecordReader:
         whose ``..`` climbs out of ``root``, and a name that resolves (through symlinks) to a file
         outside ``root`` are refused. Messages name the record's own text, never the machine's paths.
         """
+        if "\0" in name:
+            self.problem(where, field, f"is {shown(name, 240)}, which holds a NUL character; expected an image name")
+            return None
         if os.path.isabs(name):
             self.problem(where, field, f"is {shown(name, 240)}, an absolute path; expected a path relative to "
                                        "the release folder, naming an image inside it")

@@ -127,6 +127,18 @@ def test_jsonl_images_stay_inside_the_manifest_folder(tmp_path: Path, make: Call
         "; expected an image inside the release (copy it in rather than linking to it)")
 
 
+def test_odd_image_names_are_skipped_not_fatal(tmp_path: Path) -> None:
+    long_name = "images/" + "a" * 5000 + ".png"
+    found = load_in_child("jsonl", {"path": str(write_jsonl(tmp_path, [
+        {"id": "ok", "image": "images/a.png", "question": "Is it?", "answer": "yes"},
+        {"id": "nul", "image": "images/a\u0000.png", "question": "Is it?", "answer": "no"},
+        {"id": "long", "image": long_name, "question": "Is it?", "answer": "no"}]))})
+    assert found["ids"] == ["jsonl/ok"]
+    assert problem_of(found, "line 3 (id nul)") == ("is 'images/a\\x00.png', which holds a NUL character; "
+                                                    "expected an image name")
+    assert problem_of(found, "line 4 (id long)") == f"{long_name[:237]}...: cannot be read (File name too long)"
+
+
 def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)
