@@ -230,6 +230,9 @@ def test_journal_verify_exits_0_when_clean_1_when_edited_2_when_not_a_journal(tm
         db.execute("UPDATE entries SET answer = 'no' WHERE key = 'k1'")
     assert main(["journal", "verify", str(path)]) == 1
     assert "1 of 3 entries do NOT verify" in capsys.readouterr().out
+    (tmp_path / "empty.sqlite").write_bytes(b"")
+    assert main(["journal", "verify", str(tmp_path / "empty.sqlite")]) == 2
+    assert "not a medrobust answer journal (an empty file" in capsys.readouterr().err
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"not a database at all" * 100)
     assert main(["journal", "verify", str(junk)]) == 2
@@ -256,6 +259,8 @@ def test_a_journal_of_the_older_format_is_kept_but_its_unverifiable_entries_are_
     with sqlite3.connect(path) as db:  # format 1: answers without a MAC
         db.execute("CREATE TABLE answers (key TEXT PRIMARY KEY, answer TEXT, error TEXT)")
         db.execute("INSERT INTO answers VALUES ('k1', 'yes', NULL)")
+    assert main(["journal", "info", str(path)]) == 0  # the commands read it as it was left
+    assert "1 entries of an older format (not used" in capsys.readouterr().out
     journal = AnswerJournal(path)
     assert journal.get_many(["k1"]).found == {} and len(journal) == 0
     journal.close()

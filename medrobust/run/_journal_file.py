@@ -114,11 +114,11 @@ def connect(path: Path, create: bool) -> sqlite3.Connection:
         raise refuse(path, f"an SQLite database, but not a medrobust answer journal (it holds tables "
                            f"{', '.join(sorted(tables - _TABLES))})",
                      "give another --journal path, or run with --journal none")
-    if "entries" not in tables and not create:
+    if not tables and not create:
         db.close()
-        raise refuse(path, "not a medrobust answer journal of this version (no entries table)",
-                     "clear it with `medrobust journal clear`, or move it aside")
-    if create:
+        raise refuse(path, "not a medrobust answer journal (an empty file or database)",
+                     "give the path of an answer journal (default .medrobust/journal.sqlite)")
+    if create or "entries" not in tables:  # a new journal, or one of format 1: given the tables of this format
         try:
             when_unlocked(lambda: db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
                           or db.execute("PRAGMA journal_mode=WAL"))

@@ -10,8 +10,8 @@ and the composition with the noise versions and the run seed. Models that do
 not identify their weights are never journaled: a changed model must not be
 answered from an old journal.
 
-**Integrity.** Each entry carries ``mac = HMAC-SHA256(secret, [key, scope,
-answer, error])``. The secret is 32 random bytes kept *outside* the journal, in
+**Integrity.** Each entry carries ``mac = HMAC-SHA256(secret, canonical JSON of
+[FORMAT, key, scope, answer, error])``. The secret is 32 random bytes kept *outside* the journal, in
 a sibling file ``<journal>.key`` (created with mode 0600 together with the
 journal; its fingerprint, an HMAC of a fixed label, is stored in the journal so
 that a key file that belongs to another journal is recognised). An entry is used
@@ -198,13 +198,14 @@ def journal_info(path: Path | str) -> dict[str, Any]:
         JournalError: When ``path`` is not a readable journal.
     """
     path = Path(path)
+    size = _size(path) if path.is_file() else 0  # before this connection adds its shared-memory file
     db = connect(path, create=False)
     try:
         scopes = [{"scope": s, "entries": int(n)} for s, n in
                   db.execute("SELECT scope, COUNT(*) FROM entries GROUP BY scope ORDER BY scope")]
         keyfile = key_path(path)
         return {"path": str(path), "format": int(meta(db, "format") or FORMAT), "entries": count(db, "entries"),
-                "scopes": scopes, "older_format_entries": count(db, "answers"), "bytes": _size(path),
+                "scopes": scopes, "older_format_entries": count(db, "answers"), "bytes": size,
                 "key_file": str(keyfile), "key_file_present": keyfile.exists()}
     finally:
         db.close()

@@ -27,7 +27,8 @@ def _info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    key = info["key_file"] + ("" if info["key_file_present"] else " (MISSING: entries cannot be verified)")
+    key = info["key_file"] + ("" if info["key_file_present"] else " (MISSING: entries cannot be verified)"
+                              if info["entries"] else " (not made yet: a run makes it)")
     print(f"answer journal {info['path']} (format {info['format']}): {info['entries']} entries in "
           f"{len(info['scopes'])} scope(s), {info['bytes']:,} bytes\nkey file: {key}")
     for scope in info["scopes"]:
