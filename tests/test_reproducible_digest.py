@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from conftest import TOY_PLUGIN
-from medrobust.certificate.record import DIGEST_EXCLUDES
+from medrobust.certificate.record import DIGEST_EXCLUDES, with_local_paths
 
 SPEC = '''
 def test_clean(bench):
@@ -95,5 +95,7 @@ def test_the_same_data_at_another_path_gives_the_same_digest(toy_run, tmp_path: 
         assert str(manifest.parent) not in digested_text(cert)
         assert cert["local"]["dataset_path"] == str(manifest)
         assert '--dataset jsonl:"$DATASET_PATH"' in cert["cases"][0]["replay_command"]
+        # as `medrobust replay` prints it, on the machine that made it
+        assert f"--dataset jsonl:{manifest} " in with_local_paths(cert["cases"][0]["replay_command"], cert["local"])
     assert first["section_digests"] == second["section_digests"]
     assert first["digest"] == second["digest"]

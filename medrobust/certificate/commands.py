@@ -85,6 +85,7 @@ def _short(text: Any, limit: int = 60) -> str:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from .integrity import UnreadableCertificate, load_certificate
+    from .record import with_local_paths
     from .replay import ReplayError, find_case, replay_case
 
     try:
@@ -111,7 +112,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 print(f"    question sha256 recorded {r.question_sha256[0]}, rebuilt {r.question_sha256[1]}")
             for path in r.files:
                 print(f"    wrote {path}")
-        print(f"  replay of the whole metric: {case.get('replay_command')}")
+        print(f"  replay of the whole metric: {with_local_paths(case.get('replay_command'), cert.get('local'))}")
     if not results:
         return NOTHING_REBUILT  # all([]) is True: an empty case must not read as reproduced
     return 0 if all(r.reproduced for r in results) else 1

@@ -24,7 +24,8 @@ from . import evidence
 from .cases import number_cases
 
 __all__ = ["view_digest", "SCHEMA", "CheckResult", "SpecResult", "Certificate", "build_certificate",
-           "compute_digest", "DIGEST_EXCLUDES", "MACHINE_PATHS", "section_digests", "answers_section", "ANSWERS_SUFFIX"]
+           "compute_digest", "DIGEST_EXCLUDES", "MACHINE_PATHS", "with_local_paths", "section_digests",
+           "answers_section", "ANSWERS_SUFFIX"]
 
 SCHEMA = "medrobust.certificate/4"
 """/4: a spec's pytest result is its ``outcome`` (was ``verdict``), the seed is stated once (in the
@@ -264,6 +265,18 @@ def _stable_text(options: RunOptions) -> Callable[[Any], Any]:
         return value
 
     return stable
+
+
+def with_local_paths(command: Any, local: Any) -> Any:
+    """A replay command of the certificate with ``"$DATASET_PATH"`` and ``"$MODEL_PATH"`` written back as
+    the paths its ``local`` section states (for printing on the machine that made it); unchanged where
+    the certificate does not state them."""
+    if not isinstance(command, str) or not isinstance(local, dict):
+        return command
+    for variable, key in (('"$DATASET_PATH"', "dataset_path"), ('"$MODEL_PATH"', "model_path")):
+        if isinstance(local.get(key), str):
+            command = command.replace(variable, shlex.quote(local[key]))
+    return command
 
 
 ANSWERS_SUFFIX = ".answers.jsonl"
