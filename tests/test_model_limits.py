@@ -96,6 +96,9 @@ def test_errors_come_back_from_the_worker_and_no_limit_means_none():
         calls.call(broken, [1])
     assert calls.call(lambda samples: [len(samples)], [1, 2]) == [2]
     assert ModelCalls(DEFAULT_ANSWER_TIMEOUT).limit(64) == DEFAULT_ANSWER_TIMEOUT * 64
+    # a call made from within a call (a calibrator asking its model) runs in place instead of waiting on itself
+    nested = ModelCalls(1)
+    assert nested.call(lambda samples: nested.call(lambda inner: ["inner"] * len(inner), samples), [1]) == ["inner"]
 
 
 def test_a_hanging_model_gives_error_rows_and_the_evaluation_goes_on():
