@@ -9,11 +9,22 @@ import sys
 import pytest
 from cert_runs import load, spec_run
 
-from medrobust.certificate import atomic
 from medrobust.certificate.record import ANSWERS_SUFFIX
 from medrobust.errors import OptionError
-from medrobust.run import outputs
-from medrobust.run.outputs import certificate_paths, check_certificate_path
+
+
+@pytest.fixture
+def outputs():
+    from medrobust.run import outputs
+
+    return outputs
+
+
+@pytest.fixture
+def atomic():
+    from medrobust.certificate import atomic
+
+    return atomic
 
 SPEC = '''
 from pathlib import Path
@@ -25,7 +36,8 @@ def test_pixels(bench):
 ARGS = ("--model", "toy", "--dataset", "toy", "-p", "no:cacheprovider", "--journal", "none")
 
 
-def test_the_three_paths_keep_every_dot_of_the_name(tmp_path):
+def test_the_three_paths_keep_every_dot_of_the_name(tmp_path, outputs):
+    certificate_paths = outputs.certificate_paths
     assert certificate_paths(tmp_path / "v1.5") == (tmp_path / "v1.5.json", tmp_path / "v1.5.html",
                                                    tmp_path / "v1.5.answers.jsonl")
     assert certificate_paths(tmp_path / "cert.json") == certificate_paths(tmp_path / "cert.html") == (
@@ -33,7 +45,8 @@ def test_the_three_paths_keep_every_dot_of_the_name(tmp_path):
     assert outputs.ANSWERS_SUFFIX == ANSWERS_SUFFIX  # what verify looks for beside the certificate
 
 
-def test_a_certificate_path_that_cannot_be_written_is_refused_naming_it(tmp_path):
+def test_a_certificate_path_that_cannot_be_written_is_refused_naming_it(tmp_path, outputs):
+    check_certificate_path = outputs.check_certificate_path
     (tmp_path / "a-file").write_text("x")
     (tmp_path / "cert.html").mkdir()
     refused = {"/dev/null/x": "cannot write /dev/null/x.json: /dev/null is not a folder",
@@ -51,10 +64,10 @@ def test_a_certificate_path_that_cannot_be_written_is_refused_naming_it(tmp_path
     assert sorted(tmp_path.rglob("*")) == before
 
 
-def test_an_unwritable_folder_is_refused(tmp_path, monkeypatch):
+def test_an_unwritable_folder_is_refused(tmp_path, monkeypatch, outputs):
     monkeypatch.setattr(outputs.os, "access", lambda path, mode: False)  # as a user without permission sees it
     with pytest.raises(OptionError, match=f"cannot create {tmp_path / 'reports'} in {tmp_path}: permission denied"):
-        check_certificate_path(str(tmp_path / "reports" / "cert"))
+        outputs.check_certificate_path(str(tmp_path / "reports" / "cert"))
 
 
 def _pytest(where, *args):
@@ -92,11 +105,12 @@ def test_an_unwritable_certificate_path_stops_the_run_before_any_spec(toy_dir, t
 
 
 def _files(json_path):
-    return {p: p.read_bytes() for p in certificate_paths(json_path)}
+    base = json_path.with_suffix("")
+    return {p: p.read_bytes() for p in (json_path, base.with_suffix(".html"), base.with_name(base.name + ANSWERS_SUFFIX))}
 
 
-def test_write_together_replaces_all_or_nothing(tmp_path, monkeypatch):
-    paths = certificate_paths(tmp_path / "cert")
+def test_write_together_replaces_all_or_nothing(tmp_path, monkeypatch, atomic, outputs):
+    paths = outputs.certificate_paths(tmp_path / "cert")
     atomic.write_together({p: b"old " + p.name.encode() for p in paths})
     old = {p: p.read_bytes() for p in paths}
     real = atomic._write_temporary
