@@ -218,13 +218,15 @@ class Run:
         (directory / "conftest.py").write_text(TOY_PLUGIN.read_text(encoding="utf-8") + MODELS, encoding="utf-8")
         (directory / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         (directory / "test_spec.py").write_text(spec, encoding="utf-8")
+        self.tmp = directory / "tmp"  # the run's temporary folder (xdist workers share their evidence there)
+        self.tmp.mkdir()
         env = {**os.environ, "OMP_NUM_THREADS": "1", "CALL_LOG": str(self.log), "MARKS": str(self.marks),
-               "CERT_PAUSE": str(cert_pause)}
+               "CERT_PAUSE": str(cert_pause), "TMPDIR": str(self.tmp)}
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--dataset", "toy",
              "--journal", "journal.sqlite", *args], cwd=directory, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, preexec_fn=_default_sigint)
+            stderr=subprocess.STDOUT, text=True, preexec_fn=_default_sigint, start_new_session=True)
         self.output = ""
 
     def calls(self) -> list[float]:
@@ -241,9 +243,9 @@ class Run:
             time.sleep(0.02)
 
     def interrupt(self) -> float:
-        """Send SIGINT (Ctrl-C); returns when it was sent."""
+        """Send SIGINT to the run's process group, as Ctrl-C in a terminal does; returns when it was sent."""
         sent = time.time()
-        self.proc.send_signal(signal.SIGINT)
+        os.killpg(self.proc.pid, signal.SIGINT)
         return sent
 
     def finish(self) -> int:
@@ -343,3 +345,14 @@ def test_a_second_ctrl_c_while_the_certificate_is_written_leaves_journal_and_cer
     assert "medrobust: writing the PARTIAL certificate from what was answered" in run.output
     assert run.certificate()["verdict"] == "PARTIAL"
     assert _journal_rows(tmp_path / "journal.sqlite") >= 4
+
+
+def test_ctrl_c_under_xdist_does_not_ask_the_model_again_nor_leave_files_behind(tmp_path):
+    run = Run(tmp_path, "--model", "logged", "--batch-size", "4", "-n", "2")
+    run.wait_for("the second spec of a worker", lambda: len(run.calls()) >= 14)
+    sent = run.interrupt()
+    status = run.finish()
+    assert status == pytest.ExitCode.INTERRUPTED, run.output[-3000:]
+    assert [t for t in run.calls() if t > sent] == [], "the model was asked after Ctrl-C"
+    assert list(run.tmp.glob("medrobust-*")) == []  # the workers shared no evidence they did not gather
+    assert _journal_rows(tmp_path / "journal.sqlite") >= 8

@@ -249,6 +249,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         ctx.model_calls.close()
     if hasattr(config, "workerinput"):
         share = config.stash.get(_share_key, None)
+        if ctx.model_calls.interrupted:  # no probes to share, and the controller may never clean up the file
+            share = None
         facts = local_facts(ctx, share)
         if share is not None:
             facts["evidence_share"] = [str(share), str(share.with_suffix(".lock"))]
