@@ -62,24 +62,45 @@ class RunFacts:
     journal: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+MODEL_PROBES = ("repeatability", "shortcuts")
+"""The evidence probes that ask the model."""
+
+
 def gather_evidence(ctx: RunContext) -> dict[str, Any]:
     """Repeatability, shortcut baselines, test data and environment; a failing probe is recorded, not raised.
 
-    The extra model calls bypass the answer cache and journal; see :mod:`medrobust.run.probes`.
+    The extra model calls bypass the answer cache and journal; see :mod:`medrobust.run.probes`. They go
+    through the run's :attr:`~medrobust.run.context.RunContext.model_calls`: where the model cannot be asked
+    (the run was interrupted, or the model has not returned from a call that timed out) the model probes
+    are not run and are recorded as skipped, with why (``skipped: run interrupted``); Ctrl-C during a probe
+    skips it and the probes after it.
     """
     from ..noise import Composition
 
     o = ctx.options
+    calls = ctx.model_calls
     gather = {
-        "repeatability": lambda: probes.repeatability(ctx.model, o.model, ctx.samples, o.batch_size),
+        "repeatability": lambda: probes.repeatability(ctx.model, o.model, ctx.samples, o.batch_size, calls=calls),
         "shortcuts": lambda: probes.shortcuts(ctx.model, o.model, ctx.samples,
-                                              ctx.evaluator.evaluate(Composition()).answers, o.batch_size),
+                                              ctx.evaluator.evaluate(Composition()).answers, o.batch_size,
+                                              calls=calls),
         "test_data": lambda: probes.test_data(ctx.dataset, ctx.samples, o.dataset, o.split, o.reference_split),
         "environment": lambda: probes.environment(o.device)}
     evidence: dict[str, Any] = {"probe_errors": {}}
     for name, probe in gather.items():
+        unavailable = calls.unavailable if name in MODEL_PROBES else None
+        if unavailable is not None:
+            evidence[name] = None
+            evidence["probe_errors"][name] = f"skipped: {unavailable}"
+            continue
         try:
             evidence[name] = probe()
+            if name in MODEL_PROBES and calls.interrupted:  # Ctrl-C between two of its calls
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:  # the certificate is still written, from what was answered
+            calls.close()
+            evidence[name] = None
+            evidence["probe_errors"][name] = f"skipped: {calls.unavailable}"
         except Exception as exc:  # a probe must not lose the run's certificate
             evidence[name] = None
             evidence["probe_errors"][name] = f"{type(exc).__name__}: {exc}"
