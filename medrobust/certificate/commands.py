@@ -134,7 +134,8 @@ def add_certificate_commands(sub: Any) -> None:
     p.add_argument("certificate", help="the .json twin or the .html view")
     p.add_argument("--case", required=True, help="a case id of the certificate, e.g. case-1")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE|FILE.py",
-                   help="load a plugin that is not installed (e.g. the conftest.py that registered the model)")
+                   help="load a plugin that is not installed, e.g. the conftest.py that registered the model, "
+                        "as pytest loads it (repeatable)")
     p.add_argument("--output", metavar="DIR", help="write the rebuilt noisy images (PNG) and questions here")
     p.add_argument("--device", help="run the model on this device instead of the certificate's")
     p.add_argument("--json", action="store_true", help="machine-readable output")
