@@ -102,12 +102,15 @@ def _cmd_replay(args: argparse.Namespace) -> int:
             print("  no examples recorded (no sample's score fell under this composition): nothing was rebuilt")
         for r in results:
             inputs = "inputs bit for bit" if r.reproduced else "INPUTS DIFFER"
+            if r.reproduced and not r.image_compared:
+                inputs = (f"records and question bit for bit; image noise made on {r.noise_device[0]}, rebuilt on "
+                          f"{r.noise_device[1]}: another draw of the same law, not compared")
             same = "same" if r.answer[0] == r.answer[1] else "CHANGED"
             print(f"  {r.sample_id}: {inputs}; answer recorded {_short(r.answer[0])}, now {_short(r.answer[1])} "
                   f"({same})")
             if r.error:
                 print(f"    the model raised: {r.error}")
-            if not r.reproduced:
+            if not r.reproduced or not r.image_compared:
                 print(f"    image sha256 recorded {r.image_sha256[0]}, rebuilt {r.image_sha256[1]}")
                 print(f"    question sha256 recorded {r.question_sha256[0]}, rebuilt {r.question_sha256[1]}")
             for path in r.files:

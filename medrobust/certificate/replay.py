@@ -50,16 +50,25 @@ class ExampleReplay:
     files: list[str] = dataclasses.field(default_factory=list)
     error: Optional[str] = None
     """Why the model gave no new answer, if it raised."""
+    noise_device: tuple[str, str] = ("cpu", "cpu")
+    """(recorded, rebuilt on) device type of the image noise."""
+
+    @property
+    def image_compared(self) -> bool:
+        """Whether the image can be compared bit for bit: rebuilt on the kind of device it was made on
+        (a GPU draws other random numbers than the CPU for the same seed; see :mod:`medrobust.noise.batch`)."""
+        return self.noise_device[0] == self.noise_device[1]
 
     @property
     def reproduced(self) -> bool:
-        """The noisy inputs were rebuilt bit for bit."""
-        return (self.image_sha256[0] == self.image_sha256[1] and self.question_sha256[0] == self.question_sha256[1]
-                and self.records_match)
+        """The noisy inputs were rebuilt bit for bit: records and question always, the image where it can be
+        compared (:attr:`image_compared`)."""
+        image = self.image_sha256[0] == self.image_sha256[1] or not self.image_compared
+        return image and self.question_sha256[0] == self.question_sha256[1] and self.records_match
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {**dataclasses.asdict(self), "reproduced": self.reproduced}
+        return {**dataclasses.asdict(self), "image_compared": self.image_compared, "reproduced": self.reproduced}
 
 
 def find_case(cert: dict[str, Any], case_id: str) -> dict[str, Any]:
@@ -180,6 +189,25 @@ def _context(cert: dict[str, Any], plugins: Sequence[str], device: Optional[str]
     return ctx
 
 
+def _noise_devices(cert: dict[str, Any]) -> tuple[str, str]:
+    """The device the run made its image noise on (its ``--noise-device``, else its ``--device``), and the
+    one to rebuild it on here: the same where this machine has it, else the CPU (records and questions
+    still compare bit for bit; the image is then another draw of the same law)."""
+    from ..run.startup import check_device
+
+    stated = (cert.get("run") or {}).get("options") or {}
+    recorded = str(stated.get("noise_device") or stated.get("device") or "cpu")
+    try:
+        check_device("--noise-device", recorded)
+    except OptionError:
+        return recorded, "cpu"
+    return recorded, recorded
+
+
+def _device_type(device: str) -> str:
+    return device.split(":")[0]
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:80] or "sample"
 
@@ -225,10 +253,11 @@ def replay_case(cert: dict[str, Any], case_id: str, plugins: Sequence[str] = (),
     if missing:
         raise ReplayError(f"dataset {ctx.options.dataset!r} split {ctx.options.split!r} has no samples "
                           f"{', '.join(missing)}; is it the dataset the certificate was made on?")
+    recorded_device, rebuild_device = _noise_devices(cert)
     try:
         # on the device the run made its noise on: a GPU draws other numbers than the CPU (see noise.batch)
         rebuilt = apply_composition_batch([by_id[i] for i in wanted], composition, ctx.noises, ctx.options.seed,
-                                          ctx.options.noise_device_used)
+                                          rebuild_device)
     except KeyError as exc:
         raise ReplayError(f"{exc.args[0]}; load the plugin that provides it with --plugin") from None
     except ValueError as exc:  # e.g. a severity or parameters the noise rejects
@@ -253,7 +282,8 @@ def replay_case(cert: dict[str, Any], case_id: str, plugins: Sequence[str] = (),
             example["sample_id"], (example.get("noisy_image_sha256"), image_digest(sample.image)),
             (example.get("noisy_question_sha256"), text_digest(sample.question)),
             "applied" not in example or canonical_json(records) == _recorded(example["applied"]),
-            (example.get("answer_noisy"), answer), sample.question, error=error)
+            (example.get("answer_noisy"), answer), sample.question, error=error,
+            noise_device=(_device_type(recorded_device), _device_type(rebuild_device)))
         if folder is not None:
             base = f"{_slug(case_id)}-{n}-{_slug(sample.id)}-noisy"
             image_path, question_path = folder / f"{base}.png", folder / f"{base}.txt"

@@ -210,3 +210,26 @@ def test_a_plugin_file_that_breaks_or_is_missing_is_one_line(planted, tmp_path, 
     err = capsys.readouterr().err.splitlines()
     assert err == [f"medrobust: error: plugin file {broken} failed to load: RuntimeError: no GPU here",
                    f"medrobust: error: plugin file {tmp_path / 'gone.py'} does not exist"]
+
+
+def test_a_record_made_on_a_gpu_replays_here_with_the_same_records_and_says_the_image_is_another_draw(
+        planted, tmp_path, capsys):
+    path = copy_twins(planted, tmp_path)
+    cert = load(path)
+    cert["run"]["options"]["noise_device"] = "cuda:99"  # a device no machine here has: rebuilt on the CPU
+    path.write_text(canonical_json(cert), encoding="utf-8")
+    case = _case(cert)
+    plugin = str(planted.parents[1] / "conftest.py")
+    assert main(["replay", str(path), "--case", case["id"], "--plugin", plugin, "--json"]) == 0
+    examples = json.loads(capsys.readouterr().out)["examples"]
+    for got, recorded in zip(examples, case["examples"]):
+        # parameters, seeds and the question are the device's to keep; the image is not compared
+        assert got["noise_device"] == ["cuda", "cpu"] and not got["image_compared"]
+        assert got["records_match"] and got["reproduced"]
+        assert got["question_sha256"] == [recorded["noisy_question_sha256"]] * 2
+    assert main(["replay", str(path), "--case", case["id"], "--plugin", plugin]) == 0
+    out = capsys.readouterr().out
+    assert out.count("image noise made on cuda, rebuilt on cpu: another draw of the same law") == len(examples)
+    # a record made on the CPU is compared bit for bit, whatever device the model is replayed on
+    cpu = replay_case(load(planted), case["id"], [plugin], device="cpu")
+    assert all(r.image_compared and r.reproduced for r in cpu)
