@@ -26,7 +26,13 @@ from ._image_tensor import batch_to_images, images_to_batch
 from .base import ImageNoise, Noise, TextNoise
 from .composition import AppliedNoise, Composition, _lookup, resolve_records
 
-__all__ = ["apply_composition_batch"]
+__all__ = ["apply_composition_batch", "CPU_BATCH_BYTES"]
+
+CPU_BATCH_BYTES = 32 * 2 ** 20
+"""Most float32 bytes of images stacked into one tensor on the CPU. glibc serves a larger block by a
+fresh ``mmap`` whose every page faults on first touch: at 1024 x 1024 RGB a batch of 8 (100 MB) spent
+more time faulting than in the noise. Below this size freed blocks are reused. On a GPU the whole
+group is one tensor."""
 
 
 def apply_composition_batch(samples: Sequence[Sample], composition: Composition, noises: Mapping[str, Noise],
@@ -45,7 +51,7 @@ def apply_composition_batch(samples: Sequence[Sample], composition: Composition,
     images: list[Any] = [s.image for s in samples]
     image_steps = [i for i, step in enumerate(composition.steps) if isinstance(_lookup(noises, step.name), ImageNoise)]
     if image_steps:
-        for rows in _groups(samples).values():
+        for rows in _groups(samples, None if _on_gpu(device) else CPU_BATCH_BYTES):
             tensor = images_to_batch([samples[i].image for i in rows]).to(device)
             for position in image_steps:
                 noise = noises[composition.steps[position].name]
@@ -64,10 +70,22 @@ def _noisy_question(question: str, records: Sequence[AppliedNoise], noises: Mapp
     return question
 
 
-def _groups(samples: Sequence[Sample]) -> dict[tuple[str, tuple[int, int]], list[int]]:
-    """Sample positions by image mode and size: the images one tensor can hold."""
+def _groups(samples: Sequence[Sample], max_bytes: "int | None") -> list[list[int]]:
+    """Sample positions by image mode and size (the images one tensor can hold), each group cut into
+    parts of at most ``max_bytes`` of float32 (at least one image)."""
     groups: dict[tuple[str, tuple[int, int]], list[int]] = {}
     for i, sample in enumerate(samples):
         groups.setdefault((sample.image.mode, sample.image.size), []).append(i)
-    return groups
+    if max_bytes is None:
+        return list(groups.values())
+    parts = []
+    for (_, (width, height)), rows in groups.items():
+        per_image = 4 * width * height * len(samples[rows[0]].image.getbands())
+        step = max(1, max_bytes // per_image)
+        parts += [rows[start:start + step] for start in range(0, len(rows), step)]
+    return parts
+
+
+def _on_gpu(device: "str | torch.device") -> bool:
+    return torch.device(device).type != "cpu"
 

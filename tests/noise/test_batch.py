@@ -86,3 +86,29 @@ def test_apply_batch_refuses_a_parameter_count_that_does_not_match():
     noise = HOST.noises["gaussian_noise"]
     with pytest.raises(ValueError, match="2 parameter sets for 3 images"):
         noise.apply_batch(torch.zeros(3, 1, 8, 8), [noise.params(1, 0), noise.params(1, 1)])
+
+
+def test_large_images_are_stacked_in_parts_of_bounded_bytes_on_the_cpu_with_the_same_result(monkeypatch):
+    import medrobust.noise.batch as batch_module
+
+    samples = _samples([("RGB", (40, 32))] * 5 + [("L", (40, 32))] * 3)
+    composition = Composition.of(("contrast", 3), ("gaussian_noise", 2))
+    whole = apply_composition_batch(samples, composition, HOST.noises, 11)
+    seen = []
+    noise = HOST.noises["contrast"]
+    original = type(noise).apply_batch
+
+    def spy(self, images, params):
+        if self.name == "contrast":
+            seen.append(tuple(images.shape))
+        return original(self, images, params)
+
+    monkeypatch.setattr(batch_module, "CPU_BATCH_BYTES", 2 * 4 * 3 * 40 * 32)  # two RGB images' float32 bytes
+    with monkeypatch.context() as patch:
+        patch.setattr(type(noise), "apply_batch", spy)
+        parts = apply_composition_batch(samples, composition, HOST.noises, 11)
+    # RGB in parts of 2, 2, 1; the 3 gray images (a third of the bytes each) in one part
+    assert sorted(shape[0] for shape in seen if shape[1] == 3) == [1, 2, 2]
+    assert [shape[0] for shape in seen if shape[1] == 1] == [3]
+    _assert_same_as_alone(samples, composition)
+    assert all(np.array_equal(np.asarray(a.image), np.asarray(b.image)) for (a, _), (b, _) in zip(whole, parts))
