@@ -79,8 +79,11 @@ def register_bad_models(register):
 
 
 @pytest.fixture
-def world(pytester: pytest.Pytester) -> pytest.Pytester:
-    """The toy plugin, models that break the contract, and three specs."""
+def world(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """The toy plugin, models that break the contract, and three specs. Outside CI mode: there pytest's
+    short summary repeats each failure's message in full, and the tests count the messages."""
+    for variable in ("CI", "BUILD_NUMBER"):
+        monkeypatch.delenv(variable, raising=False)
     pytester.makeconftest(TOY_PLUGIN.read_text() + BAD_MODELS)
     pytester.makefile(".ini", pytest="[pytest]\n")
     pytester.makepyfile(test_specs=SPECS)
