@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from .record import Certificate, answers_section, build_certificate, compute_dig
 from .render import render_html
 
 __all__ = ["Certificate", "build_certificate", "compute_digest", "render_html", "write_certificate"]
+
+LOG = logging.getLogger("medrobust.certificate")
 
 
 def write_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts, base: str) -> tuple[Path, Path]:
@@ -46,4 +49,6 @@ def write_certificate(options: RunOptions, judgement: Judgement, facts: RunFacts
     json_path.parent.mkdir(parents=True, exist_ok=True)
     write_together({answers_path: rows.encode("utf-8"), json_path: (text + "\n").encode("utf-8"),
                     html_path: page.encode("utf-8")})
+    LOG.info("certificate written: %s, %s and %s (%s, digest %s)", json_path, html_path, answers_path,
+             judgement.verdict, str(data.get("digest", ""))[:12])
     return json_path, html_path

@@ -92,6 +92,10 @@ def pytest_configure(config: pytest.Config) -> None:
     from .fail_early import FailEarly
 
     config.pluginmanager.register(FailEarly(ctx, _is_spec), "medrobust-fail-early")
+    if not config.pluginmanager.is_blocked("medrobust-progress"):  # -p no:medrobust-progress: no display
+        from .progress import ProgressPlugin
+
+        config.pluginmanager.register(ProgressPlugin(config, ctx, _is_spec), "medrobust-progress")
     if not hasattr(config, "workerinput"):
         controller = XdistController(ctx)
         config.stash[_controller_key] = controller

@@ -7,7 +7,9 @@ here too, filled by the pytest plugin and :class:`~medrobust.run.checks.Bench`.
 
 from __future__ import annotations
 
+import logging
 import random
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
@@ -20,6 +22,8 @@ from .records import SpecRecord
 from .startup import check_descriptions, check_device, check_plugin_options
 
 __all__ = ["RunContext"]
+
+LOG = logging.getLogger("medrobust.run")
 
 
 class RunContext:
@@ -37,6 +41,8 @@ class RunContext:
         self.current: Optional[SpecRecord] = None
         self._failures: dict[str, Exception] = {}
         self._parts: dict[str, Any] = {}
+        self.progress: Any = None
+        """The run's :class:`~medrobust.run.progress.Progress` (the pytest plugin sets one that shows it)."""
         self.protocol: Any = None
         """The sealed :class:`~medrobust.run.protocol.Protocol`, hashed here, before anything runs."""
         if options.protocol:
@@ -136,6 +142,8 @@ class RunContext:
         if n is not None and n < len(samples):
             keep = sorted(random.Random(self.options.seed).sample(range(len(samples)), n))
             samples = [samples[i] for i in keep]
+        LOG.info("dataset %r: %d samples in split %r%s", self.options.dataset, len(samples), self.options.split,
+                 f" (a seeded subset, --samples {n})" if n is not None and n <= len(samples) else "")
         return samples
 
     @property
@@ -145,6 +153,7 @@ class RunContext:
 
     def _build_model(self) -> Any:
         factory = self.host.models[self.options.model]
+        started = time.perf_counter()
         model = factory({"path": self.options.model_path, "device": self.options.device,
                          **self.options.model_options})
         if not callable(getattr(model, "answer", None)):
@@ -152,6 +161,7 @@ class RunContext:
                               f"method; a model plugin's object must answer a list of samples with a list "
                               f"of strings (see medrobust.Model)")
         check_descriptions(self.options.model, model)
+        LOG.info("model %r loaded in %.1f s", self.options.model, time.perf_counter() - started)
         return model
 
     @property
@@ -169,8 +179,11 @@ class RunContext:
         calibrator = self.calibrator
         if self.options.calibrator != "none":
             reference = list(self.dataset.samples(self.options.reference_split))
+            started = time.perf_counter()
             calibrator.fit(self.raw_model, reference, noises=self.noises)
             check_descriptions(self.options.calibrator, calibrator, kind="calibrator")
+            LOG.info("calibrator %r fitted on %d reference samples in %.1f s", self.options.calibrator,
+                     len(reference), time.perf_counter() - started)
         return calibrator.wrap(self.raw_model)
 
     def describe_calibrator(self) -> dict[str, Any]:
@@ -199,9 +212,13 @@ class RunContext:
 
         journal = self.journal
         scope = self.journal_scope(calibrated) if journal is not None else None
-        return Evaluator(model, self.options.model, self.samples, self.noises, self.options.seed,
-                         self.options.batch_size, journal, scope, self.options.noise_device_used,
-                         calls=self.model_calls)
+        evaluator = Evaluator(model, self.options.model, self.samples, self.noises, self.options.seed,
+                              self.options.batch_size, journal, scope, self.options.noise_device_used,
+                              calls=self.model_calls)
+        if self.progress is not None:
+            arm = "model" if self.options.calibrator == "none" else "calibrated" if calibrated else "uncalibrated"
+            evaluator.progress = self.progress.arm(arm)
+        return evaluator
 
     @property
     def journal(self) -> Any:

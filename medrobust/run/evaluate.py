@@ -17,6 +17,7 @@ from ..noise.batch import apply_composition_batch
 from ..sample import Sample
 from .metrics import Estimate, Metric, estimate
 from .model_calls import ModelCalls
+from .progress import NO_PROGRESS
 from ..errors import ModelOutputError, ModelUnavailable
 
 __all__ = ["Evaluation", "Evaluator", "Comparison", "StageTiming"]
@@ -91,6 +92,11 @@ class Evaluator:
             so that the model is never called from two threads at once). Default: a new one, no limit.
     """
 
+    progress: Any = NO_PROGRESS
+    """Where answers done are counted, per model batch and composition (:mod:`medrobust.run.progress`):
+    the run context gives its evaluators the run's."""
+    _shown: Any = NO_PROGRESS.composition("", 0)
+
     def __init__(self, model: Any, model_name: str, samples: Sequence[Sample],
                  noises: Mapping[str, Noise], run_seed: int, batch_size: int = 64,
                  journal: Any = None, scope: Optional[str] = None, noise_device: str = "cpu",
@@ -143,6 +149,7 @@ class Evaluator:
         keys = self._journal_keys(composition)
         lookup = self._journal.get_many(keys) if keys else None
         known = lookup.found if lookup is not None else {}
+        self._shown = self.progress.composition(composition.key, len(self.samples), sum(k in known for k in keys))
         if lookup is not None and lookup.rejected:
             self.journal_rejected += len(lookup.rejected)
             warnings.warn(f"answer journal {getattr(self._journal, 'path', '')}: {len(lookup.rejected)} entries did "
@@ -170,6 +177,7 @@ class Evaluator:
                 del todo[:self.batch_size]
         if todo:
             self._answer(todo, answers, errors, keys)
+        self._shown.close()
         result = Evaluation(composition, tuple(answers), errors, records, inputs)
         self._cache[composition.key] = result
         return result
@@ -227,6 +235,7 @@ class Evaluator:
         if keys:
             self._journal.put_many(self._scope, ((keys[i], a, None) for (i, _), a in zip(batch, got) if a is not None))
         self.asked += len(batch)
+        self._shown.advance(len(batch))
 
     def _journal_keys(self, composition: Composition) -> list[str]:
         if self._journal is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from typing import Any, Generic, Iterable, Iterator, Mapping, TypeVar
@@ -14,8 +15,10 @@ from ..errors import DuplicateNameError, PluginError, UnknownNameError
 
 T = TypeVar("T")
 
+LOG = logging.getLogger("medrobust.plugins")
+
 __all__ = ["Registry", "PluginHost", "load_plugins", "KINDS", "activate", "deactivate", "active_host",
-           "plugin_arguments"]
+           "plugin_arguments", "loaded_plugins"]
 
 # (registry attribute, hook name, singular noun)
 KINDS = (
@@ -127,7 +130,16 @@ def load_plugins(extra: Iterable[Any] = (), entry_points: bool = True) -> Plugin
                 raise PluginError(f"plugin {impl.plugin_name!r} failed in {hook_name}: "
                                   f"{type(exc).__name__}: {exc}") from exc
         registries[attr] = registry
-    return PluginHost(pm=pm, **registries)
+    host = PluginHost(pm=pm, **registries)
+    LOG.info("%s", loaded_plugins(host))
+    return host
+
+
+def loaded_plugins(host: PluginHost) -> str:
+    """One line naming the plugins loaded and what they registered (for the ``medrobust.plugins`` log)."""
+    names = sorted(name for name, _ in host.pm.list_name_plugin() if name)
+    return (f"plugins loaded: {', '.join(names) or 'none'}; "
+            + ", ".join(f"{len(host.registry(attr))} {attr}" for attr, _, _ in KINDS))
 
 
 def plugin_arguments(host: PluginHost, used: Iterable[tuple[str, str]]) -> list[str]:

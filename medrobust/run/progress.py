@@ -1,0 +1,410 @@
+"""Progress of a run: answers done and to do, per spec and per composition, with rate and ETA.
+
+The counts come from the evaluators (:class:`~medrobust.run.evaluate.Evaluator`), once per model
+batch and once per composition (its journal hits), never per sample. A display shows them:
+
+* :class:`BarDisplay`: one tqdm bar (``tqdm.format_meter``), for a terminal;
+* :class:`LineDisplay`: plain lines, throttled by :class:`Throttle`, for CI logs (no carriage return);
+* :class:`LogDisplay`: the same lines as records of the ``medrobust.progress`` logger (xdist workers, ``-q``).
+
+Where the text goes (a terminal under pytest's capture, a log) is the caller's: this module only
+counts, decides when and formats.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import Callable, Optional, Protocol
+
+__all__ = ["Progress", "Snapshot", "Throttle", "BarDisplay", "LineDisplay", "LogDisplay", "format_line",
+           "format_done", "format_bar", "NO_PROGRESS"]
+
+LOG = logging.getLogger("medrobust.progress")
+
+
+@dataclasses.dataclass
+class Snapshot:
+    """Where a spec stands (plain numbers; the formatters read only this)."""
+
+    spec: str
+    """The spec's name (a test's name, or a YAML file's)."""
+    answers: int = 0
+    """Answers done in the spec: asked now or read from the journal."""
+    total: Optional[int] = None
+    """Answers the spec needs (None: unknown); an upper bound when :attr:`bounded`."""
+    bounded: bool = False
+    """Whether :attr:`total` is at most what is needed (a hypothesis spec: repeated compositions are cached)."""
+    asked: int = 0
+    """Answers the model gave in the spec (the rate counts only these)."""
+    journal: int = 0
+    """Answers read back from the journal in the spec."""
+    seconds: float = 0.0
+    """Seconds spent inside compositions (model loading and calibrator fitting are not counted)."""
+    compositions: int = 0
+    """Compositions started in the spec (each once, whatever the arms)."""
+    compositions_total: Optional[int] = None
+    composition: str = ""
+    """The composition being answered (with its arm, where a calibrator runs)."""
+    composition_answers: int = 0
+    composition_total: int = 0
+    composition_journal: int = 0
+
+    @property
+    def rate(self) -> Optional[float]:
+        """Answers the model gives a second (None before the first)."""
+        return self.asked / self.seconds if self.asked and self.seconds > 0 else None
+
+    @property
+    def fraction(self) -> Optional[float]:
+        """The part of the spec done, in [0, 1] (None: total unknown)."""
+        return min(1.0, self.answers / self.total) if self.total else None
+
+    @property
+    def eta(self) -> Optional[float]:
+        """Seconds left, at the current rate, for the spec (its composition when its total is unknown)."""
+        rate = self.rate
+        if rate is None:
+            return None
+        left = (self.total - self.answers) if self.total else (self.composition_total - self.composition_answers)
+        return max(0, left) / rate
+
+
+def _interval(seconds: float) -> str:
+    from tqdm import tqdm
+
+    return str(tqdm.format_interval(seconds))
+
+
+def _of(snapshot: Snapshot) -> str:
+    if snapshot.total is None:
+        return f"{snapshot.answers:,} answers"
+    return f"{snapshot.answers:,}{' of at most ' if snapshot.bounded else '/'}{snapshot.total:,} answers"
+
+
+def _composition(snapshot: Snapshot) -> str:
+    k = f"{snapshot.compositions}/{snapshot.compositions_total}" if snapshot.compositions_total else \
+        str(snapshot.compositions)
+    hits = f", {snapshot.composition_journal:,} from the journal" if snapshot.composition_journal else ""
+    return (f"composition {k} {snapshot.composition}: {snapshot.composition_answers:,}/"
+            f"{snapshot.composition_total:,}{hits}")
+
+
+def format_line(snapshot: Snapshot) -> str:
+    """One plain line: ``medrobust: SPEC: 2,640/25,000 answers (11 %), 35.2 answers/s, ETA 10:35, ...``."""
+    parts = [_of(snapshot) + (f" ({100 * snapshot.fraction:.0f} %)" if snapshot.fraction is not None else "")]
+    rate = snapshot.rate
+    parts.append(f"{rate:.3g} answers/s" if rate is not None else "no answer from the model yet")
+    if snapshot.eta is not None:
+        parts.append(f"ETA {_interval(snapshot.eta)}{' at most' if snapshot.bounded and snapshot.total else ''}")
+    if snapshot.journal:
+        parts.append(f"{snapshot.journal:,} from the journal")
+    return f"medrobust: {snapshot.spec}: {', '.join(parts)}; {_composition(snapshot)}"
+
+
+def format_done(snapshot: Snapshot) -> str:
+    """The spec's last line: what it took."""
+    rate = snapshot.rate
+    hits = f", {snapshot.journal:,} from the journal" if snapshot.journal else ""
+    return (f"medrobust: {snapshot.spec}: done, {snapshot.answers:,} answers in {snapshot.compositions} "
+            f"composition{'s' if snapshot.compositions != 1 else ''}, {_interval(snapshot.seconds)}"
+            f"{f' ({rate:.3g} answers/s)' if rate is not None else ''}{hits}")
+
+
+def format_bar(snapshot: Snapshot, width: int, ascii: bool = False) -> str:
+    """One terminal line of at most ``width`` characters: tqdm's bar over the spec's answers, after the spec's
+    name and the composition's count (cut to leave the bar at least 10 characters)."""
+    from tqdm import tqdm
+
+    k = f"{snapshot.compositions}/{snapshot.compositions_total}" if snapshot.compositions_total else \
+        str(snapshot.compositions)
+    desc = (f"{snapshot.spec} [{k} {snapshot.composition} {snapshot.composition_answers}/"
+            f"{snapshot.composition_total}]")
+    hits = f" journal {snapshot.journal:,}" if snapshot.journal else ""
+    total = snapshot.total if snapshot.total and snapshot.answers <= snapshot.total else None
+    unit = " answers" if width >= 100 else ""
+    if total:
+        meter = "{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]" + hits
+        rest = len(f" 100%|| {total}/{total} [00:00:00<00:00:00, 00000.00{unit}/s]{hits}") + 10
+    else:
+        meter = "{desc} {n_fmt}" + unit + " [{elapsed}, {rate_fmt}]" + hits
+        rest = len(f" {snapshot.answers}{unit} [00:00:00, 00000.00{unit}/s]{hits}")
+    room = max(12, width - rest)
+    if len(desc) > room:
+        desc = desc[:room - 1] + "…"
+    text = tqdm.format_meter(snapshot.answers, total, snapshot.seconds, ncols=width, prefix=desc, unit=unit,
+                             rate=snapshot.rate, ascii=ascii, bar_format=meter)
+    return str(text)[:width]
+
+
+class Throttle:
+    """When a plain line is due: never more than one every ``every`` seconds (the first ``first`` seconds
+    after the spec starts), and then only once the spec advanced by ``step`` of its answers since the
+    last line, or ``at_most`` seconds passed without one.
+
+    Args:
+        first: Seconds from the spec's start before its first line (a short spec prints none).
+        every: Seconds between two lines at least.
+        step: The part of the spec's answers that makes a line due.
+        at_most: Seconds after which a line is due whatever the progress (a spec of unknown size).
+    """
+
+    def __init__(self, first: float = 10.0, every: float = 10.0, step: float = 0.10, at_most: float = 60.0) -> None:
+        self.first, self.every, self.step, self.at_most = first, every, step, at_most
+        self._started = 0.0
+        self._last: Optional[float] = None
+        self._last_fraction = 0.0
+        self.lines = 0
+        """Lines let through since :meth:`start`."""
+
+    def start(self, now: float) -> None:
+        """A new spec begins at ``now``."""
+        self._started, self._last, self._last_fraction, self.lines = now, None, 0.0, 0
+
+    def due(self, now: float, fraction: Optional[float]) -> bool:
+        """Whether a line is due at ``now`` with the spec ``fraction`` done (None: unknown); counts it if so."""
+        if self._last is None:
+            ready = now - self._started >= self.first
+        else:
+            since = now - self._last
+            advanced = fraction is not None and fraction - self._last_fraction >= self.step - 1e-9
+            ready = since >= self.every and (advanced or since >= self.at_most)
+        if ready:
+            self._last, self._last_fraction = now, fraction if fraction is not None else self._last_fraction
+            self.lines += 1
+        return ready
+
+
+class Display(Protocol):
+    """What shows a spec's progress."""
+
+    def start(self, now: float) -> None: ...
+
+    def show(self, snapshot: Snapshot, now: float) -> None: ...
+
+    def clear(self) -> None: ...
+
+    def finish(self, snapshot: Snapshot) -> None: ...
+
+
+class LineDisplay:
+    """Plain lines through ``write`` (no carriage return), at most as often as ``throttle`` allows, and a
+    last line for a spec that showed any."""
+
+    def __init__(self, write: Callable[[str], None], throttle: Optional[Throttle] = None,
+                 resume: Optional[Callable[[], None]] = None) -> None:
+        self.write = write
+        self.throttle = throttle or Throttle()
+        self.resume = resume
+        """Called by :meth:`clear` after lines were written (pytest writes its file name again)."""
+        self._wrote = False
+
+    def _line(self, text: str) -> None:
+        self.write(text)
+        self._wrote = True
+
+    def start(self, now: float) -> None:
+        self.throttle.start(now)
+
+    def show(self, snapshot: Snapshot, now: float) -> None:
+        if self.throttle.due(now, snapshot.fraction):
+            self._line(format_line(snapshot))
+
+    def clear(self) -> None:
+        if self._wrote and self.resume is not None:
+            self.resume()
+        self._wrote = False
+
+    def finish(self, snapshot: Snapshot) -> None:
+        if self.throttle.lines:
+            self._line(format_done(snapshot))
+
+
+class LogDisplay(LineDisplay):
+    """The plain lines as INFO records of the ``medrobust.progress`` logger (nothing formatted when
+    nobody listens)."""
+
+    def __init__(self, throttle: Optional[Throttle] = None) -> None:
+        super().__init__(lambda line: LOG.info("%s", line.removeprefix("medrobust: ")), throttle)
+
+    def show(self, snapshot: Snapshot, now: float) -> None:
+        if LOG.isEnabledFor(logging.INFO):
+            super().show(snapshot, now)
+
+    def finish(self, snapshot: Snapshot) -> None:
+        pass  # the spec's last record is :meth:`Progress.end_spec`'s, whatever the display
+
+
+class BarDisplay:
+    """One bar line through ``draw`` (``erase`` removes it), redrawn at most every ``refresh`` seconds,
+    shown only once a spec has run ``delay`` seconds.
+
+    Args:
+        draw: Shows a line of text in place of the previous one.
+        erase: Removes the line.
+        width: The line's width in characters (asked before each drawing: terminals are resized).
+        ascii: Draw the bar with ASCII characters only.
+    """
+
+    def __init__(self, draw: Callable[[str], None], erase: Callable[[], None], width: Callable[[], int],
+                 ascii: bool = False, delay: float = 1.0, refresh: float = 0.2) -> None:
+        self.draw, self.erase, self.width, self.ascii = draw, erase, width, ascii
+        self.delay, self.refresh = delay, refresh
+        self._started = 0.0
+        self._drawn: Optional[float] = None
+        self.visible = False
+
+    def start(self, now: float) -> None:
+        self._started, self._drawn = now, None
+
+    def show(self, snapshot: Snapshot, now: float) -> None:
+        if now - self._started < self.delay or (self._drawn is not None and now - self._drawn < self.refresh):
+            return
+        self._drawn = now
+        self.draw(format_bar(snapshot, max(20, self.width() - 1), self.ascii))
+        self.visible = True
+
+    def clear(self) -> None:
+        if self.visible:
+            self.erase()
+            self.visible = False
+        self._drawn = None
+
+    def finish(self, snapshot: Snapshot) -> None:
+        self.clear()
+
+
+class _Composition:
+    """One composition being answered: :meth:`advance` after each model batch, :meth:`close` at its end."""
+
+    def __init__(self, progress: "Progress", label: str, total: int, journal: int) -> None:
+        self._progress, self.label, self.total, self.done = progress, label, total, journal
+        self._started = progress.clock()
+
+    def advance(self, answers: int) -> None:
+        """``answers`` more given by the model."""
+        self.done += answers
+        self._progress._advance(self, answers)
+
+    def close(self) -> None:
+        """The composition is answered."""
+        self._progress._close(self)
+
+
+class _NoComposition:
+    def advance(self, answers: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _Arm:
+    """The progress of one arm's evaluator (``model``, ``calibrated`` or ``uncalibrated``)."""
+
+    def __init__(self, progress: Optional["Progress"], arm: str = "model") -> None:
+        self._progress, self.arm = progress, arm
+
+    def composition(self, key: str, total: int, journal: int = 0) -> "_Composition | _NoComposition":
+        """A composition starts: ``total`` answers, ``journal`` of them read back from the journal."""
+        if self._progress is None or self._progress.current is None:
+            return _NoComposition()
+        label = key if self.arm in ("model", "calibrated") else f"{key} ({self.arm})"
+        return self._progress._open(key, label, total, journal)
+
+
+NO_PROGRESS = _Arm(None)
+"""An evaluator's progress when nothing shows it (probes, ``medrobust evaluate`` without a display)."""
+
+
+class Progress:
+    """The run's progress, spec by spec, shown through ``display`` (None: counted, shown nowhere).
+
+    Args:
+        display: Where it shows.
+        clock: Seconds, monotonic (tests give their own).
+    """
+
+    def __init__(self, display: Optional[Display] = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.display = display
+        self.clock = clock
+        self.current: Optional[Snapshot] = None
+        self.key: Optional[str] = None
+        self._keys: set[str] = set()
+        self._open_since: Optional[float] = None
+
+    def arm(self, name: str = "model") -> _Arm:
+        """What an evaluator of arm ``name`` reports to."""
+        return _Arm(self, name)
+
+    def begin_spec(self, key: str, name: str, total: Optional[int] = None, bounded: bool = False,
+                   compositions: Optional[int] = None) -> None:
+        """Spec ``key`` (shown as ``name``) starts, or goes on when it is the current one (a YAML file's next
+        item): ``total`` answers expected (an upper bound if ``bounded``), in ``compositions``."""
+        if key == self.key:
+            return
+        self.end_spec()
+        self.key, self._keys = key, set()
+        self.current = Snapshot(name, total=total, bounded=bounded, compositions_total=compositions)
+        if self.display is not None:
+            self.display.start(self.clock())
+
+    def pause(self) -> None:
+        """Between two items of a spec: the display steps aside (pytest writes the outcome)."""
+        if self.display is not None:
+            self.display.clear()
+
+    def end_spec(self) -> None:
+        """The current spec is over: its last line, where it showed any."""
+        snapshot = self.current
+        self.current, self.key = None, None
+        if snapshot is None:
+            return
+        LOG.info("%s", format_done(snapshot).removeprefix("medrobust: "))
+        if self.display is not None:
+            self.display.finish(snapshot)
+
+    def _open(self, key: str, label: str, total: int, journal: int) -> _Composition:
+        s = self.current
+        assert s is not None
+        if key not in self._keys:
+            self._keys.add(key)
+            s.compositions += 1
+        s.composition, s.composition_total, s.composition_answers, s.composition_journal = label, total, journal, journal
+        s.answers += journal
+        s.journal += journal
+        if s.total is not None and s.answers > s.total:
+            s.total = None  # more than expected (hypothesis shrinking): the bound no longer holds
+        handle = _Composition(self, label, total, journal)
+        self._open_since = handle._started
+        self._show()
+        return handle
+
+    def _advance(self, handle: _Composition, answers: int) -> None:
+        s = self.current
+        if s is None:
+            return
+        s.answers += answers
+        s.asked += answers
+        s.composition_answers = handle.done
+        if s.total is not None and s.answers > s.total:
+            s.total = None
+        self._show()
+
+    def _close(self, handle: _Composition) -> None:
+        now = self.clock()
+        if self.current is not None and self._open_since is not None:
+            self.current.seconds += now - self._open_since
+        self._open_since = None
+        LOG.debug("%s: %d/%d answers, %d from the journal, in %.1f s", handle.label, handle.done, handle.total,
+                  self.current.composition_journal if self.current else 0, now - handle._started)
+
+    def _show(self) -> None:
+        if self.display is None or self.current is None:
+            return
+        now = self.clock()
+        snapshot = self.current
+        if self._open_since is not None:  # the open composition's time counts for the rate
+            snapshot = dataclasses.replace(snapshot, seconds=snapshot.seconds + now - self._open_since)
+        self.display.show(snapshot, now)

@@ -1,0 +1,256 @@
+"""Progress on long runs: counts, rate, ETA, journal hits; throttled plain lines; quiet under -q; the logger."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import pytest
+
+from conftest import TOY_PLUGIN
+
+from medrobust.run.progress import (BarDisplay, LineDisplay, LogDisplay, Progress, Snapshot, Throttle, format_bar,
+                                    format_done, format_line)
+
+SLOW_MODEL = '''
+
+class SlowModel:
+    """The toy model, a few milliseconds a sample (a long run in miniature)."""
+
+    def __init__(self, options):
+        self.inner = ToyModel(options)
+
+    def answer(self, samples):
+        import time
+
+        time.sleep(0.004 * len(samples))
+        return self.inner.answer(samples)
+
+    def describe(self):
+        return {"name": "slow-toy", "weights_sha256": "1" * 64}
+
+
+@medrobust.hookimpl
+def medrobust_register_models(register):
+    register("slow", SlowModel)
+'''
+
+YAML_SPEC = "suite: slow\nnoises: [gaussian_noise]\nseverities: [1, 2, 3, 4]\n" \
+            "expect: {closed_accuracy: {max_drop: 1.0}}\n"
+
+LINE = re.compile(r"^medrobust: slow\.robust\.yaml: ([\d,]+)/([\d,]+) answers \(\d+ %\), [\d.]+ answers/s, ETA [\d:]+"
+                  r".*; composition (\d)/5 (\S+): (\d+)/24", re.M)
+
+
+@pytest.fixture
+def slow(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    pytester.makeconftest(TOY_PLUGIN.read_text() + SLOW_MODEL)
+    pytester.makefile(".ini", pytest="[pytest]\n")
+    pytester.makefile(".robust.yaml", slow=YAML_SPEC)
+    monkeypatch.setenv("MEDROBUST_PROGRESS_INTERVAL", "0.05")
+    return pytester
+
+
+ARGS = ("--model", "slow", "--dataset", "toy", "--batch-size", "4", "--journal", "none", "-p", "no:cacheprovider")
+
+
+def test_a_run_without_a_tty_prints_plain_progress_lines_with_counts(slow):
+    result = slow.runpytest_subprocess(*ARGS)
+    result.assert_outcomes(passed=4)
+    out = result.stdout.str()
+    assert "\r" not in out and "\x1b[" not in out  # a log, not a terminal: no carriage return, no cursor moves
+    lines = LINE.findall(out)
+    assert len(lines) >= 2, out
+    totals = {int(total.replace(",", "")) for _, total, *_ in lines}
+    assert totals == {(4 + 1) * 24}  # 4 compositions and the clean answers, 24 samples each
+    done = [int(n.replace(",", "")) for n, *_ in lines]
+    assert done == sorted(done) and 0 < done[0] < done[-1] <= 120
+    assert {label for *_, label, _ in lines} <= {"clean", "gaussian_noise@1", "gaussian_noise@2",
+                                                 "gaussian_noise@3", "gaussian_noise@4"}
+    result.stdout.re_match_lines([r"medrobust: slow\.robust\.yaml: done, 120 answers in 5 compositions, "
+                                  r"[\d:]+ \([\d.]+ answers/s\)$"])
+    # pytest's own lines stay whole: the outcome comes after the file name again, on a line of its own
+    result.stdout.re_match_lines([r"^slow\.robust\.yaml \.+"])
+
+
+def test_quiet_runs_show_no_progress(slow):
+    result = slow.runpytest_subprocess(*ARGS, "-q")
+    result.assert_outcomes(passed=4)
+    assert "answers/s" not in result.stdout.str() + result.stderr.str()
+
+
+def test_progress_is_a_record_of_the_medrobust_logger_with_the_runs_other_records(slow):
+    result = slow.runpytest_subprocess(*ARGS, "-q", "--log-cli-level=INFO")
+    result.assert_outcomes(passed=4)
+    out = result.stdout.str()
+    for pattern in (r"medrobust\.plugins.*plugins loaded: .*conftest", r"medrobust\.run.*dataset 'toy': 24 samples",
+                    r"medrobust\.run.*model 'slow' loaded in", r"medrobust\.progress.*slow\.robust\.yaml: \d+/120",
+                    r"medrobust\.progress.*slow\.robust\.yaml: done, 120 answers",
+                    r"medrobust\.certificate.*certificate written: .*certificate\.json"):
+        assert re.search(pattern, out), (pattern, out)
+
+
+def test_xdist_workers_leave_the_terminal_to_the_controller(slow):
+    result = slow.runpytest_subprocess(*ARGS, "-n", "2")
+    result.assert_outcomes(passed=4)
+    assert "answers/s" not in result.stdout.str() + result.stderr.str()
+
+
+def test_the_journal_hits_are_counted_and_a_bad_interval_is_refused(slow, monkeypatch):
+    args = [a for a in ARGS if a not in ("--journal", "none")]
+    slow.runpytest_subprocess(*args).assert_outcomes(passed=4)
+    again = slow.runpytest_subprocess(*args, "--log-cli-level=INFO")
+    again.stdout.re_match_lines([r".*medrobust\.progress.*slow\.robust\.yaml: done, 120 answers in 5 compositions, "
+                                 r".*120 from the journal$"])
+    monkeypatch.setenv("MEDROBUST_PROGRESS_INTERVAL", "soon")
+    refused = slow.runpytest_subprocess(*args)
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*MEDROBUST_PROGRESS_INTERVAL='soon': give the seconds between two progress "
+                                  "lines, a number >= 0 (default 10)"])
+
+
+# -- the parts, without pytest ------------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_throttle_waits_first_then_lets_a_line_through_per_step_or_per_minute():
+    t = Throttle(first=10, every=10, step=0.10, at_most=60)
+    t.start(100.0)
+    assert not t.due(105.0, 0.5)  # a spec shorter than `first` prints nothing
+    assert t.due(110.0, 0.05)
+    assert not t.due(115.0, 0.50)  # never two lines within `every`
+    assert not t.due(121.0, 0.12)  # 10 s passed, but the spec advanced by less than a step
+    assert t.due(122.0, 0.16)
+    assert not t.due(150.0, 0.17)
+    assert t.due(182.0, 0.17)  # a minute without a line: due whatever the progress
+    assert not t.due(193.0, None) and t.due(242.0, None)  # unknown total: once a minute
+    assert t.lines == 4
+    t.start(300.0)
+    assert t.lines == 0 and not t.due(305.0, 1.0)
+
+
+def _spec(clock: Clock, display, total=120) -> Progress:
+    progress = Progress(display, clock=clock)
+    progress.begin_spec("file", "slow.robust.yaml", total, compositions=4)
+    return progress
+
+
+def test_progress_counts_answers_journal_hits_and_the_rate_of_the_models_answers_only():
+    clock = Clock()
+    shown: list[Snapshot] = []
+
+    class Record:
+        def start(self, now):
+            pass
+
+        def show(self, snapshot, now):
+            shown.append(snapshot)
+
+        def clear(self):
+            pass
+
+        def finish(self, snapshot):
+            shown.append(snapshot)
+
+    progress = _spec(clock, Record())
+    arm = progress.arm("uncalibrated")
+    first = arm.composition("gaussian_noise@1", 24, journal=20)  # 20 read back from the journal at once
+    clock.now += 2.0
+    first.advance(4)
+    first.close()
+    clock.now += 100.0  # time outside compositions (a calibrator fitting) is not the model's rate
+    second = arm.composition("gaussian_noise@2", 24)
+    clock.now += 2.0
+    second.advance(8)
+    last = shown[-1]
+    assert (last.answers, last.asked, last.journal, last.total) == (32, 12, 20, 120)
+    assert last.composition == "gaussian_noise@2 (uncalibrated)" and last.compositions == 2
+    assert (last.composition_answers, last.composition_total) == (8, 24)
+    assert last.rate == pytest.approx(3.0) and last.eta == pytest.approx((120 - 32) / 3.0)
+    arm.composition("gaussian_noise@2", 24)  # the same composition on the other arm: still the second
+    assert shown[-1].compositions == 2
+    progress.end_spec()
+    assert progress.current is None and shown[-1].spec == "slow.robust.yaml"
+
+
+def test_an_estimate_exceeded_drops_the_total_and_outside_a_spec_nothing_is_counted():
+    progress = Progress(None, clock=Clock())
+    assert type(progress.arm().composition("clean", 24)).__name__ == "_NoComposition"
+    progress.begin_spec("spec", "test_x", total=10, bounded=True)
+    handle = progress.arm().composition("clean", 24)
+    handle.advance(24)
+    assert progress.current.total is None and progress.current.fraction is None
+
+
+def test_line_display_prints_throttled_lines_and_a_last_line_only_for_a_spec_that_showed_any():
+    clock, lines = Clock(), []
+    progress = _spec(clock, LineDisplay(lines.append, Throttle(first=1, every=1, step=0.1, at_most=6)))
+    handle = progress.arm().composition("clean", 24)
+    for _ in range(6):  # one batch every 0.25 s: at most one line a second
+        clock.now += 0.25
+        handle.advance(4)
+    handle.close()
+    progress.end_spec()
+    assert len(lines) == 2
+    assert lines[0].startswith("medrobust: slow.robust.yaml: 16/120 answers (13 %), 16 answers/s, ETA 00:06; "
+                               "composition 1/4 clean: 16/24")
+    assert lines[1] == "medrobust: slow.robust.yaml: done, 24 answers in 1 composition, 00:01 (16 answers/s)"
+    quiet: list[str] = []
+    progress = _spec(clock, LineDisplay(quiet.append, Throttle(first=10)))
+    progress.arm().composition("clean", 24).advance(24)
+    progress.end_spec()
+    assert quiet == []  # a short spec prints nothing
+
+
+def test_formatters_show_counts_bounds_and_journal_hits():
+    s = Snapshot("test_mild", answers=2640, total=25000, bounded=True, asked=2430, journal=210, seconds=75,
+                 compositions=3, compositions_total=25, composition="gaussian_noise@2", composition_answers=640,
+                 composition_total=1000, composition_journal=10)
+    assert format_line(s) == ("medrobust: test_mild: 2,640 of at most 25,000 answers (11 %), 32.4 answers/s, "
+                              "ETA 11:30 at most, 210 from the journal; composition 3/25 gaussian_noise@2: "
+                              "640/1,000, 10 from the journal")
+    assert format_done(s) == ("medrobust: test_mild: done, 2,640 answers in 3 compositions, 01:15 "
+                              "(32.4 answers/s), 210 from the journal")
+    waiting = Snapshot("test_x", answers=0, total=None, composition="clean", composition_total=8, compositions=1)
+    assert format_line(waiting) == ("medrobust: test_x: 0 answers, no answer from the model yet; "
+                                    "composition 1 clean: 0/8")
+    for width in (60, 80, 120, 200):
+        bar = format_bar(s, width)
+        assert len(bar) <= width and "2640/25000" in bar and "11%" in bar and "\r" not in bar
+    assert "█" not in format_bar(s, 100, ascii=True)
+    assert "2640 answers" in format_bar(Snapshot("t", answers=2640, asked=10, seconds=1.0), 120)
+
+
+def test_bar_display_waits_its_delay_redraws_at_most_every_refresh_and_erases():
+    drawn, erased = [], []
+    display = BarDisplay(drawn.append, lambda: erased.append(1), lambda: 100, delay=1.0, refresh=0.2)
+    s = Snapshot("t", answers=1, total=10, composition="clean", composition_total=10)
+    display.start(0.0)
+    display.show(s, 0.5)
+    assert drawn == [] and (display.clear() or erased == [])  # nothing drawn, nothing to erase
+    display.show(s, 1.0)
+    display.show(s, 1.1)
+    display.show(s, 1.3)
+    assert len(drawn) == 2 and all(len(d) <= 99 for d in drawn)
+    display.finish(s)
+    assert erased == [1]
+
+
+def test_log_display_formats_nothing_when_nobody_listens(caplog):
+    display = LogDisplay(Throttle(first=0, every=0))
+    s = Snapshot("t", answers=1, total=10)
+    display.start(0.0)
+    with caplog.at_level(logging.WARNING, logger="medrobust"):
+        display.show(s, 1.0)
+    assert display.throttle.lines == 0 and not caplog.records
+    with caplog.at_level(logging.INFO, logger="medrobust"):
+        display.show(s, 2.0)
+    assert [r.name for r in caplog.records] == ["medrobust.progress"]
+    assert caplog.records[0].getMessage().startswith("t: 1/10 answers")
