@@ -9,10 +9,13 @@ when a model is built.
 
 What the base does, for every subclass:
 
-* **Loading**: ``--model-path DIR`` must hold ``config.json`` and ``*.safetensors``
-  (``local_files_only``, ``use_safetensors=True``; pickled ``.bin`` weights are
-  refused with a message saying how to convert them); ``trust_remote_code`` only
-  when the option ``trust_remote_code=true`` is given.
+* **Loading**: ``--model-path DIR``, or ``--model-option repo=ORG/NAME`` (with an optional
+  ``revision``) resolved from the local Hugging Face cache only (:mod:`~medrobust_plugins.hf._hub`),
+  must hold ``config.json`` and ``*.safetensors`` (``local_files_only``, ``use_safetensors=True``;
+  pickled ``.bin`` weights are refused with a message saying how to convert them);
+  ``trust_remote_code`` only when the option ``trust_remote_code=true`` is given. ``device_map``,
+  ``max_memory``, ``attn_implementation`` and ``load_in`` (8/4-bit) are passed to
+  ``from_pretrained`` as a transformers user would (:mod:`~medrobust_plugins.hf._loading`).
 * **Options** (``--model-option KEY=VALUE``, parsed by :func:`medrobust.parse_options`):
   ``device`` (from ``--device``), ``dtype`` (``auto`` = bfloat16 on CUDA, float32 on
   CPU), ``batch_size``, ``max_new_tokens``, ``num_beams``, ``do_sample`` (greedy by
@@ -28,12 +31,14 @@ What the base does, for every subclass:
   on its batch in float32 (tested on CPU). In bfloat16/float16 on a GPU, padding changes
   the kernels' shapes and rounding, so a greedy token can still flip with the batch:
   keep ``--batch-size`` fixed across runs you compare.
-* **answer / generate / score_text / capabilities / describe**: the model contract
-  (``medrobust.Model``). ``capabilities()`` declares free generation and token scoring,
-  and the feature hook where the class has one (with the reason where it has not).
-  ``describe()`` holds sha256 digests of the weight files, config, processor /
-  tokenizer / chat-template / generation-config files, the generation settings,
-  prompt template, dtype, device and parameter count (never the local path).
+* **answer / generate / format_prompt / score_text / capabilities / describe**: the model
+  contract (``medrobust.Model``). ``capabilities()`` declares free generation and token
+  scoring (unless :meth:`HFVisionLanguageModel.answering_only` says why not), and the feature
+  hook where the class has one (with the reason where it has not). ``describe()`` holds
+  sha256 digests of the weight files, config, processor / tokenizer / chat-template /
+  generation-config files, the repo id and resolved commit when loaded from the cache, the
+  generation settings, prompt template, how the weights were loaded and where they sit,
+  dtype, device and parameter count (never the local path).
 
 Extension points (override in a subclass; each is a small method or class attribute):
 
@@ -62,24 +67,20 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import json
 from typing import Any, ClassVar, Mapping, Optional, Sequence
 
 import medrobust
 
+from . import _loading
 from ._checkpoint import CheckpointError, check_weights, checkpoint_dir, file_digests
 from ._feature_hook import FeatureHookMixin
+from ._generation import run_generate
+from ._hub import Snapshot, resolve_repo
+from ._options import BASE_CHOICES, BASE_DEFAULTS
 from ._scoring import SENTINEL as _SENTINEL, score_text
 
 __all__ = ["HFVisionLanguageModel", "FeatureHookMixin", "CheckpointError", "BASE_DEFAULTS", "BASE_CHOICES"]
-
-BASE_DEFAULTS: dict[str, Any] = {
-    "path": "", "device": "cpu", "dtype": "auto", "batch_size": 16, "max_new_tokens": 32, "num_beams": 1,
-    "do_sample": False, "temperature": 1.0, "top_p": 1.0, "seed": 0, "threads": 0,
-    "trust_remote_code": False,
-}
-BASE_CHOICES: dict[str, Sequence[Any]] = {"dtype": ("auto", "float32", "bfloat16", "float16")}
 
 RECORDED_GENERATION = ("max_new_tokens", "do_sample", "num_beams", "temperature", "top_p", "top_k",
                        "repetition_penalty", "eos_token_id", "pad_token_id")
@@ -89,13 +90,15 @@ class HFVisionLanguageModel:
     """An image-text-to-text model loaded by transformers from a local directory.
 
     Args:
-        options: ``path`` (the checkpoint directory, from ``--model-path``), ``device``
-            (from ``--device``) and the options in ``DEFAULTS``; unknown ones fail.
+        options: ``path`` (the checkpoint directory, from ``--model-path``) or ``repo`` (a
+            repo id in the local Hugging Face cache), ``device`` (from ``--device``) and the
+            options in ``DEFAULTS``; unknown ones fail.
 
     Raises:
         CheckpointError: The directory is missing, incomplete, not safetensors, or in a
             format the plugin does not load; the message says how to fix it.
-        medrobust.OptionError: An unknown or malformed option.
+        medrobust.OptionError: An unknown or malformed option, a repo id not in the cache, or
+            a loading option whose package is missing (naming it and the pip command).
     """
 
     PLUGIN: ClassVar[str] = "hf"
@@ -105,10 +108,12 @@ class HFVisionLanguageModel:
     def __init__(self, options: Optional[Mapping[str, Any]] = None) -> None:
         given = {k: v for k, v in dict(options or {}).items() if v is not None}
         self.options = medrobust.parse_options(self.PLUGIN, given, self.DEFAULTS, self.CHOICES)
-        self.path = checkpoint_dir(self.PLUGIN, self.options["path"])
+        self.snapshot = self._snapshot()
+        self.path = checkpoint_dir(self.PLUGIN, str(self.snapshot.path) if self.snapshot else self.options["path"])
         config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
         self.check_config(config)
         check_weights(self.PLUGIN, self.path)
+        _loading.check_loading(self.PLUGIN, self.options)
 
         import torch
         from transformers.utils import logging as hf_logging
@@ -117,6 +122,7 @@ class HFVisionLanguageModel:
         self._torch = torch
         self.device = self._resolve_device(self.options["device"])
         self.dtype = self._resolve_dtype(self.options["dtype"])
+        _loading.check_resolved(self.PLUGIN, self.options, self.device, self.dtype, torch)
         self.batch_size = self.options["batch_size"]
         if self.batch_size < 1:
             raise medrobust.OptionError(f"{self.PLUGIN}: option batch_size must be at least 1, "
@@ -133,13 +139,29 @@ class HFVisionLanguageModel:
         self._adds_bos = self._tokenizer_adds_bos()
 
         self.model = self.load_model(self.dtype)
-        self.model.to(self.device)
+        if _loading.places_itself(self.options):  # accelerate placed the weights: inputs go where they start
+            self.device = _loading.input_device(self.model, torch)
+        else:
+            self.model.to(self.device)
         self.model.eval()
         self.generation_config = self._generation_config()
         self._images: Optional[list[Any]] = None
         self.install_hooks()
 
     # -- loading ----------------------------------------------------------------
+    def _snapshot(self) -> Optional[Snapshot]:
+        """The cached snapshot named by ``repo`` (and ``revision``), or None for a local directory."""
+        o = self.options
+        if o["repo"]:
+            if o["path"]:
+                raise medrobust.OptionError(f"{self.PLUGIN}: --model-path {o['path']} and repo={o['repo']} both "
+                                            "name a checkpoint; give one of them")
+            return resolve_repo(self.PLUGIN, o["repo"], o["revision"])
+        if o["revision"]:
+            raise medrobust.OptionError(f"{self.PLUGIN}: revision={o['revision']} picks a revision of repo=ORG/NAME "
+                                        "in the Hugging Face cache; a --model-path directory holds one already")
+        return None
+
     def check_config(self, config: dict[str, Any]) -> None:
         """Reject a checkpoint this plugin cannot load (override); called before weights are read."""
 
@@ -149,11 +171,9 @@ class HFVisionLanguageModel:
 
     def weight_kwargs(self, dtype: Any) -> dict[str, Any]:
         """What a model's ``from_pretrained`` gets besides :meth:`load_kwargs`: safetensors only, the dtype,
-        and ``device_map`` (loading straight onto the device) when accelerate is installed."""
-        kwargs: dict[str, Any] = {"use_safetensors": True, "dtype": dtype}
-        if self.device.type != "cpu" and importlib.util.find_spec("accelerate") is not None:
-            kwargs["device_map"] = str(self.device)
-        return kwargs
+        the options' ``device_map`` / ``max_memory`` / ``attn_implementation`` / quantisation, and
+        ``device_map`` (loading straight onto ``--device``) on a GPU when accelerate is installed."""
+        return _loading.model_kwargs(self.options, dtype, self.device)
 
     def load_processor(self) -> Any:
         """The processor (tokenizer + image processor); override for a specific class."""
@@ -184,7 +204,7 @@ class HFVisionLanguageModel:
     def _resolve_dtype(self, name: str) -> Any:
         torch = self._torch
         if name == "auto":
-            return torch.bfloat16 if self.device.type == "cuda" else torch.float32
+            return torch.bfloat16 if _loading.auto_is_cuda(self.options, self.device, torch) else torch.float32
         return getattr(torch, name)
 
     def _tokenizer_adds_bos(self) -> bool:
@@ -228,6 +248,16 @@ class HFVisionLanguageModel:
         text = self.processor.apply_chat_template([{"role": "user", "content": content}],
                                                   add_generation_prompt=True, tokenize=False)
         return self._strip_bos(text)
+
+    def format_prompt(self, user_text: str) -> str:
+        """One user turn in the model's own prompt format, ending where its reply begins (text only):
+        the processor's chat template with a generation prompt. For :meth:`generate`.
+
+        Raises:
+            medrobust.MissingCapability: The model answers only (see :meth:`answering_only`).
+        """
+        self._require_generation("format_prompt")
+        return HFVisionLanguageModel.build_prompt(self, user_text, with_image=False)
 
     def _strip_bos(self, text: str) -> str:
         """Drop a leading BOS the template wrote when the tokenizer adds one itself."""
@@ -280,31 +310,6 @@ class HFVisionLanguageModel:
     def _chunks(self, n: int) -> range:
         return range(0, n, self.batch_size)
 
-    def _run_generate(self, texts: list[str], images: Optional[list[Any]], max_new_tokens: int) -> list[str]:
-        torch = self._torch
-        out: list[str] = []
-        config = copy.deepcopy(self.generation_config)
-        config.max_new_tokens = max_new_tokens
-        size = 1 if config.do_sample else self.batch_size  # sampled: one prompt per call, seeded by itself
-        with torch.inference_mode():
-            for i in range(0, len(texts), size):
-                given = None if images is None else list(images[i:i + size])
-                imgs = None if given is None else [self.prepare_image(im) for im in given]
-                inputs = self._to_device(self.encode(texts[i:i + size], imgs))
-                self._images = given  # a feature transform sees the images as the caller gave them
-                try:
-                    if config.do_sample:
-                        with torch.random.fork_rng(devices=self._rng_devices()):
-                            torch.manual_seed(self.sample_seed(texts[i], None if imgs is None else imgs[0]))
-                            ids = self.model.generate(**inputs, generation_config=config)
-                    else:
-                        ids = self.model.generate(**inputs, generation_config=config)
-                finally:
-                    self._images = None
-                new = ids[:, inputs["input_ids"].shape[1]:]
-                out.extend(self.tokenizer.batch_decode(new, skip_special_tokens=True))
-        return out
-
     def sample_seed(self, text: str, image: Optional[Any]) -> int:
         """The sampling seed of one prompt: sha256 of the ``seed`` option, the prompt text and the
         digest of the prepared image (``None``: text only), cut to 63 bits."""
@@ -312,31 +317,27 @@ class HFVisionLanguageModel:
         h.update(b"\0" + (medrobust.image_digest(image) if image is not None else "no image").encode("ascii"))
         return int.from_bytes(h.digest()[:8], "big") >> 1
 
-    def _rng_devices(self) -> list[int]:
-        """The CUDA devices whose RNG state a sampled call forks (and restores)."""
-        if self.device.type != "cuda":
-            return []
-        return [self.device.index if self.device.index is not None else self._torch.cuda.current_device()]
-
     # -- the contract -----------------------------------------------------------
     def answer(self, samples: list[Any]) -> list[str]:
         """One answer per sample (greedy by default), stripped of surrounding space."""
         texts = [self.build_prompt(s.question) for s in samples]
-        answers = self._run_generate(texts, [s.image for s in samples], self.options["max_new_tokens"])
+        answers = run_generate(self, texts, [s.image for s in samples], self.options["max_new_tokens"])
         return [a.strip() for a in answers]
 
     def generate(self, prompts: list[str], images: Optional[list[Any]] = None,
                  max_new_tokens: int = 32) -> list[str]:
-        """Continue free-text prompts as given; with images, the image token is prepended when absent."""
+        """Continue free-text prompts as given (build them with :meth:`format_prompt`); with images, the
+        image token is prepended when absent."""
+        self._require_generation("generate")
         prompts = list(prompts)
         if images is not None:
             if len(images) != len(prompts):
                 raise ValueError(f"generate: {len(prompts)} prompts but {len(images)} images")
             prompts = [p if self.image_token in p else f"{self.image_token}\n{p}" for p in prompts]
-            return self._run_generate(prompts, list(images), max_new_tokens)
+            return run_generate(self, prompts, list(images), max_new_tokens)
         if any(self.image_token in p for p in prompts):
             raise ValueError(f"generate: a prompt contains {self.image_token} but no images were given")
-        return self._run_generate(prompts, None, max_new_tokens)
+        return run_generate(self, prompts, None, max_new_tokens)
 
     def score_text(self, texts: list[str], images: Optional[list[Any]] = None) -> list[list[tuple[str, float]]]:
         """Per text, its tokens with their log-probabilities, scored where the question sits in the prompt.
@@ -345,19 +346,41 @@ class HFVisionLanguageModel:
         several byte-level tokens goes to the last of them; the others get ``""``); see
         :mod:`~medrobust_plugins.hf._scoring`.
         """
+        self._require_generation("score_text")
         return score_text(self, texts, images)
 
     # -- capabilities and description ---------------------------------------------
+    def answering_only(self) -> Optional[str]:
+        """Why this model offers neither free generation nor token scoring (``None``: it offers both)."""
+        return None
+
+    def _require_generation(self, method: str) -> None:
+        why = self.answering_only()
+        if why is not None:
+            raise medrobust.MissingCapability(f"{self.PLUGIN}: {method}() is not offered: {why}")
+
     def capabilities(self) -> medrobust.Capabilities:
-        """Free generation and token scoring always; the feature hook where the class has one."""
+        """Free generation and token scoring unless the model answers only; the feature hook where the
+        class has one. Each absence comes with its reason."""
         why = self.feature_hook_unavailable()
-        return medrobust.Capabilities(feature_hook=why is None, free_generation=True, token_scoring=True,
-                                      reasons={"feature_hook": why} if why else {})
+        only = self.answering_only()
+        reasons = {"feature_hook": why} if why else {}
+        if only:
+            reasons.update(free_generation=only, token_scoring=only)
+        return medrobust.Capabilities(feature_hook=why is None, free_generation=only is None,
+                                      token_scoring=only is None, reasons=reasons)
 
     def architecture(self) -> str:
         """What ``describe()`` names as the architecture."""
         archs = getattr(self.model.config, "architectures", None) or []
         return ", ".join(archs) or type(self.model).__name__
+
+    def _source_description(self) -> dict[str, Any]:
+        """Repo id and resolved commit of a checkpoint from the cache (nothing for a local directory)."""
+        if self.snapshot is None:
+            return {}
+        return {"repo_id": self.snapshot.repo_id, "revision": self.snapshot.commit,
+                "revision_requested": self.snapshot.requested}
 
     def describe(self) -> dict[str, Any]:
         """Digests of weights, config and processor files; generation settings; dtype, device, size."""
@@ -373,9 +396,11 @@ class HFVisionLanguageModel:
             "name": self.PLUGIN,
             "architecture": self.architecture(),
             "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
+            **self._source_description(),
             **file_digests(self.path),
             "generation": generation,
             "prompt_template": self.prompt_template(),
+            "loading": _loading.loading_report(self.model, self.options, self.device, self.dtype),
             "dtype": str(self.dtype).replace("torch.", ""),
             "device": str(self.device),
             "parameters": int(sum(p.numel() for p in self.model.parameters())),

@@ -51,7 +51,8 @@ def checkpoint_dir(plugin: str, path: str) -> Path:
     """
     if not path:
         raise CheckpointError(f"{plugin}: no checkpoint given; pass --model-path DIR, a local "
-                              "transformers checkpoint directory (config.json + *.safetensors)")
+                              "transformers checkpoint directory (config.json + *.safetensors), or "
+                              "--model-option repo=ORG/NAME, a checkpoint in the local Hugging Face cache")
     p = Path(path).expanduser()
     if not p.is_dir():
         raise CheckpointError(f"{plugin}: --model-path {path} is not a directory")

@@ -27,8 +27,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-__all__ = ["Family", "FAMILIES", "UnsupportedModel", "detect_family", "supported_model_types", "split_features",
-           "join_features"]
+__all__ = ["Family", "FAMILIES", "UnsupportedModel", "detect_family", "generic_family", "supported_model_types",
+           "split_features", "join_features"]
 
 
 class UnsupportedModel(ValueError):
@@ -56,6 +56,8 @@ class Family:
         video_processor: The processor class also takes a video processor (which
             needs torchvision); without torchvision it is loaded image-only.
         hook_unavailable: Why there is no feature hook (when ``hook_module`` is None).
+        generic: Not one of the families above but any other ``model_type`` transformers'
+            ``AutoModelForImageTextToText`` loads (:func:`generic_family`): answering only.
     """
 
     model_type: str
@@ -68,6 +70,7 @@ class Family:
     nested_images: bool = True
     video_processor: bool = False
     hook_unavailable: str = ""
+    generic: bool = False
 
 
 # -- units per image ---------------------------------------------------------------
@@ -185,6 +188,36 @@ def detect_family(config: Mapping[str, Any], path: str = "") -> Family:
     raise UnsupportedModel(
         f"hf-vlm: model_type {model_type or '(missing)'!r} (architectures: {arch}){where} is not supported; "
         f"supported model types: {', '.join(supported_model_types())}.{hint}")
+
+
+def generic_family(config: Mapping[str, Any], path: str = "", trust_remote_code: bool = False) -> Family:
+    """The answering-only fallback for a ``model_type`` outside :data:`FAMILIES` that transformers'
+    ``AutoModelForImageTextToText`` loads (natively, or through the checkpoint's own code when
+    ``trust_remote_code`` is on and its ``auto_map`` names that class).
+
+    Raises:
+        UnsupportedModel: Not an image-text-to-text model transformers can load (what
+            :func:`detect_family` says, plus why the fallback does not apply).
+    """
+    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+    model_type = str(config.get("model_type") or "")
+    remote = "AutoModelForImageTextToText" in (config.get("auto_map") or {})
+    if model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES and not (remote and trust_remote_code):
+        try:
+            detect_family(config, path)
+        except UnsupportedModel as exc:
+            why = ("its config.json maps AutoModelForImageTextToText to the checkpoint's own code; add "
+                   "--model-option trust_remote_code=true if you trust that code" if remote else
+                   f"transformers' AutoModelForImageTextToText has no class for model_type {model_type!r}")
+            raise UnsupportedModel(f"{exc} The answering-only fallback does not apply either: {why}.") from None
+    hint = " --model llava-med loads LLaVA checkpoints with the feature hook." if model_type == "llava" else ""
+    return Family(
+        model_type, f"{model_type} (generic fallback: AutoModelForImageTextToText + the processor's chat template)",
+        None, "", _one_each, nested_images=True, generic=True,
+        hook_unavailable=(f"model_type {model_type!r} is outside the families hf-vlm knows "
+                          f"({', '.join(supported_model_types())}), so it knows no module whose input is the "
+                          f"vision features.{hint}"))
 
 
 def split_features(family: Family, features: Any, units: Sequence[int], order: Optional[Sequence[Any]]) -> list[Any]:

@@ -2,8 +2,13 @@
 
 The family is read from ``config.json``'s ``model_type`` (see
 :mod:`~medrobust_plugins.hf.families`): Qwen2-VL, Qwen2.5-VL, LLaVA-NeXT, Gemma 3
-(MedGemma) and Idefics3 (SmolVLM). Any other model type is refused with the list of
-supported ones. Questions are put through the processor's own chat template (one
+(MedGemma) and Idefics3 (SmolVLM) have every capability. Any other model type that
+transformers' ``AutoModelForImageTextToText`` loads (Mllama, PaliGemma, InternVL, LLaVA...)
+falls back to that class and the processor's chat template and *answers only*:
+``capabilities()`` declares the feature hook, free generation and token scoring absent,
+each with the reason; a model type transformers cannot load that way is refused with
+the list of supported ones. The checkpoint is ``--model-path DIR`` or a repo id in the
+local Hugging Face cache (``--model-option repo=ORG/NAME``). Questions are put through the processor's own chat template (one
 user turn: the image, then the question, then the generation prompt); answers are
 greedy by default, in left-padded batches (the options of
 :class:`~medrobust_plugins.hf._base.HFVisionLanguageModel`).
@@ -35,8 +40,10 @@ from typing import Any, ClassVar, Mapping, Optional, Sequence
 
 import medrobust
 
-from ._base import BASE_CHOICES, BASE_DEFAULTS, CheckpointError, FeatureHookMixin, HFVisionLanguageModel
-from .families import Family, detect_family, join_features, split_features
+from ._base import CheckpointError, FeatureHookMixin, HFVisionLanguageModel
+from ._options import HF_VLM_CHOICES, HF_VLM_DEFAULTS
+from .families import (Family, UnsupportedModel, detect_family, generic_family, join_features, split_features,
+                       supported_model_types)
 
 __all__ = ["HFVLM"]
 
@@ -51,8 +58,8 @@ class HFVLM(FeatureHookMixin, HFVisionLanguageModel):
     """
 
     PLUGIN: ClassVar[str] = "hf-vlm"
-    DEFAULTS: ClassVar[dict[str, Any]] = {**BASE_DEFAULTS, "question": "{question}", "image_size": 0}
-    CHOICES: ClassVar[dict[str, Sequence[Any]]] = BASE_CHOICES
+    DEFAULTS: ClassVar[dict[str, Any]] = HF_VLM_DEFAULTS
+    CHOICES: ClassVar[dict[str, Sequence[Any]]] = HF_VLM_CHOICES
 
     family: Family
     processor_note: str = "AutoProcessor"
@@ -66,7 +73,8 @@ class HFVLM(FeatureHookMixin, HFVisionLanguageModel):
             self.image_token = "<|vision_start|><|image_pad|><|vision_end|>"
 
     def check_config(self, config: dict[str, Any]) -> None:
-        """Find the family; refuse unknown model types (listing the supported ones)."""
+        """Find the family, or the answering-only fallback; refuse what transformers cannot load as an
+        image-text-to-text model (listing the supported model types)."""
         if "{question}" not in self.options["question"]:
             raise medrobust.OptionError(f"hf-vlm: option question must hold {{question}}, "
                                         f"got {self.options['question']!r}")
@@ -75,11 +83,24 @@ class HFVLM(FeatureHookMixin, HFVisionLanguageModel):
                                         f"got {self.options['image_size']}")
         try:
             self.family = detect_family(config, str(self.path))
-        except ValueError as exc:
-            raise CheckpointError(str(exc)) from None
+        except UnsupportedModel:
+            try:
+                self.family = generic_family(config, str(self.path), self.options["trust_remote_code"])
+            except UnsupportedModel as exc:
+                raise CheckpointError(str(exc)) from None
 
     def load_processor(self) -> Any:
-        """``AutoProcessor``; without torchvision, the family's processor without its video half."""
+        """``AutoProcessor`` (without torchvision, the family's processor without its video half); one
+        without a chat template is refused here, before the weights load."""
+        processor = self._load_processor()
+        if not getattr(processor, "chat_template", None):
+            raise CheckpointError(
+                f"hf-vlm: the processor in {self.path} has no chat template (chat_template.jinja or "
+                "chat_template.json), and hf-vlm builds every prompt with it; save the template the model was "
+                "trained with there (processor.chat_template = ...; processor.save_pretrained(DIR))")
+        return processor
+
+    def _load_processor(self) -> Any:
         try:
             return super().load_processor()
         except (OSError, ImportError, ValueError, TypeError) as exc:
@@ -141,6 +162,16 @@ class HFVLM(FeatureHookMixin, HFVisionLanguageModel):
         return self.family.hook_unavailable or (
             f"hf-vlm knows no module of {self.family.model_type} whose input is the vision features")
 
+    def answering_only(self) -> Optional[str]:
+        """Why the generic fallback offers neither free generation nor token scoring (``None`` for a
+        family hf-vlm knows)."""
+        if not self.family.generic:
+            return None
+        return (f"model_type {self.family.model_type!r} runs through hf-vlm's generic fallback "
+                "(AutoModelForImageTextToText + the processor's chat template), which answers only: prompt "
+                "formats, token alignment and padding are checked only for the families hf-vlm knows "
+                f"({', '.join(supported_model_types())})")
+
     def feature_hook_report(self) -> dict[str, Any]:
         """What the feature hook reads, or why there is none."""
         why = self.feature_hook_unavailable()
@@ -152,6 +183,7 @@ class HFVLM(FeatureHookMixin, HFVisionLanguageModel):
         """The base description plus family, processor and feature-hook report."""
         described = super().describe()
         described.update(family=self.family.model_type, family_label=self.family.label,
+                         generic_fallback=self.family.generic,
                          processor=self.processor_note, feature_hook=self.feature_hook_report(),
                          question_template=self.options["question"],
                          image_size=self.options["image_size"] or None)

@@ -2,13 +2,14 @@
 
 The checkpoint is a local directory written by ``save_pretrained``
 (``LlavaForConditionalGeneration`` + ``LlavaProcessor``, safetensors), given with
-``--model-path``. A checkpoint still in the original LLaVA-Med repository format
+``--model-path``, or a repo id in the local Hugging Face cache
+(``--model-option repo=ORG/NAME``, see :mod:`~medrobust_plugins.hf._hub`). A checkpoint still in the original LLaVA-Med repository format
 (``LlavaMistralForCausalLM`` with ``mm_vision_tower``) is refused with the command
 that converts it.
 
 Options (``--model-option KEY=VALUE``), besides those of
 :class:`~medrobust_plugins.hf._base.HFVisionLanguageModel` (``dtype``, ``batch_size``,
-``max_new_tokens``, ``do_sample``...):
+``max_new_tokens``, ``do_sample``, ``device_map``, ``load_in``...):
 
 ======================  ========================================================
 ``template``            the conversation template: ``mistral`` (LLaVA-Med v1.5:
@@ -28,11 +29,13 @@ The feature hook sits on ``model.multi_modal_projector``: PDC sees the CLIP feat
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar, Sequence
 
 import medrobust
 
-from ._base import BASE_CHOICES, BASE_DEFAULTS, CheckpointError, FeatureHookMixin, HFVisionLanguageModel
+from ._base import CheckpointError, FeatureHookMixin, HFVisionLanguageModel
+from ._options import LLAVA_MED_CHOICES, LLAVA_MED_DEFAULTS
 
 __all__ = ["LlavaMed", "TEMPLATES"]
 
@@ -62,8 +65,8 @@ class LlavaMed(FeatureHookMixin, HFVisionLanguageModel):
     """
 
     PLUGIN: ClassVar[str] = "llava-med"
-    DEFAULTS: ClassVar[dict[str, Any]] = {**BASE_DEFAULTS, "template": "mistral", "image_aspect_ratio": "pad"}
-    CHOICES: ClassVar[dict[str, Sequence[Any]]] = {**BASE_CHOICES, "image_aspect_ratio": ("pad", "processor")}
+    DEFAULTS: ClassVar[dict[str, Any]] = LLAVA_MED_DEFAULTS
+    CHOICES: ClassVar[dict[str, Sequence[Any]]] = LLAVA_MED_CHOICES
     FEATURE_MODULE: ClassVar[str] = "model.multi_modal_projector"
 
     def check_config(self, config: dict[str, Any]) -> None:
@@ -110,9 +113,15 @@ class LlavaMed(FeatureHookMixin, HFVisionLanguageModel):
         if name == "chat":
             return super().build_prompt(question, with_image)
         template = TEMPLATES.get(name, name)
-        if not with_image:
-            template = template.replace("<image>\n", "").replace("<image>", "")
+        if not with_image:  # the image token goes, with the space or newline after it
+            template = re.sub(r"<image>\s?", "", template)
         return template.replace("<image>", self.image_token).replace("{question}", question)
+
+    def format_prompt(self, user_text: str) -> str:
+        """One user turn in the ``template``, without the image, ending where the reply begins:
+        ``[INST] {user_text} [/INST]`` (mistral), ``... USER: {user_text} ASSISTANT:`` (vicuna),
+        ``USER: {user_text} ASSISTANT:`` (llava-hf), or the processor's chat template (chat)."""
+        return self.build_prompt(user_text, with_image=False)
 
     def prepare_image(self, image: Any) -> Any:
         """RGB; with ``image_aspect_ratio=pad``, padded to a centred square in the processor's mean colour."""

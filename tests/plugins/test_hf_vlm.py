@@ -243,13 +243,12 @@ def test_a_family_without_a_hook_point_reports_why(checkpoints, samples, monkeyp
         model.set_feature_transform(lambda f, images: f)
 
 
-# -- refusing what it cannot load ----------------------------------------------------------------
+# -- refusing what it cannot load, answering only what it does not know ----------------------------------
 @pytest.mark.parametrize("model_type, hint", [
-    ("mllama", ""),
-    ("llava", "load with --model llava-med"),
+    ("bert", "AutoModelForImageTextToText has no class for model_type 'bert'"),
     ("llava_mistral", "convert it to the llava-hf format"),
 ])
-def test_unsupported_model_types_list_the_supported_ones(tmp_path, model_type, hint) -> None:
+def test_model_types_transformers_cannot_load_list_the_supported_ones(tmp_path, model_type, hint) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model_type": model_type, "architectures": ["X"]}))
     (tmp_path / "model.safetensors").write_bytes(b"")
     registry = medrobust.load_plugins().models
@@ -260,7 +259,61 @@ def test_unsupported_model_types_list_the_supported_ones(tmp_path, model_type, h
     message = str(info.value)
     assert f"model_type {model_type!r} (architectures: X) in {tmp_path} is not supported" in message
     assert "supported model types: gemma3, idefics3, llava_next, qwen2_5_vl, qwen2_vl." in message
-    assert hint in message
+    assert "The answering-only fallback does not apply either" in message and hint in message
+
+
+def test_remote_code_models_need_trust_remote_code_for_the_fallback(tmp_path) -> None:
+    (tmp_path / "config.json").write_text(json.dumps({
+        "model_type": "my_vlm", "auto_map": {"AutoModelForImageTextToText": "modeling_my.MyVLM"}}))
+    (tmp_path / "model.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="maps AutoModelForImageTextToText to the checkpoint's own code; add "
+                                              "--model-option trust_remote_code=true if you trust that code"):
+        HFVLM({"path": str(tmp_path)})
+
+
+@pytest.fixture(scope="module")
+def llava_with_chat_template(tmp_path_factory) -> Path:
+    import tiny_llava
+
+    return tiny_llava.save_tiny_llava(tmp_path_factory.mktemp("llava") / "chat", chat_template=True)
+
+
+def test_another_model_type_falls_back_to_answering_only(llava_with_chat_template, samples) -> None:
+    """model_type 'llava' is none of hf-vlm's families: AutoModelForImageTextToText and the chat template
+    answer it exactly as llava-med with the same template does; every capability is absent, with why."""
+    from medrobust_plugins.hf.llava_med import LlavaMed
+
+    path = str(llava_with_chat_template)
+    model = HFVLM({"path": path, **OPTIONS})
+    assert type(model.model).__name__ == "LlavaForConditionalGeneration" and model.family.generic
+    caps = medrobust.capabilities_of(model)
+    assert (caps.feature_hook, caps.free_generation, caps.token_scoring) == (False, False, False)
+    assert "outside the families hf-vlm knows" in caps.reasons["feature_hook"]
+    assert "--model llava-med loads LLaVA checkpoints with the feature hook" in caps.reasons["feature_hook"]
+    assert "generic fallback" in caps.reasons["free_generation"] and "answers only" in caps.reasons["token_scoring"]
+    same = LlavaMed({"path": path, "template": "chat", "image_aspect_ratio": "processor", **OPTIONS})
+    assert model.prompt_template() == same.prompt_template() == "[INST] <image>\n{question} [/INST]"
+    assert model.answer(samples) == same.answer(samples)
+    ident = model.describe()
+    assert ident["generic_fallback"] is True and ident["family"] == "llava"
+    assert ident["feature_hook"]["available"] is False
+    for call in (lambda: model.generate(["Findings:"]), lambda: model.score_text(["hi"]),
+                 lambda: model.format_prompt("hi")):
+        with pytest.raises(MissingCapability, match=r"hf-vlm: \w+\(\) is not offered: model_type 'llava' runs "
+                                                    "through hf-vlm's generic fallback"):
+            call()
+    with pytest.raises(MissingCapability, match="no feature hook"):
+        model.vision_features([samples[0].image])
+
+
+def test_the_fallback_needs_a_chat_template(tmp_path, monkeypatch) -> None:
+    import tiny_llava
+
+    path = tiny_llava.save_tiny_llava(tmp_path / "plain")  # no chat template
+    monkeypatch.setattr(HFVLM, "load_model", lambda self, dtype: pytest.fail("weights loaded"))
+    with pytest.raises(CheckpointError, match=r"hf-vlm: the processor in .* has no chat template .*hf-vlm builds "
+                                              "every prompt with it"):
+        HFVLM({"path": str(path)})
 
 
 def test_bad_options_fail_clearly(checkpoints) -> None:
@@ -305,6 +358,18 @@ def test_suites_run_end_to_end_with_imc(checkpoints, models, family, selection, 
     assert not cert["sample_errors"]
     checks = [c for s in cert["specs"] for c in s["checks"]]
     assert len(cert["specs"]) == n_specs and checks and all("uncalibrated" in c for c in checks)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_format_prompt_is_one_user_turn_of_the_chat_template(checkpoints, models, family) -> None:
+    model = models[family]
+    rendered = model.processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "text", "text": "Is it noisy?"}]}], add_generation_prompt=True,
+        tokenize=False)
+    assert model.format_prompt("Is it noisy?") == rendered
+    assert model.format_prompt("Is it noisy?") == model.build_prompt("Is it noisy?", with_image=False)
+    worded = HFVLM({"path": str(checkpoints[family]), "question": "{question} One word.", **OPTIONS})
+    assert worded.format_prompt("Is it noisy?") == rendered  # the question option words questions, not prompts
 
 
 @pytest.mark.parametrize("family", FAMILIES)

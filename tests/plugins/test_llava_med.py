@@ -160,6 +160,28 @@ def test_prompt_is_llava_med_mistral_template(model) -> None:
     assert model.describe()["prompt_template"] == "[INST] <image>\n{question} [/INST]"
 
 
+@pytest.mark.parametrize("template, expected", [
+    ("mistral", "[INST] Is it noisy? [/INST]"),
+    ("vicuna", "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
+               "detailed, and polite answers to the human's questions. USER: Is it noisy? ASSISTANT:"),
+    ("llava-hf", "USER: Is it noisy? ASSISTANT:"),
+    ("Q: <image> {question} A:", "Q: Is it noisy? A:"),
+])
+def test_format_prompt_wraps_one_user_turn_in_the_template(checkpoint, model, template, expected) -> None:
+    m = model if template == "mistral" else LlavaMed({"path": str(checkpoint), "template": template})
+    assert m.format_prompt("Is it noisy?") == expected
+    assert m.capabilities().free_generation
+
+
+def test_format_prompt_with_the_chat_template_is_the_processors(tmp_path) -> None:
+    chat = tiny_llava.save_tiny_llava(tmp_path / "chat", chat_template=True)
+    m = LlavaMed({"path": str(chat), "template": "chat"})
+    rendered = m.processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "text", "text": "Is it {x}?"}]}], add_generation_prompt=True,
+        tokenize=False)
+    assert m.format_prompt("Is it {x}?") == rendered == "[INST] Is it {x}? [/INST]"
+
+
 def test_template_options(checkpoint, tmp_path, monkeypatch) -> None:
     m = LlavaMed({"path": str(checkpoint), "template": "Q: <image> {question} A:"})
     assert m.build_prompt("why") == "Q: <image> why A:"

@@ -57,6 +57,13 @@ SIZES: dict[str, dict[str, dict[str, Any]]] = {
         "text": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
                  "num_key_value_heads": 1, "max_position_embeddings": 512},
     },
+    # every linear layer at least 64 wide: bitsandbytes' 4-bit CPU kernels quantise in blocks of 64 inputs
+    "tiny-64": {
+        "vision": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2,
+                   "image_size": IMAGE_SIZE, "patch_size": PATCH_SIZE, "projection_dim": 64},
+        "text": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 2,
+                 "num_key_value_heads": 1, "max_position_embeddings": 512},
+    },
     # LLaVA-Med v1.5's shapes: CLIP ViT-L/14-336 + Mistral-7B (for benchmarks on a GPU, 7.57B parameters)
     "llava-med": {
         "vision": {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
@@ -83,13 +90,13 @@ def build_config(tokenizer: Any, text: str = "mistral", size: str = "tiny") -> A
                        projector_hidden_act="gelu")
 
 
-def build_model(tokenizer: Any, text: str = "mistral", seed: int = 0) -> Any:
+def build_model(tokenizer: Any, text: str = "mistral", seed: int = 0, size: str = "tiny") -> Any:
     """A tiny random-weight ``LlavaForConditionalGeneration`` (CLIP + Mistral or Llama), fp32."""
     import torch
     from transformers import LlavaForConditionalGeneration
 
     torch.manual_seed(seed)
-    model = LlavaForConditionalGeneration(build_config(tokenizer, text)).eval()
+    model = LlavaForConditionalGeneration(build_config(tokenizer, text, size)).eval()
     with torch.no_grad():  # random init is near-uniform; sharpen it so greedy answers depend on the input
         for p in model.parameters():
             if p.ndim >= 2:
@@ -110,14 +117,16 @@ def build_processor(tokenizer: Any, chat_template: bool = False, size: str = "ti
                           chat_template=CHAT_TEMPLATE if chat_template else None)
 
 
-def save_tiny_llava(out: Path, text: str = "mistral", seed: int = 0, chat_template: bool = False) -> Path:
-    """Write a llava-hf-format checkpoint (safetensors, config, processor, tokenizer) to ``out``."""
+def save_tiny_llava(out: Path, text: str = "mistral", seed: int = 0, chat_template: bool = False,
+                    size: str = "tiny") -> Path:
+    """Write a llava-hf-format checkpoint (safetensors, config, processor, tokenizer) of one of ``SIZES``
+    to ``out``."""
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
     out = Path(out)
     tokenizer = build_tokenizer()
-    build_model(tokenizer, text=text, seed=seed).save_pretrained(out, safe_serialization=True)
+    build_model(tokenizer, text=text, seed=seed, size=size).save_pretrained(out, safe_serialization=True)
     build_processor(tokenizer, chat_template=chat_template).save_pretrained(out)
     return out
 
@@ -143,3 +152,28 @@ def save_bin_only(out: Path) -> Path:
         path.unlink()
     torch.save({"not": torch.zeros(1)}, out / "pytorch_model.bin")
     return out
+
+
+def place_in_hub_cache(checkpoint: Path, cache: Path, repo: str, commit: str,
+                       refs: tuple[str, ...] = ("main",)) -> Path:
+    """Lay ``checkpoint``'s files out as ``hf download`` leaves them in a Hugging Face hub cache.
+
+    ``cache/models--ORG--NAME/blobs/<sha256>`` holds each file, ``snapshots/<commit>/<name>``
+    links to its blob, and ``refs/<ref>`` holds ``commit`` for each of ``refs``. Returns the
+    snapshot folder.
+    """
+    import hashlib
+    import shutil
+
+    folder = Path(cache) / ("models--" + repo.replace("/", "--"))
+    blobs, snapshot = folder / "blobs", folder / "snapshots" / commit
+    blobs.mkdir(parents=True, exist_ok=True)
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for file in sorted(Path(checkpoint).iterdir()):
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        shutil.copyfile(file, blobs / digest)
+        (snapshot / file.name).symlink_to(Path("..") / ".." / "blobs" / digest)
+    for ref in refs:
+        (folder / "refs" / ref).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "refs" / ref).write_text(commit)  # no newline, as huggingface_hub writes it
+    return snapshot
