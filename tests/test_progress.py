@@ -73,8 +73,9 @@ def test_a_run_without_a_tty_prints_plain_progress_lines_with_counts(slow):
     result.stdout.re_match_lines([r"^slow\.robust\.yaml \.+"])
 
 
-def test_quiet_runs_show_no_progress(slow):
-    result = slow.runpytest_subprocess(*ARGS, "-q")
+@pytest.mark.parametrize("silence", [("-q",), ("-p", "no:medrobust-progress")])
+def test_quiet_runs_show_no_progress(slow, silence):
+    result = slow.runpytest_subprocess(*ARGS, *silence)
     result.assert_outcomes(passed=4)
     assert "answers/s" not in result.stdout.str() + result.stderr.str()
 
@@ -254,3 +255,33 @@ def test_log_display_formats_nothing_when_nobody_listens(caplog):
         display.show(s, 2.0)
     assert [r.name for r in caplog.records] == ["medrobust.progress"]
     assert caplog.records[0].getMessage().startswith("t: 1/10 answers")
+
+
+def test_a_long_model_call_moves_the_clock_and_keeps_its_time_limit():
+    import time
+
+    from medrobust.errors import ModelUnavailable
+    from medrobust.run.model_calls import ModelCalls
+
+    calls, ticks = ModelCalls(), []
+    calls.heartbeat, calls.on_wait = 0.02, lambda: ticks.append(1)
+    assert calls.call(lambda batch: time.sleep(0.2) or ["yes"] * len(batch), [1]) == ["yes"]
+    assert len(ticks) >= 3
+    limited = ModelCalls(timeout=0.05)
+    limited.heartbeat, limited.on_wait = 0.01, lambda: 1 / 0  # a display that breaks does not break the call
+    started = time.monotonic()
+    with pytest.raises(ModelUnavailable, match="timed out after 0.05 s"):
+        limited.call(lambda batch: time.sleep(0.5), [1])
+    assert time.monotonic() - started < 0.4
+
+
+def test_while_the_model_is_in_a_call_the_lines_still_come_once_a_minute():
+    clock, lines = Clock(), []
+    progress = _spec(clock, LineDisplay(lines.append, Throttle(first=10, every=10, step=0.1, at_most=60)))
+    progress.arm().composition("clean", 24)
+    for _ in range(130):  # a first batch that takes over two minutes
+        clock.now += 1.0
+        progress.tick()
+    assert len(lines) == 3 and all("no answer from the model yet; composition 1/4 clean: 0/24" in x for x in lines)
+    progress.end_spec()
+    assert lines[-1] == "medrobust: slow.robust.yaml: done, 0 answers in 1 composition, 02:10"

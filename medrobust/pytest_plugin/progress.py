@@ -138,6 +138,7 @@ class ProgressPlugin:
         self.display = display if display is not None else make_display(config)
         self.progress = Progress(self.display)
         ctx.progress = self.progress
+        ctx.model_calls.on_wait = self.progress.tick  # a long model call still moves the clock
         self.per_file: Counter[str] = Counter()
         self.ran: Counter[str] = Counter()
         self.worker = hasattr(config, "workerinput")

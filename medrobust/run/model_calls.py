@@ -84,6 +84,10 @@ class ModelCalls:
         self._closed: Optional[str] = None
         self.waiting = False
         """Whether a caller is waiting on the model right now (Ctrl-C then interrupts the call)."""
+        self.on_wait: Optional[Callable[[], None]] = None
+        """Called about every :attr:`heartbeat` seconds while a caller waits on the model (a progress display
+        shows the time going by during a long call); what it raises is ignored."""
+        self.heartbeat = 1.0
         self.seconds = 0.0
         """Seconds the model spent in the calls made so far, timed on the worker (a call abandoned at its
         limit counts the limit): the hand-over between threads is not the model's time."""
@@ -129,7 +133,7 @@ class ModelCalls:
         limit = self.limit(len(samples))
         self.waiting = True
         try:
-            finished = job.done.wait(limit)
+            finished = self._wait(job, limit)
         except BaseException:  # Ctrl-C: the call is abandoned and the model is not asked again
             self.close(INTERRUPTED)
             raise
@@ -146,6 +150,22 @@ class ModelCalls:
         if job.error is not None:
             raise job.error
         return job.result
+
+    def _wait(self, job: _Call, limit: Optional[float]) -> bool:
+        """Whether ``job`` finished within ``limit`` seconds, calling :attr:`on_wait` while it runs."""
+        if self.on_wait is None:
+            return job.done.wait(limit)
+        deadline = None if limit is None else time.monotonic() + limit
+        while True:
+            left = self.heartbeat if deadline is None else min(self.heartbeat, deadline - time.monotonic())
+            if job.done.wait(max(0.0, left)):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            try:
+                self.on_wait()
+            except Exception:  # a display's trouble is not the model's
+                pass
 
     def _refusal(self) -> Optional[str]:
         if self._closed is not None:

@@ -361,9 +361,18 @@ class Progress:
         self.current, self.key = None, None
         if snapshot is None:
             return
+        if self._open_since is not None:  # a composition cut short (an error, Ctrl-C): its time counts
+            snapshot.seconds += self.clock() - self._open_since
+            self._open_since = None
         LOG.info("%s", format_done(snapshot).removeprefix("medrobust: "))
         if self.display is not None:
             self.display.finish(snapshot)
+
+    def tick(self) -> None:
+        """The model is still in a call: the display shows the time going by (a long call's elapsed time, the
+        line due after a minute without one)."""
+        if self._open_since is not None:
+            self._show()
 
     def _open(self, key: str, label: str, total: int, journal: int) -> _Composition:
         s = self.current
