@@ -145,6 +145,20 @@ def test_the_suites_run_on_a_repo_id_and_the_certificate_names_it(offline, pytes
     assert str(offline) not in json.dumps(model)
 
 
+def test_a_repo_id_given_as_model_path_is_pointed_at_the_repo_option(pytester, monkeypatch) -> None:
+    for variable in ("CI", "BUILD_NUMBER"):
+        monkeypatch.delenv(variable, raising=False)
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_spec=SPEC)
+    run = pytester.runpytest("--model", "llava-med", "--model-path=llava-hf/llava-1.5-7b-hf", "--journal", "none",
+                             "-p", "no:cacheprovider")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    assert run.stderr.lines[0] == (
+        "ERROR: model path llava-hf/llava-1.5-7b-hf does not exist; give a local file or directory (nothing is "
+        "downloaded at run time); a Hugging Face repo id already in the local cache is given as --model-option "
+        "repo=llava-hf/llava-1.5-7b-hf (llava-med, hf-vlm)")
+
+
 # -- device_map, max_memory, attention ---------------------------------------------------------------
 def test_device_map_auto_loads_through_accelerate_and_answers_the_same(checkpoint, local, samples) -> None:
     if not _loading.installed("accelerate"):
