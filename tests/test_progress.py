@@ -21,9 +21,10 @@ class SlowModel:
         self.inner = ToyModel(options)
 
     def answer(self, samples):
+        import os
         import time
 
-        time.sleep(0.004 * len(samples))
+        time.sleep(float(os.environ.get("SLOW_SECONDS", "0.004")) * len(samples))
         return self.inner.answer(samples)
 
     def describe(self):
@@ -42,6 +43,17 @@ LINE = re.compile(r"^medrobust: slow\.robust\.yaml: ([\d,]+)/([\d,]+) answers \(
                   r".*; composition (\d)/5 (\S+): (\d+)/24", re.M)
 
 
+HYPOTHESIS_SPEC = """
+from hypothesis import given, settings
+import medrobust as mr
+settings.load_profile("medrobust")
+
+@given(noise=mr.compositions(modality="image", max_noises=1, max_severity=2))
+def test_hyp(bench, noise):
+    bench.expect(noise, metric="closed_accuracy", max_drop=1.0)
+"""
+
+
 @pytest.fixture
 def slow(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     pytester.makeconftest(TOY_PLUGIN.read_text() + SLOW_MODEL)
@@ -55,8 +67,9 @@ ARGS = ("--model", "slow", "--dataset", "toy", "--batch-size", "4", "--journal",
 
 
 def test_a_run_without_a_tty_prints_plain_progress_lines_with_counts(slow):
+    slow.makepyfile(test_hyp=HYPOTHESIS_SPEC)
     result = slow.runpytest_subprocess(*ARGS)
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
     out = result.stdout.str()
     assert "\r" not in out and "\x1b[" not in out  # a log, not a terminal: no carriage return, no cursor moves
     lines = LINE.findall(out)
@@ -69,6 +82,9 @@ def test_a_run_without_a_tty_prints_plain_progress_lines_with_counts(slow):
                                                  "gaussian_noise@3", "gaussian_noise@4"}
     result.stdout.re_match_lines([r"medrobust: slow\.robust\.yaml: done, 120 answers in 5 compositions, "
                                   r"[\d:]+ \([\d.]+ answers/s\)$"])
+    # a hypothesis spec: at most max_examples (8 in the medrobust profile) compositions, the clean answers known
+    result.stdout.re_match_lines([r"medrobust: test_hyp: \d+ of at most 192 answers \(\d+ %\), .*, ETA [\d:]+ at most"
+                                  r"; composition \d/8 \S+: \d+/24$"])
     # pytest's own lines stay whole: the outcome comes after the file name again, on a line of its own
     result.stdout.re_match_lines([r"^slow\.robust\.yaml \.+"])
 
@@ -285,3 +301,66 @@ def test_while_the_model_is_in_a_call_the_lines_still_come_once_a_minute():
     assert len(lines) == 3 and all("no answer from the model yet; composition 1/4 clean: 0/24" in x for x in lines)
     progress.end_spec()
     assert lines[-1] == "medrobust: slow.robust.yaml: done, 0 answers in 1 composition, 02:10"
+
+
+def _screen(raw: str) -> list[str]:
+    """What a terminal shows after ``raw``: carriage return, newline, erase to the line's end, cursor up and
+    to a column; colours dropped."""
+    lines: list[list[str]] = [[]]
+    row = col = 0
+    for token in re.findall(r"\x1b\[[0-9;]*[A-Za-z]|[\s\S]", raw):
+        if token == "\r":
+            col = 0
+        elif token == "\n":
+            row, col = row + 1, 0
+            while len(lines) <= row:
+                lines.append([])
+        elif token.startswith("\x1b["):
+            code, arg = token[-1], token[2:-1]
+            if code == "K":
+                del lines[row][col:]
+            elif code == "A":
+                row = max(0, row - int(arg or 1))
+            elif code == "G":
+                col = int(arg or 1) - 1
+        else:
+            line = lines[row]
+            line.extend(" " * (col + 1 - len(line)))
+            line[col] = token
+            col += 1
+    return ["".join(line).rstrip() for line in lines]
+
+
+def test_on_a_terminal_a_bar_shows_under_pytests_line_and_leaves_it_whole(slow, monkeypatch):
+    import os
+    import subprocess
+    import sys
+
+    pty = pytest.importorskip("pty")
+    monkeypatch.setenv("SLOW_SECONDS", "0.015")  # 120 answers: about 2 s, past the bar's first second
+    monkeypatch.setenv("COLUMNS", "110")
+    master, slave = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "pytest", *ARGS, "-p", "no:xdist"], cwd=slow.path,
+                               stdin=slave, stdout=slave, stderr=slave, close_fds=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    assert process.wait(timeout=60) == 0
+    raw = b"".join(chunks).decode("utf-8", "replace")
+    bars = re.findall(r"slow\.robust\.yaml \[\d/5 \S+ \d+/24\] +\d+%\|[^|]*\| \d+/120 \[[\d:]+<[\d:]+, [\d.]+ answers/s\]",
+                      raw)
+    assert bars, raw
+    assert "medrobust: slow.robust.yaml:" not in raw  # the bar, not the plain lines
+    screen = _screen(raw)
+    assert any(re.fullmatch(r"slow\.robust\.yaml \.\.\.\. +\[100%\]", line) for line in screen), screen
+    assert not any("answers/s" in line for line in screen), screen
+    erased = re.findall(r"\n\r\x1b\[K\x1b\[A\x1b\[\d+G(?:\x1b\[\d*m)*\.", raw)  # erased, then the outcome
+    assert len(erased) >= 2, raw
