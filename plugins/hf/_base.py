@@ -51,7 +51,8 @@ Extension points (override in a subclass; each is a small method or class attrib
   model's ``from_pretrained`` (safetensors, dtype, device map; local files, remote code flag).
 * ``build_prompt(question, with_image)``: the prompt text for one question, holding
   ``self.image_token`` when ``with_image`` (default: the processor's chat template).
-  ``prompt_template()`` records it in ``describe()``.
+  ``prompt_template()`` records it in ``describe()``. ``user_turn(text, with_image)``: one bare
+  user turn, what ``format_prompt`` returns (text only) and where ``generate`` puts an image.
 * ``prepare_image(image)``: the PIL image handed to the processor (default: RGB).
 * ``encode(texts, images)``: the processor call, returning tensors (default:
   ``processor(text=..., images=..., padding=True, return_tensors="pt")``).
@@ -76,7 +77,7 @@ from . import _loading
 from ._checkpoint import CheckpointError, check_weights, checkpoint_dir, file_digests
 from ._feature_hook import FeatureHookMixin
 from ._generation import run_generate
-from ._hub import Snapshot, resolve_repo
+from ._hub import Snapshot, snapshot_from_options
 from ._options import BASE_CHOICES, BASE_DEFAULTS
 from ._scoring import SENTINEL as _SENTINEL, score_text
 
@@ -108,7 +109,7 @@ class HFVisionLanguageModel:
     def __init__(self, options: Optional[Mapping[str, Any]] = None) -> None:
         given = {k: v for k, v in dict(options or {}).items() if v is not None}
         self.options = medrobust.parse_options(self.PLUGIN, given, self.DEFAULTS, self.CHOICES)
-        self.snapshot = self._snapshot()
+        self.snapshot: Optional[Snapshot] = snapshot_from_options(self.PLUGIN, self.options)
         self.path = checkpoint_dir(self.PLUGIN, str(self.snapshot.path) if self.snapshot else self.options["path"])
         config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
         self.check_config(config)
@@ -149,19 +150,6 @@ class HFVisionLanguageModel:
         self.install_hooks()
 
     # -- loading ----------------------------------------------------------------
-    def _snapshot(self) -> Optional[Snapshot]:
-        """The cached snapshot named by ``repo`` (and ``revision``), or None for a local directory."""
-        o = self.options
-        if o["repo"]:
-            if o["path"]:
-                raise medrobust.OptionError(f"{self.PLUGIN}: --model-path {o['path']} and repo={o['repo']} both "
-                                            "name a checkpoint; give one of them")
-            return resolve_repo(self.PLUGIN, o["repo"], o["revision"])
-        if o["revision"]:
-            raise medrobust.OptionError(f"{self.PLUGIN}: revision={o['revision']} picks a revision of repo=ORG/NAME "
-                                        "in the Hugging Face cache; a --model-path directory holds one already")
-        return None
-
     def check_config(self, config: dict[str, Any]) -> None:
         """Reject a checkpoint this plugin cannot load (override); called before weights are read."""
 
@@ -249,15 +237,27 @@ class HFVisionLanguageModel:
                                                   add_generation_prompt=True, tokenize=False)
         return self._strip_bos(text)
 
+    def user_turn(self, text: str, with_image: bool) -> str:
+        """One user turn (the image first when ``with_image``) ending where the reply begins: the
+        processor's chat template, without the wording a subclass adds to questions."""
+        return HFVisionLanguageModel.build_prompt(self, text, with_image)
+
     def format_prompt(self, user_text: str) -> str:
-        """One user turn in the model's own prompt format, ending where its reply begins (text only):
-        the processor's chat template with a generation prompt. For :meth:`generate`.
+        """One user turn in the model's own prompt format, text only (:meth:`user_turn`), for :meth:`generate`.
 
         Raises:
             medrobust.MissingCapability: The model answers only (see :meth:`answering_only`).
         """
         self._require_generation("format_prompt")
-        return HFVisionLanguageModel.build_prompt(self, user_text, with_image=False)
+        return self.user_turn(user_text, with_image=False)
+
+    def _with_image(self, prompt: str) -> str:
+        """``prompt`` with the image token: where the image sits in the user turn when the prompt opens as
+        :meth:`format_prompt`'s do, else before the prompt."""
+        plain, pictured = (self.user_turn(_SENTINEL, flag).split(_SENTINEL)[0] for flag in (False, True))
+        if pictured != plain and prompt.startswith(plain):
+            return pictured + prompt[len(plain):]
+        return f"{self.image_token}\n{prompt}"
 
     def _strip_bos(self, text: str) -> str:
         """Drop a leading BOS the template wrote when the tokenizer adds one itself."""
@@ -326,14 +326,15 @@ class HFVisionLanguageModel:
 
     def generate(self, prompts: list[str], images: Optional[list[Any]] = None,
                  max_new_tokens: int = 32) -> list[str]:
-        """Continue free-text prompts as given (build them with :meth:`format_prompt`); with images, the
-        image token is prepended when absent."""
+        """Continue free-text prompts as given (build them with :meth:`format_prompt`); with images, a
+        prompt without the image token gets it inside its user turn (:meth:`_with_image`)."""
         self._require_generation("generate")
         prompts = list(prompts)
         if images is not None:
             if len(images) != len(prompts):
                 raise ValueError(f"generate: {len(prompts)} prompts but {len(images)} images")
-            prompts = [p if self.image_token in p else f"{self.image_token}\n{p}" for p in prompts]
+            marks = [m for m in (self.image_token, getattr(self.processor, "boi_token", None)) if m]
+            prompts = [p if any(m in p for m in marks) else self._with_image(p) for p in prompts]
             return run_generate(self, prompts, list(images), max_new_tokens)
         if any(self.image_token in p for p in prompts):
             raise ValueError(f"generate: a prompt contains {self.image_token} but no images were given")
@@ -375,13 +376,6 @@ class HFVisionLanguageModel:
         archs = getattr(self.model.config, "architectures", None) or []
         return ", ".join(archs) or type(self.model).__name__
 
-    def _source_description(self) -> dict[str, Any]:
-        """Repo id and resolved commit of a checkpoint from the cache (nothing for a local directory)."""
-        if self.snapshot is None:
-            return {}
-        return {"repo_id": self.snapshot.repo_id, "revision": self.snapshot.commit,
-                "revision_requested": self.snapshot.requested}
-
     def describe(self) -> dict[str, Any]:
         """Digests of weights, config and processor files; generation settings; dtype, device, size."""
         gc = self.generation_config
@@ -396,7 +390,7 @@ class HFVisionLanguageModel:
             "name": self.PLUGIN,
             "architecture": self.architecture(),
             "model_class": f"{type(self.model).__module__}.{type(self.model).__qualname__}",
-            **self._source_description(),
+            **(self.snapshot.describe() if self.snapshot else {}),
             **file_digests(self.path),
             "generation": generation,
             "prompt_template": self.prompt_template(),

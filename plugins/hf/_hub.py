@@ -20,10 +20,11 @@ import dataclasses
 import os
 import re
 from pathlib import Path
+from typing import Any, Mapping, Optional
 
 import medrobust
 
-__all__ = ["Snapshot", "hub_cache_dir", "resolve_repo", "REPO_ID"]
+__all__ = ["Snapshot", "NotInCache", "hub_cache_dir", "resolve_repo", "snapshot_from_options", "REPO_ID"]
 
 REPO_ID = re.compile(r"^(?:[A-Za-z0-9][\w.-]*/)?[A-Za-z0-9][\w.-]*$")
 """``ORG/NAME`` (or a legacy ``NAME``), as the Hub spells repo ids."""
@@ -50,6 +51,29 @@ class Snapshot:
     requested: str
     commit: str
     path: Path
+
+    def describe(self) -> dict[str, str]:
+        """What the certificate names: repo id, resolved commit, and the revision asked for."""
+        return {"repo_id": self.repo_id, "revision": self.commit, "revision_requested": self.requested}
+
+
+def snapshot_from_options(plugin: str, options: Mapping[str, Any]) -> Optional[Snapshot]:
+    """The snapshot the ``repo`` / ``revision`` options name, or ``None`` for ``path`` (a local directory).
+
+    Raises:
+        medrobust.OptionError: Both ``path`` and ``repo``, or ``revision`` without ``repo``.
+        NotInCache: See :func:`resolve_repo`.
+    """
+    path, repo, revision = options.get("path") or "", options.get("repo") or "", options.get("revision") or ""
+    if repo:
+        if path:
+            raise medrobust.OptionError(f"{plugin}: --model-path {path} and repo={repo} both name a checkpoint; "
+                                        "give one of them")
+        return resolve_repo(plugin, repo, revision)
+    if revision:
+        raise medrobust.OptionError(f"{plugin}: revision={revision} picks a revision of repo=ORG/NAME in the "
+                                    "Hugging Face cache; a --model-path directory holds one already")
+    return None
 
 
 def hub_cache_dir() -> tuple[Path, str]:

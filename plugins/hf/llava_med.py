@@ -117,11 +117,11 @@ class LlavaMed(FeatureHookMixin, HFVisionLanguageModel):
             template = re.sub(r"<image>\s?", "", template)
         return template.replace("<image>", self.image_token).replace("{question}", question)
 
-    def format_prompt(self, user_text: str) -> str:
-        """One user turn in the ``template``, without the image, ending where the reply begins:
-        ``[INST] {user_text} [/INST]`` (mistral), ``... USER: {user_text} ASSISTANT:`` (vicuna),
-        ``USER: {user_text} ASSISTANT:`` (llava-hf), or the processor's chat template (chat)."""
-        return self.build_prompt(user_text, with_image=False)
+    def user_turn(self, text: str, with_image: bool) -> str:
+        """One user turn in the ``template``: ``format_prompt(text)`` is ``[INST] {text} [/INST]`` (mistral),
+        ``... USER: {text} ASSISTANT:`` (vicuna), ``USER: {text} ASSISTANT:`` (llava-hf), or the
+        processor's chat template (chat); with the image, where the template puts it."""
+        return self.build_prompt(text, with_image)
 
     def prepare_image(self, image: Any) -> Any:
         """RGB; with ``image_aspect_ratio=pad``, padded to a centred square in the processor's mean colour."""

@@ -373,6 +373,16 @@ def test_format_prompt_is_one_user_turn_of_the_chat_template(checkpoints, models
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_generate_puts_the_image_where_the_chat_template_does(models, samples, family) -> None:
+    model = models[family]
+    turn = model.format_prompt("Is it noisy?")
+    assert model._with_image(turn) == model.user_turn("Is it noisy?", with_image=True)
+    image = [samples[0].image]
+    assert model.generate([turn], image, max_new_tokens=3) == model.generate(
+        [model.user_turn("Is it noisy?", with_image=True)], image, max_new_tokens=3)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_free_generation_with_and_without_images(models, samples, family) -> None:
     model = models[family]
     with_images = model.generate(["Describe the image.", "Findings:"], [s.image for s in samples[:2]],

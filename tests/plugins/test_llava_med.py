@@ -312,6 +312,14 @@ def test_generate_with_and_without_images(model, samples) -> None:
         model.generate(["a", "b"], images=[samples[0].image])
 
 
+def test_generate_puts_the_image_inside_a_format_prompt_turn(model, samples) -> None:
+    prompt = model.format_prompt("what is it?")
+    assert model._with_image(prompt) == "[INST] <image>\nwhat is it? [/INST]"
+    image = [samples[0].image]
+    assert model.generate([prompt], image, max_new_tokens=4) == model.generate(
+        ["[INST] <image>\nwhat is it? [/INST]"], image, max_new_tokens=4)
+
+
 def test_score_text_tokens_join_back_and_do_not_depend_on_the_batch(model, samples) -> None:
     texts = ["Is there a lesion in the left lung?", "hi", "", "ünïcode ✓?"]
     scores = model.score_text(texts)
