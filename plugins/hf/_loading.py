@@ -123,7 +123,17 @@ def auto_is_cuda(options: Mapping[str, Any], device: Any, torch: Any) -> bool:
 
 
 def check_resolved(plugin: str, options: Mapping[str, Any], device: Any, dtype: Any, torch: Any) -> None:
-    """Refuse what only the resolved device and dtype show: flash attention off CUDA or in float32."""
+    """Refuse what only the resolved device and dtype show: a ``device_map`` device torch does not have,
+    flash attention off CUDA or in float32."""
+    device_map = options["device_map"]
+    if device_map.startswith("cuda") or device_map.isdigit():
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device_map.rpartition(":")[2]) if device_map[-1].isdigit() else 0
+        if index >= count:
+            raise medrobust.OptionError(f"{plugin}: device_map={device_map} names a CUDA device, but torch sees "
+                                        f"{count} here; use device_map=auto, cpu or one of cuda:0..cuda:{count - 1}"
+                                        if count else f"{plugin}: device_map={device_map} names a CUDA device, but "
+                                        "torch sees none here; use device_map=auto or cpu")
     if options["attn_implementation"] != "flash_attention_2":
         return
     on_cuda = device.type == "cuda" or auto_is_cuda(options, device, torch)

@@ -188,6 +188,29 @@ def test_attn_implementation_is_passed_and_recorded(checkpoint, local, samples) 
         LlavaMed({"path": str(checkpoint), "attn_implementation": "flash_attention_2"})
 
 
+def test_what_only_the_machine_shows_is_refused_before_the_weights_load(checkpoint, monkeypatch) -> None:
+    monkeypatch.setattr(LlavaMed, "load_model", lambda self, dtype: pytest.fail("weights loaded"))
+    monkeypatch.setattr(_loading, "installed", lambda name: True)  # as if accelerate and flash-attn were there
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(medrobust.OptionError, match=r"attn_implementation=flash_attention_2 runs on CUDA in float16 "
+                                                    r"or bfloat16 only \(here: no CUDA device, float32\); use "
+                                                    "attn_implementation=sdpa"):
+        LlavaMed({"path": str(checkpoint), "attn_implementation": "flash_attention_2"})
+    with pytest.raises(medrobust.OptionError, match="device_map=cuda:1 names a CUDA device, but torch sees none"):
+        LlavaMed({"path": str(checkpoint), "device_map": "cuda:1"})
+
+
+def test_dtype_auto_is_bfloat16_where_device_map_reaches_a_gpu(monkeypatch) -> None:
+    cpu = torch.device("cpu")
+    options = {"device_map": "auto"}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert _loading.auto_is_cuda(options, cpu, torch) and not _loading.auto_is_cuda({"device_map": "cpu"}, cpu, torch)
+    assert not _loading.auto_is_cuda({"device_map": ""}, cpu, torch)
+    assert _loading.auto_is_cuda({"device_map": ""}, torch.device("cuda"), torch)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert not _loading.auto_is_cuda(options, cpu, torch)
+
+
 def test_max_memory_is_parsed_and_checked() -> None:
     assert parse_max_memory("m", "0:20GiB, 1:20GiB,cuda:2:10GB,cpu:60GiB") == {
         0: "20GiB", 1: "20GiB", 2: "10GB", "cpu": "60GiB"}
