@@ -58,7 +58,10 @@ def compositions(*, modality: Optional[str] = None, noises: Optional[Iterable[st
                          unique_by=lambda s: s.name)
         return steps.map(lambda s: Composition(tuple(s)))
 
-    return st.deferred(build)
+    strategy = st.deferred(build)
+    # the noises it can draw, read by the pytest plugin to mark the spec (-m ct, -m "not text")
+    strategy.medrobust_noises = lambda: _noise_names(modality, wanted, wanted_families)  # type: ignore[attr-defined]
+    return strategy
 
 
 def image_noises(**kwargs: object) -> st.SearchStrategy[Composition]:

@@ -5,7 +5,15 @@ from pathlib import Path
 
 import pytest
 
+from medrobust.run.plugins import load_plugins
+
 pytest_plugins = ["pytester"]
+
+# The pytester runs below activate medrobust in this process (their conftest's pytest_plugins line). pytester
+# unloads every module a run imported once it ends, and torch cannot be imported twice into one process: so
+# the built-in plugins and the noise catalogue (torch) are imported here, once, before any run. (Not the plugin
+# itself: a run imports it anew, as pytest_plugins does in a user's project.)
+load_plugins().noises  # noqa: B018
 
 TOY_PLUGIN = Path(__file__).with_name("toy_plugin.py")
 TOY_ARGS = ("--model", "toy", "--dataset", "toy", "-p", "no:cacheprovider")

@@ -101,8 +101,8 @@ expect:
 """)
     result = toy.runpytest(*TOY_ARGS, "-v")
     result.assert_outcomes(passed=4)
-    result.stdout.fnmatch_lines(["*paper.robust.yaml::gaussian_blur@1 PASSED*",
-                                 "*paper.robust.yaml::char_typos@3 PASSED*"])
+    result.stdout.fnmatch_lines(["*paper.robust.yaml::gaussian_blur-1 PASSED*",
+                                 "*paper.robust.yaml::char_typos-3 PASSED*"])
     checks = [c for s in _certificate(toy)["specs"] for c in s["checks"]]
     assert len(checks) == 8 and {c["metric"] for c in checks} == {"closed_accuracy", "answer_consistency"}
 

@@ -34,7 +34,7 @@ def test_the_certificates_options_rebuild_the_run_options():
 
 
 def test_every_pytest_option_comes_from_the_table(pytester: pytest.Pytester):
-    result = pytester.runpytest("--help")
+    result = pytester.runpytest("-p", "medrobust.pytest_plugin", "--help")
     for option in OPTIONS:
         result.stdout.fnmatch_lines([f"*{option.flag}*"])
 

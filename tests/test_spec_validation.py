@@ -91,7 +91,7 @@ def test_a_spec_for_another_dataset_is_refused_not_run_on_this_one(toy):
     assert f"SKIPPED [1] other.robust.yaml:1: {reason}" in result.stdout.str()
     certificate = read_certificate(toy)
     assert certificate["verdict"] == "PARTIAL"
-    assert certificate["judgement"]["completeness"]["skipped"] == ["other.robust.yaml::gaussian_noise@1"]
+    assert certificate["judgement"]["completeness"]["skipped"] == ["other.robust.yaml::gaussian_noise-1"]
     assert [(s["outcome"], s["message"]) for s in certificate["specs"] if s["kind"] == "yaml"] == [
         ("skipped", reason)]
 
@@ -146,7 +146,7 @@ def test_a_protocol_naming_an_unregistered_metric_is_refused():
 
 
 def test_a_protocol_whose_spec_pattern_matches_no_spec_is_refused():
-    ids = ["suites/test_noise.py::test_mild_noise", "suites/a.robust.yaml::jpeg@1"]
+    ids = ["suites/test_noise.py::test_mild_noise", "suites/a.robust.yaml::jpeg-1"]
     assert parse_protocol(PROTOCOL.encode(), "p.yaml", HOST.metrics, ids).criteria[0].spec == "test_mild_noise"
     assert _protocol_error(PROTOCOL, spec_ids=ids[1:]) == (
         "protocol p.yaml:8: criteria[0] (NOISE-ACC): spec 'test_mild_noise' matches none of the 1 specs the "

@@ -1,8 +1,11 @@
 """A toy medrobust plugin for pytester runs: a tiny dataset and models that need no torch weights.
 
 It is written into pytester directories as ``conftest.py``; medrobust picks up
-conftest modules that implement its hooks.
+conftest modules that implement its hooks. Its first line activates medrobust's pytest plugin, the
+documented way (a rootdir conftest's ``pytest_plugins``).
 """
+
+pytest_plugins = ["medrobust.pytest_plugin"]
 
 import numpy as np
 import textdistance

@@ -17,6 +17,8 @@ import pytest
 from ..errors import MedrobustError, RobustnessFailure
 from ._interrupts import HeldInterrupts
 from ._stash import is_active, run_context, run_key
+from .junit import record_conclusion, record_verdict
+from .markers import mark_spec, register_markers, strategy_noises
 from .profiles import register_profiles
 from .xdist import FACTS_KEY, SPEC_PROPERTY, XdistController
 
@@ -39,18 +41,24 @@ DEFAULT_FAIL_ON = "error,not-valid,fail"
 def pytest_addoption(parser: pytest.Parser) -> None:
     from ..run.options import add_pytest_options
 
-    group = parser.getgroup("medrobust", "medrobust robustness specs")
-    add_pytest_options(group)
+    group = parser.getgroup("medrobust", "medrobust robustness specs (each option also as an environment "
+                                         "variable MEDROBUST_* and an ini key medrobust_*; command line > "
+                                         "environment > ini > default)")
+    add_pytest_options(group, parser)
     group.addoption("--fail-on", default=None, metavar="VERDICTS",
                     help=f"comma-separated verdicts that make pytest exit 1 even when every spec passed on its "
-                         f"point estimate: {', '.join(FAIL_ON_CHOICES)} (default: ini medrobust_fail_on, else "
-                         f"{DEFAULT_FAIL_ON}); CI gating on the certificate: {DEFAULT_FAIL_ON},partial")
-    parser.addini("medrobust_fail_on", f"verdicts that fail the session (default: {DEFAULT_FAIL_ON})",
-                  default=DEFAULT_FAIL_ON)
+                         f"point estimate: {', '.join(FAIL_ON_CHOICES)} (default: {DEFAULT_FAIL_ON}); CI gating "
+                         f"on the certificate: {DEFAULT_FAIL_ON},partial [env MEDROBUST_FAIL_ON, ini "
+                         f"medrobust_fail_on]")
+    parser.addini("medrobust_fail_on", f"--fail-on: verdicts that fail the session (default: {DEFAULT_FAIL_ON})",
+                  default=None)
 
 
 def _fail_on(config: pytest.Config) -> tuple[str, ...]:
-    text = config.getoption("--fail-on") or config.getini("medrobust_fail_on") or DEFAULT_FAIL_ON
+    from ..run.options import env_or_ini
+
+    text = config.getoption("--fail-on") or env_or_ini(config, "MEDROBUST_FAIL_ON", "medrobust_fail_on")[1] \
+        or DEFAULT_FAIL_ON
     chosen = tuple(word.strip().lower() for word in str(text).split(",") if word.strip())
     unknown = [w for w in chosen if w not in FAIL_ON_CHOICES]
     if unknown:
@@ -72,7 +80,7 @@ def _medrobust_plugins_in(config: pytest.Config) -> list[Any]:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     from ..run.context import RunContext
-    from ..run.options import RunOptions, options_from_pytest
+    from ..run.options import OPTIONS, option_source, options_from_pytest
     from ..run.outputs import check_certificate_path
     from ..run.plugins import activate, load_plugins
 
@@ -80,7 +88,8 @@ def pytest_configure(config: pytest.Config) -> None:
         host = load_plugins(extra=_medrobust_plugins_in(config))
         ctx = RunContext(options_from_pytest(config), host)
         ctx.validate_names()
-        if config.getoption("--certificate") != RunOptions.certificate and not hasattr(config, "workerinput"):
+        given = option_source(config, next(o for o in OPTIONS if o.flag == "--certificate"))[0] != "default"
+        if given and not hasattr(config, "workerinput"):
             check_certificate_path(ctx.options.certificate)  # given: checked now; the default: once specs are found
     except (MedrobustError, ValueError) as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -89,6 +98,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_collected_key] = []
     config.stash[_deselected_key] = []
     activate(host)
+    register_markers(config, host.noises)
     from .fail_early import FailEarly
 
     config.pluginmanager.register(FailEarly(ctx, _is_spec), "medrobust-fail-early")
@@ -165,6 +175,8 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     """Every spec collected, before ``-k``, ``-m``, ``--lf`` or ``--deselect`` take any away."""
     if is_active(item.config) and _is_spec(item):
         item.config.stash[_collected_key].append(item.nodeid)
+        if not getattr(item, "medrobust_spec", False):  # a YAML item is marked by its collector
+            mark_spec(item, strategy_noises(item), run_context(item.config).host.noises)
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -231,11 +243,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     if report.when == "call" or (report.when == "setup" and not report.passed):
         record.outcome, record.message = _outcome(report, call.excinfo.value if call.excinfo else None)
+        record_conclusion(item, record)  # --junitxml: the interval's conclusion beside the outcome
         if hasattr(item.config, "workerinput"):  # under xdist: the controller writes the certificate
             report.user_properties.append((SPEC_PROPERTY, record.to_json()))
     return report
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file: the verdict goes into it
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Workers send their facts; the controller judges the run once, writes the certificate and sets the
     exit status from the verdict (``--fail-on``)."""
@@ -273,8 +287,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         deselected.update((remote.get("collection") or {}).get("deselected", ()))
     if not ctx.specs and not collected:
         return
-    if exitstatus == pytest.ExitCode.USAGE_ERROR:  # stopped at start-up: nothing ran, the last certificate stays
-        return
+    if exitstatus == pytest.ExitCode.USAGE_ERROR or config.option.collectonly:  # nothing ran: the last
+        return  # certificate stays (stopped at start-up, or --collect-only)
     with HeldInterrupts(ctx.model_calls) as held:  # Ctrl-C from here on: a PARTIAL certificate, still written
         facts = run_facts(ctx, remotes)
         interrupted = _interrupted(session, exitstatus)
@@ -291,6 +305,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if judgement.verdict.lower().replace(" ", "-") in config.stash[_fail_on_key] and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         if not ctx.options.certificate:
+            record_verdict(config, judgement)
             return
         from ..certificate import write_certificate
 
@@ -303,6 +318,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 message = (f"medrobust: the certificate {ctx.options.certificate} could not be written: "
                            f"{exc.strerror or exc} ({getattr(exc, 'filename', None) or 'its folder'}); "
                            f"nothing was replaced, a previous certificate there is unchanged")
+    record_verdict(config, judgement, paths)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         if paths is None:

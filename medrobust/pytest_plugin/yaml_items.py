@@ -1,4 +1,8 @@
-"""pytest collectors for ``*.robust.yaml`` specs: one item per composition."""
+"""pytest collectors for ``*.robust.yaml`` specs: one item per composition.
+
+An item is named after its composition with ``-`` for ``@`` (``gaussian_noise-2+char_typos-1``), a
+name ``-k`` accepts, and marked with the modality and family of each of its noises (``-m ct``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ from typing import Any, Iterable, Optional
 import pytest
 
 from ..errors import RobustnessFailure, SpecError
-from ..run.yaml_spec import YamlSpec, load_yaml_spec
+from ..run.yaml_spec import YamlSpec, item_name, load_yaml_spec
 from ._stash import run_context
+from .markers import mark_spec
 
 __all__ = ["RobustYamlFile", "RobustYamlItem"]
 
@@ -28,8 +33,10 @@ class RobustYamlFile(pytest.File):
                        f"{ctx.options.dataset!r} (run it with --dataset {spec.dataset}, or leave 'dataset' out "
                        f"of the spec if its thresholds hold on any dataset)")
         for composition in spec.compositions:
-            yield RobustYamlItem.from_parent(self, name=composition.key, spec=spec, composition=composition,
-                                             refusal=refusal)
+            item = RobustYamlItem.from_parent(self, name=item_name(composition), spec=spec,
+                                              composition=composition, refusal=refusal)
+            mark_spec(item, [step.name for step in composition.steps], ctx.host.noises)
+            yield item
 
 
 class RobustYamlItem(pytest.Item):

@@ -7,12 +7,18 @@ it). From it come pytest's options (:func:`add_pytest_options`,
 (:func:`add_cli_arguments`, :func:`options_from_args`), the options a
 certificate states (:meth:`RunOptions.to_json`, :func:`options_from_json`) and
 the shell command that re-evaluates a composition (:func:`replay_command`).
+
+Under pytest each option is also an ini key (``medrobust_model`` in ``pytest.ini`` or
+``[tool.pytest.ini_options]``) and an environment variable (``MEDROBUST_MODEL``); the
+command line wins over the environment, which wins over the ini file, which wins over the
+default (:func:`option_source`).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import shlex
 from typing import Any, Callable, Mapping, Optional, Sequence
 
@@ -21,7 +27,7 @@ from .keyvalue import parse_dataset, parse_key_values
 from .model_calls import DEFAULT_ANSWER_TIMEOUT
 
 __all__ = ["RunOptions", "Option", "OPTIONS", "LOCAL_OPTIONS", "add_pytest_options", "options_from_pytest",
-           "add_cli_arguments", "options_from_args", "options_from_json", "command_arguments", "replay_command"]
+           "option_source", "env_or_ini", "SOURCES", "add_cli_arguments", "options_from_args", "options_from_json", "command_arguments", "replay_command"]
 
 SEVERITY_SCALES = ("declared", "calibrated")
 
@@ -107,6 +113,16 @@ class Option:
     def dest(self) -> str:
         """The argparse / pytest destination name."""
         return self.flag.lstrip("-").replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        """The environment variable that sets it under pytest, e.g. ``MEDROBUST_MODEL_OPTION``."""
+        return "MEDROBUST_" + self.dest.upper()
+
+    @property
+    def ini(self) -> str:
+        """The ini key that sets it under pytest, e.g. ``medrobust_model_option``."""
+        return "medrobust_" + self.dest
 
     @property
     def default(self) -> Any:
@@ -208,19 +224,109 @@ def _build(values: Callable[[Option], Any], skip: Sequence[str] = (), **fixed: A
     return RunOptions(**fields)
 
 
-def add_pytest_options(group: Any) -> None:
-    """Add every run option to pytest's option group ``group``."""
+SOURCES = ("command line", "environment", "ini", "default")
+"""Where a pytest run's option can come from, the first that gives it winning."""
+
+
+def _add_ini(parser: Any, option: Option) -> None:
+    text = f"{option.flag}: {option.help}"
+    if option.kind == "pairs":  # KEY=VALUE words, shell-quoted, or a TOML list
+        parser.addini(option.ini, text, type="args", default=None)
+        return
+    if option.kind in (int, float):
+        try:  # TOML numbers as numbers: the ini types int and float came with pytest 8.4
+            parser.addini(option.ini, text, type=option.kind.__name__, default=None)
+            return
+        except (AssertionError, TypeError, ValueError):
+            pass
+    parser.addini(option.ini, text, type="string", default=None)
+
+
+def add_pytest_options(group: Any, parser: Any = None) -> None:
+    """Add every run option to pytest's option group ``group``, and its ini key to ``parser``.
+
+    The command-line default is None (not given), so that :func:`option_source` can fall back on
+    the environment, the ini file and then the table's default.
+    """
     for option in OPTIONS:
-        group.addoption(option.flag, **_kwargs(option))
+        kwargs = _kwargs(option)
+        kwargs["default"] = None
+        kwargs["help"] = f"{option.help} [env {option.env}, ini {option.ini}]"
+        group.addoption(option.flag, **kwargs)
+        if parser is not None:
+            _add_ini(parser, option)
+
+
+def env_or_ini(config: Any, env: str, ini: str) -> tuple[str, Any]:
+    """A value not given on the command line: ``(source, value)`` from the environment variable ``env``,
+    else the ini key ``ini``, else ``("default", None)``. An empty value counts as not given."""
+    text = os.environ.get(env, "")
+    if text.strip():
+        return f"environment {env}", text
+    try:
+        value = config.getini(ini)
+    except Exception as exc:  # a value of the wrong type (pytest's UsageError, TypeError, ValueError)
+        raise OptionError(f"ini {ini}: {exc}") from None
+    if value not in (None, "", []):
+        return f"ini {ini}", value
+    return "default", None
+
+
+def _typed(option: Option, source: str, value: Any) -> Any:
+    """An environment or ini value as the command line would have given it."""
+    if option.kind == "pairs":
+        return shlex.split(value) if isinstance(value, str) else list(value)
+    if option.kind in (int, float) and not isinstance(value, bool):
+        try:
+            return option.kind(value)
+        except (TypeError, ValueError):
+            raise OptionError(f"{source}: {option.flag} takes {'an integer' if option.kind is int else 'a number'}"
+                              f", got {value!r}") from None
+    value = str(value).strip()
+    if option.choices and value not in option.choices:
+        raise OptionError(f"{source}: {option.flag} must be one of {', '.join(option.choices)}, got {value!r}")
+    return value
+
+
+def option_source(config: Any, option: Option) -> tuple[str, Any]:
+    """Where a pytest run's ``option`` comes from and its value as the command line gives it.
+
+    Returns:
+        ``(source, value)``: source is ``"command line"``, ``"environment MEDROBUST_..."``,
+        ``"ini medrobust_..."`` or ``"default"`` (value: the table's default).
+
+    Raises:
+        OptionError: An environment or ini value of the wrong type, naming where it came from.
+    """
+    given = config.getoption(option.dest)
+    if given is not None:
+        return "command line", given
+    source, value = env_or_ini(config, option.env, option.ini)
+    if source == "default":
+        return source, option.default
+    return source, _typed(option, source, value)
 
 
 def options_from_pytest(config: Any) -> RunOptions:
-    """The run options pytest was given.
+    """The run options pytest was given: command line, then environment, then ini file, then default.
 
     Raises:
-        OptionError: A malformed or out-of-range value, naming the option.
+        OptionError: A malformed or out-of-range value, naming the option (and the variable or ini key
+            it came from, when not the command line).
     """
-    return _build(lambda option: config.getoption(option.flag))
+    fields: dict[str, Any] = {}
+    for option in OPTIONS:
+        source, value = option_source(config, option)
+        try:
+            fields.update(option.to_fields(value))
+        except OptionError as exc:
+            raise OptionError(str(exc) if source in ("command line", "default") else f"{source}: {exc}") from None
+    try:
+        return RunOptions(**fields)
+    except OptionError as exc:
+        where = [f"{s} sets {o.flag}" for o in OPTIONS for s, _ in [option_source(config, o)]
+                 if s not in ("command line", "default") and o.flag in str(exc)]
+        raise OptionError(f"{exc} ({'; '.join(where)})" if where else str(exc)) from None
 
 
 def add_cli_arguments(parser: argparse.ArgumentParser, exclude: Sequence[str] = ()) -> None:

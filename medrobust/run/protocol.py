@@ -353,7 +353,7 @@ def suite_spec_ids(directory: Path, noises: Mapping[str, Any], metrics: Mapping[
     import ast
 
     from ..errors import SpecError
-    from .yaml_spec import load_yaml_spec
+    from .yaml_spec import item_name, load_yaml_spec
 
     ids: list[str] = []
     for path in sorted(directory.rglob("*")):
@@ -371,7 +371,7 @@ def suite_spec_ids(directory: Path, noises: Mapping[str, Any], metrics: Mapping[
                             if isinstance(f, ast.FunctionDef) and f.name.startswith("test")]
         elif path.name.endswith(".robust.yaml"):
             try:
-                ids += [f"{rel}::{c.key}" for c in load_yaml_spec(path, noises, metrics).compositions]
+                ids += [f"{rel}::{item_name(c)}" for c in load_yaml_spec(path, noises, metrics).compositions]
             except SpecError:
                 ids.append(rel)
     return ids

@@ -12,10 +12,16 @@ from ..errors import SpecError
 from ..noise import SEVERITY_LEVELS, Composition, NoiseStep, resolve_noises
 from .yaml_load import DuplicateKeyError, load_yaml_lines
 
-__all__ = ["YamlSpec", "load_yaml_spec"]
+__all__ = ["YamlSpec", "load_yaml_spec", "item_name"]
 
 _THRESHOLDS = ("max_drop", "min")
 _KEYS = ("suite", "description", "dataset", "noises", "severities", "compositions", "expect")
+
+
+def item_name(composition: Composition) -> str:
+    """The pytest item name of one composition of a YAML spec: its key with ``-`` for ``@``, so that
+    ``-k`` takes it (``gaussian_noise-2+char_typos-1``; ``-k`` refuses ``@``)."""
+    return composition.key.replace("@", "-")
 
 
 @dataclasses.dataclass(frozen=True)
