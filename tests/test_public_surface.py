@@ -1,7 +1,7 @@
 """Built-in plugins use only medrobust's public surface, and that surface resolves.
 
-DESIGN.md: "built-in plugins are written as a third party would, using only
-medrobust's public surface". Every import of medrobust under ``plugins/``, at module
+As the README says ("Writing a plugin", "Layout"), built-in plugins are written as a third party would,
+using only medrobust's public surface. Every import of medrobust under ``plugins/``, at module
 level or inside a function, must be ``import medrobust`` or
 ``from medrobust import NAME`` with ``NAME`` in ``medrobust.__all__``; so must every
 ``medrobust.NAME`` attribute and every ``importlib.import_module("medrobust...")``.

@@ -23,7 +23,7 @@ echo = "medrobust_echo"
 """
 
 MODULE = '''
-"""A third-party model using only the public contract of DESIGN.md."""
+"""A third-party model using only the public contract (README, "Writing a plugin")."""
 import medrobust
 
 
