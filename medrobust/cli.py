@@ -82,9 +82,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     composition = Composition.parse(args.composition)
     metrics = args.metric or ["closed_accuracy", "open_recall", "answer_consistency"]
     rows = {}
+    from .run.progress import Progress, stream_display
+
+    ctx.progress = Progress(stream_display(sys.stderr))  # on stderr: --json's stdout stays JSON
+    ctx.model_calls.on_wait = ctx.progress.tick
+    compositions = 1 if composition.is_clean else 2
+    ctx.progress.begin_spec("evaluate", f"evaluate {composition}", compositions * len(ctx.samples),
+                            compositions=compositions)
     for metric in metrics:
         result = ctx.evaluator.compare(composition, ctx.host.metrics[metric])
         rows[metric] = {"clean": result.clean.to_json(), "noisy": result.noisy.to_json()}
+    ctx.progress.end_spec()
     if args.json:
         print(json.dumps({"composition": composition.to_json(), "metrics": rows}, indent=2))
     else:

@@ -103,6 +103,7 @@ def test_progress_is_a_record_of_the_medrobust_logger_with_the_runs_other_record
     for pattern in (r"medrobust\.plugins.*plugins loaded: .*conftest", r"medrobust\.run.*dataset 'toy': 24 samples",
                     r"medrobust\.run.*model 'slow' loaded in", r"medrobust\.progress.*slow\.robust\.yaml: \d+/120",
                     r"medrobust\.progress.*slow\.robust\.yaml: done, 120 answers",
+                    r"medrobust\.run.*evidence probe repeatability in [\d.]+ s \(the model asked again",
                     r"medrobust\.certificate.*certificate written: .*certificate\.json"):
         assert re.search(pattern, out), (pattern, out)
 
@@ -364,3 +365,20 @@ def test_on_a_terminal_a_bar_shows_under_pytests_line_and_leaves_it_whole(slow, 
     assert not any("answers/s" in line for line in screen), screen
     erased = re.findall(r"\n\r\x1b\[K\x1b\[A\x1b\[\d+G(?:\x1b\[\d*m)*\.", raw)  # erased, then the outcome
     assert len(erased) >= 2, raw
+
+
+def test_medrobust_evaluate_shows_progress_on_stderr_and_keeps_stdout_for_the_result(slow, monkeypatch):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "medrobust.cli", "evaluate", "--plugin", "conftest.py", "--model", "slow",
+               "--dataset", "toy", "--composition", "gaussian_noise@1", "--batch-size", "4", "--journal", "none",
+               "--json"]
+    done = subprocess.run(command, cwd=slow.path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    assert json.loads(done.stdout)["metrics"]  # stdout is the JSON alone
+    assert re.search(r"^medrobust: evaluate gaussian_noise@1: \d+/48 answers \(\d+ %\), .*composition \d/2 ",
+                     done.stderr, re.M), done.stderr
+    assert "medrobust: evaluate gaussian_noise@1: done, 48 answers in 2 compositions" in done.stderr

@@ -20,26 +20,16 @@ from typing import Any, Callable, Iterator, Optional
 
 import pytest
 
-from ..run.progress import BarDisplay, LineDisplay, LogDisplay, Progress, Throttle
+from ..errors import OptionError
+from ..run.progress import BarDisplay, LineDisplay, LogDisplay, Progress, Throttle, throttle_from_environment
 
-__all__ = ["ProgressPlugin", "make_display", "INTERVAL_VARIABLE"]
-
-INTERVAL_VARIABLE = "MEDROBUST_PROGRESS_INTERVAL"
-"""Seconds between two plain progress lines at least (default 10; the first comes as late)."""
-
+__all__ = ["ProgressPlugin", "make_display"]
 
 def _throttle() -> Throttle:
-    text = os.environ.get(INTERVAL_VARIABLE, "").strip()
-    if not text:
-        return Throttle()
     try:
-        seconds = float(text)
-        if not seconds >= 0 or seconds == float("inf"):
-            raise ValueError
-    except ValueError:
-        raise pytest.UsageError(f"{INTERVAL_VARIABLE}={text!r}: give the seconds between two progress lines, "
-                                f"a number >= 0 (default 10)") from None
-    return Throttle(first=seconds, every=seconds, at_most=6 * seconds)
+        return throttle_from_environment()
+    except OptionError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _live_logging(config: pytest.Config) -> bool:

@@ -9,6 +9,8 @@ the noises used, for :func:`medrobust.certificate.build_certificate`.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -20,6 +22,8 @@ from .context import RunContext
 from .worker_share import compute_once
 
 __all__ = ["RunFacts", "local_facts", "merge_facts", "run_facts", "gather_evidence"]
+
+LOG = logging.getLogger("medrobust.run")
 
 
 @dataclasses.dataclass
@@ -94,7 +98,10 @@ def gather_evidence(ctx: RunContext) -> dict[str, Any]:
             evidence["probe_errors"][name] = f"skipped: {unavailable}"
             continue
         try:
+            started = time.perf_counter()
             evidence[name] = probe()
+            LOG.info("evidence probe %s in %.1f s%s", name, time.perf_counter() - started,
+                     " (the model asked again, past cache and journal)" if name in MODEL_PROBES else "")
             if name in MODEL_PROBES and calls.interrupted:  # Ctrl-C between two of its calls
                 raise KeyboardInterrupt
         except KeyboardInterrupt:  # the certificate is still written, from what was answered

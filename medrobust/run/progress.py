@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import shutil
 import time
-from typing import Callable, Optional, Protocol
+from typing import IO, Any, Callable, Optional, Protocol
 
+from ..errors import OptionError
 from .progress_format import Snapshot, format_bar, format_done, format_line
 
 __all__ = ["Progress", "Snapshot", "Throttle", "BarDisplay", "LineDisplay", "LogDisplay", "format_line",
-           "format_done", "format_bar", "NO_PROGRESS"]
+           "format_done", "format_bar", "NO_PROGRESS", "stream_display",
+           "throttle_from_environment", "INTERVAL_VARIABLE"]
 
 LOG = logging.getLogger("medrobust.progress")
 
@@ -62,6 +66,29 @@ class Throttle:
             self._last, self._last_fraction = now, fraction if fraction is not None else self._last_fraction
             self.lines += 1
         return ready
+
+
+INTERVAL_VARIABLE = "MEDROBUST_PROGRESS_INTERVAL"
+"""Seconds between two plain progress lines at least (default 10; the first comes as late)."""
+
+
+def throttle_from_environment() -> Throttle:
+    """The :class:`Throttle` that :data:`INTERVAL_VARIABLE` asks for (the default where it is not set).
+
+    Raises:
+        OptionError: The variable is not a number of seconds >= 0.
+    """
+    text = os.environ.get(INTERVAL_VARIABLE, "").strip()
+    if not text:
+        return Throttle()
+    try:
+        seconds = float(text)
+        if not 0 <= seconds < float("inf"):
+            raise ValueError
+    except ValueError:
+        raise OptionError(f"{INTERVAL_VARIABLE}={text!r}: give the seconds between two progress lines, a number "
+                          f">= 0 (default 10)") from None
+    return Throttle(first=seconds, every=seconds, at_most=6 * seconds)
 
 
 class Display(Protocol):
@@ -161,6 +188,20 @@ class BarDisplay:
 
     def finish(self, snapshot: Snapshot) -> None:
         self.clear()
+
+
+def stream_display(stream: IO[str]) -> Any:
+    """A display on ``stream`` outside pytest (``medrobust evaluate``): a bar on a terminal, plain lines
+    otherwise."""
+    if getattr(stream, "isatty", lambda: False)():
+        def draw(text: str) -> None:
+            stream.write(f"\r{text}\x1b[K")
+            stream.flush()
+
+        encoding = str(getattr(stream, "encoding", "") or "").lower().replace("-", "")
+        return BarDisplay(draw, lambda: draw(""), lambda: shutil.get_terminal_size().columns,
+                          ascii=encoding != "utf8")
+    return LineDisplay(lambda line: print(line, file=stream, flush=True), throttle_from_environment())
 
 
 class _Composition:
