@@ -114,14 +114,17 @@ def test_xdist_workers_leave_the_terminal_to_the_controller(slow):
     assert "answers/s" not in result.stdout.str() + result.stderr.str()
 
 
-def test_the_journal_hits_are_counted_and_a_bad_interval_is_refused(slow, monkeypatch):
+def test_the_journal_hits_are_counted(slow):
     args = [a for a in ARGS if a not in ("--journal", "none")]
     slow.runpytest_subprocess(*args).assert_outcomes(passed=4)
     again = slow.runpytest_subprocess(*args, "--log-cli-level=INFO")
     again.stdout.re_match_lines([r".*medrobust\.progress.*slow\.robust\.yaml: done, 120 answers in 5 compositions, "
                                  r".*120 from the journal$"])
+
+
+def test_a_bad_progress_interval_is_refused_at_start_up(slow, monkeypatch):
     monkeypatch.setenv("MEDROBUST_PROGRESS_INTERVAL", "soon")
-    refused = slow.runpytest_subprocess(*args)
+    refused = slow.runpytest(*ARGS)
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
     refused.stderr.fnmatch_lines(["*MEDROBUST_PROGRESS_INTERVAL='soon': give the seconds between two progress "
                                   "lines, a number >= 0 (default 10)"])
