@@ -13,9 +13,11 @@ import subprocess
 import sys
 import time
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
+REPO = Path(__file__).resolve().parents[1]
 ACTIVATION = 'pytest_plugins = ["medrobust.pytest_plugin"]\n'
 
 OWN_OPTIONS = '''
@@ -107,3 +109,20 @@ def test_without_the_line_a_yaml_spec_is_not_collected(pytester: pytest.Pytester
     result = pytester.runpytest("suites/", "--samples", "6", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "unrecognized arguments: --samples" in result.stderr.str()
+
+
+def test_the_suites_conftest_loads_the_hypothesis_profile_and_the_command_line_profile_wins(pytester):
+    """suites/conftest.py loads the ``medrobust`` profile once the plugin has registered it (it is imported
+    after the conftest); ``--hypothesis-profile`` still wins. In subprocesses: a profile is process state."""
+    conftest = (REPO / "suites" / "conftest.py").read_text()
+    (pytester.path / "conftest.py").write_text(conftest)
+    pytester.makepyfile(test_profile='''
+from hypothesis import settings
+
+def test_profile(pytestconfig):
+    print("PROFILE", settings.default.derandomize, settings.default.max_examples)
+''')
+    assert "PROFILE True 8" in pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider").stdout.str()
+    explore = pytester.runpytest_subprocess("-s", "-p", "no:cacheprovider", "--hypothesis-profile",
+                                            "medrobust-explore")
+    assert "PROFILE False 30" in explore.stdout.str()
