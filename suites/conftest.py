@@ -16,6 +16,9 @@ pytest_plugins = ["medrobust.pytest_plugin"]
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Load the profile once medrobust's plugin (imported after this module, which registers the profiles)
-    is there, and before hypothesis' own plugin loads a ``--hypothesis-profile``."""
+    """Load the profile before hypothesis' own plugin loads a ``--hypothesis-profile``, and after this
+    module (the plugin is imported after it, and registers the profiles when it is)."""
+    from medrobust.pytest_plugin.profiles import register_profiles
+
+    register_profiles()  # idempotent: done already, unless the plugin is off (-p no:medrobust.pytest_plugin)
     settings.load_profile(os.environ.get("MEDROBUST_HYPOTHESIS_PROFILE", "medrobust"))
