@@ -1,9 +1,11 @@
-"""SMS's agents: the assessor flags unusual words, the corrector proposes rewrites, the reviewer accepts.
+"""SMS's tools: the probability assessor, the lexicon-search corrector, the likelihood reviewer.
 
 :class:`SMSAgents` is the part of :class:`~medrobust_plugins.imc.sms.SMSCalibrator`
-that refines questions once it is fitted; it reads the calibrator's ``opts``,
-``thresholds``, ``lexicon``, the model it scores with (``_model``) and its score
-cache (``_cache``). The method is described in :mod:`medrobust_plugins.imc.sms`.
+that works from the model's token probabilities and the lexicon alone (the
+tool-only mode, and the tools the generated agents of
+:mod:`~medrobust_plugins.imc._sms_model_agents` use); it reads the calibrator's
+``opts``, ``thresholds``, ``lexicon``, the model it scores with (``_model``) and
+its score cache (``_cache``). The method is described in :mod:`medrobust_plugins.imc.sms`.
 """
 
 from __future__ import annotations
@@ -13,14 +15,10 @@ from typing import Any, Optional, Sequence
 
 import medrobust
 
-from ._sms_records import SMSRecord, SMSStep, round4 as _r
-from ._sms_text import (Lexicon, edit_fraction, normalise_spacing, protected_sequence, word_candidates,
-                        word_scores, words_of)
+from ._sms_records import MAX_RECORDED_WORDS, SMSRecord, SMSStep, round4 as _r
+from ._sms_text import Lexicon, edit_fraction, protected_sequence, word_candidates, word_scores, words_of
 
-__all__ = ["SMSAgents", "ASSESS_PROMPT", "REWRITE_PROMPT"]
-
-ASSESS_PROMPT = "USER: Is this question well written? Answer yes or no. Question: {question} ASSISTANT:"
-REWRITE_PROMPT = "USER: Rewrite this question without typos: {question} ASSISTANT:"
+__all__ = ["SMSAgents"]
 
 
 class SMSAgents:
@@ -59,15 +57,11 @@ class SMSAgents:
                 or pieces / chars > th["word_pieces_per_char"])
 
     def _assess(self, questions: list[str], images: Optional[list[Any]]) -> list[tuple[list[int], SMSStep]]:
+        """The probability (and lexicon) assessor: per question, the flagged words and its step."""
         scores = self._score(questions, images)
-        verdicts: list[Optional[bool]] = [None] * len(questions)
-        if self.opts["assessor"] != "probability":
-            replies = self._model.generate([ASSESS_PROMPT.format(question=q) for q in questions],
-                                           images=images, max_new_tokens=4)
-            verdicts = [r.strip().lower().startswith("no") for r in replies]
         th = self.thresholds
         out = []
-        for k, (q, toks) in enumerate(zip(questions, scores)):
+        for q, toks in zip(questions, scores):
             words = words_of(q)
             ws = word_scores(q, toks)
             flagged = [i for i, (w, (s, n)) in enumerate(zip(words, ws))
@@ -77,31 +71,19 @@ class SMSAgents:
                 free = [i for i, w in enumerate(words) if not w.protected]
                 if free:
                     flagged = [max(free, key=lambda i: ws[i][0])]
-            noisy = bool(flagged)
-            if self.opts["assessor"] == "generate":
-                noisy = bool(verdicts[k])
-            elif self.opts["assessor"] == "either":
-                noisy = noisy or bool(verdicts[k])
-            if noisy and not flagged:  # the model says noisy: fix its least likely unprotected word
-                free = [i for i, w in enumerate(words) if not w.protected]
-                flagged = [max(free, key=lambda i: ws[i][0])] if free else []
-            step = SMSStep("assessor", 0, q, q, "noisy" if noisy else "clean", {
-                "mean_surprisal": _r(mean),
+            step = SMSStep("assessor", 0, q, q, "noisy" if flagged else "clean", {
+                "method": "probability", "mean_surprisal": _r(mean),
                 "words": [{"word": w.text, "surprisal": _r(s), "pieces": n,
                            "known": w.parts[1].lower() in self.lexicon, "flagged": i in flagged}
-                          for i, (w, (s, n)) in enumerate(zip(words, ws))],
-                **({"model_says_noisy": verdicts[k]} if verdicts[k] is not None else {})})
-            out.append((flagged if noisy else [], step))
+                          for i, (w, (s, n)) in enumerate(zip(words, ws)) if i < MAX_RECORDED_WORDS]})
+            out.append((flagged, step))
         return out
 
-    def refine_many(self, questions: Sequence[str], images: Optional[Sequence[Any]] = None) -> list[SMSRecord]:
-        """One record per question: the agents' steps and the final question."""
-        if self.lexicon is None:
-            raise RuntimeError("imc-sms: call fit(model, reference_samples, noises) first")
-        questions = list(questions)
-        imgs = list(images) if (images is not None and self.opts["with_image"]) else None
+    def _refine_tools(self, questions: list[str], imgs: Optional[list[Any]],
+                      assessed: Optional[list[tuple[list[int], SMSStep]]] = None) -> list[SMSRecord]:
+        """The tool-only agents: one record per question (``assessed``: the assessor's work, when done)."""
         records = [SMSRecord(q, q) for q in questions]
-        assessed = self._assess(questions, imgs)
+        assessed = assessed if assessed is not None else self._assess(questions, imgs)
         open_ = []
         for k, (flagged, step) in enumerate(assessed):
             records[k].steps.append(step)
@@ -148,21 +130,10 @@ class SMSAgents:
                         break
                 plans[k]["cands"][i] = keep
             plans[k]["pointer"] = {i: 0 for i in plans[k]["cands"]}
-        generated: dict[int, str] = {}
-        if opts["corrector"] == "generate":
-            outs = self._model.generate([REWRITE_PROMPT.format(question=questions[k]) for k in open_],
-                                        images=[imgs[k] for k in open_] if imgs else None,
-                                        max_new_tokens=opts["max_new_tokens"])
-            generated = {k: normalise_spacing(o.split("\n")[0]) for k, o in zip(open_, outs)}
         for rnd in range(1, opts["rounds"] + 1):
             proposals: dict[int, tuple[str, list[dict[str, Any]]]] = {}
             for k in open_:
                 q = questions[k]
-                if rnd == 1 and k in generated and generated[k] and generated[k] != q:
-                    proposals[k] = (generated[k], [])
-                    records[k].steps.append(SMSStep("corrector", rnd, q, generated[k], "rewrite",
-                                                    {"method": "generate"}))
-                    continue
                 text, used = self._compose(q, plans[k])
                 if text == q:
                     records[k].steps.append(SMSStep("corrector", rnd, q, q, "no-rewrite",
@@ -189,7 +160,7 @@ class SMSAgents:
                                             ("edit too large", frac > opts["max_edit_fraction"])) if bad]
                 records[k].steps.append(SMSStep("reviewer", rnd, text, text if ok else q,
                                                 "accept" if ok else "reject", {
-                                                    "protected_same": same_protected, "gain": _r(gain),
+                                                    "method": "likelihood", "protected_same": same_protected, "gain": _r(gain),
                                                     "edit_fraction": _r(frac), "reasons": reasons}))
                 if ok:
                     records[k].final = text

@@ -5,12 +5,25 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-__all__ = ["SMSStep", "SMSRecord", "round4"]
+__all__ = ["SMSStep", "SMSRecord", "round4", "bounded", "MAX_RECORDED_CHARS", "MAX_RECORDED_WORDS"]
+
+MAX_RECORDED_CHARS = 400
+"""Longest text (a generated reply, a prompt) kept whole in a step; longer ones are cut and say so."""
+MAX_RECORDED_WORDS = 64
+"""Most words whose scores an assessor step keeps."""
 
 
 def round4(x: float) -> float:
     """A score as recorded: a float rounded to 4 decimals."""
     return round(float(x), 4)
+
+
+def bounded(text: str, limit: int = MAX_RECORDED_CHARS) -> str:
+    """``text`` as recorded: at most ``limit`` characters, a cut one ending ``... [+N characters]``."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [+{len(text) - limit} characters]"
 
 
 @dataclasses.dataclass
@@ -21,7 +34,9 @@ class SMSStep:
     round: int          # 0 for the assessor, 1.. for corrector/reviewer rounds
     input: str
     output: str
-    decision: str       # assessor: "clean"/"noisy"; corrector: "rewrite"/"no-rewrite"; reviewer: "accept"/"reject"
+    # assessor: "clean"/"noisy"/"abstain"; corrector: "rewrite"/"no-rewrite"/"abstain";
+    # reviewer: "accept"/"reject"/"send-back"/"abstain"
+    decision: str
     scores: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 

@@ -9,6 +9,7 @@ calibrator fits on clean reference questions.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import unicodedata
 from functools import lru_cache
@@ -17,7 +18,8 @@ from typing import Iterable, Sequence
 from medrobust import is_protected, tokenize
 
 __all__ = ["Word", "words_of", "word_scores", "protected_sequence", "normalise_word",
-           "normalise_spacing", "dl_distance", "edit_fraction", "Lexicon", "word_candidates", "recase"]
+           "normalise_spacing", "dl_distance", "edit_fraction", "Lexicon", "word_candidates", "recase",
+           "meaning_changes"]
 
 _CORE = re.compile(r"^(\W*)(.*?)(\W*)$", re.DOTALL)
 
@@ -212,3 +214,38 @@ def word_candidates(words: Sequence[Word], i: int, lexicon: Lexicon, max_fractio
                 add(i, i, lead + recase(a, norm) + " " + b + clean_trail, 1)
     ranked = sorted(out.items(), key=lambda kv: (kv[1], kv[0][2]))
     return [(f, l, text, cost) for (f, l, text), cost in ranked[:limit + 4]]
+
+
+def _repairs(new: str, old_words: Sequence[str], lexicon: "Lexicon") -> bool:
+    """Is protected ``new`` the repair of a typo among ``old_words`` (an unknown, unprotected word close to it)?"""
+    return any(not is_protected(w) and w not in lexicon and dl_distance(w, new) <= 2
+               and dl_distance(w, new) <= 0.5 * max(len(w), len(new)) for w in old_words)
+
+
+def meaning_changes(original: str, rewrite: str, lexicon: "Lexicon") -> list[str]:
+    """How a rewrite changes what the question asks, as far as protected tokens tell; empty when it does not.
+
+    Every protected token of ``original`` (negation, laterality, number, unit) must
+    stay, in order; a protected token may appear only as the repair of a typo (an
+    unknown word of the original within two edits: ``lfet`` -> ``left``, never the
+    known word ``on`` -> ``no``).
+    """
+    def cores(text: str) -> list[str]:
+        return [normalise_word(w.parts[1]).lower().replace("\u2019", "'") or w.text for w in words_of(text)]
+
+    a, b = cores(original), cores(rewrite)
+    out = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        old = [w for w in a[i1:i2] if is_protected(w)]
+        new = [w for w in b[j1:j2] if is_protected(w)]
+        if "".join(old) == "".join(new):  # "2cm" -> "2 cm"
+            continue
+        for w in old:
+            if w not in new:
+                out.append(f"removes {w!r}")
+        for w in new:
+            if w not in old and not _repairs(w, a[i1:i2], lexicon):
+                out.append(f"adds {w!r}")
+    return out

@@ -2,73 +2,81 @@
 
 Following "Perceive and Calibrate" (arXiv 2512.21964), agents instantiated from
 the *same* model refine a noisy question through a hierarchy, in bounded rounds,
-and every step is recorded:
+and every step is recorded (:class:`SMSRecord`: each agent's prompt and reply,
+cut to :data:`~._sms_records.MAX_RECORDED_CHARS` characters, how the reply was
+read, the tools' scores).
 
-1. **Assessor** (perceive): is the question noisy? By default from the model's own
-   token probabilities (``score_text``): each word's surprisal (sum of its tokens'
-   ``-log p``) and its number of tokens (a word the model does not know falls apart
-   into sub-word pieces), per character, are compared with thresholds fitted on
-   the clean reference questions (their ``threshold_percentile`` percentile), and
-   the question's mean token surprisal likewise; with ``known_words`` (default) a
-   word outside the lexicon (below) is flagged too. With ``assessor=generate`` the
-   model is also asked "Is this question well written? Answer yes or no." (only
-   meaningful for an instruction-following model; the embedded reference model is
-   not one, hence the default). A question assessed clean is passed on untouched.
+**Generated agents** (``agents=model``; the default, ``auto``, where the model
+declares ``free_generation`` and has ``format_prompt(user_text)``). Each agent is
+a role prompt that ``model.format_prompt`` puts in the model's own format (never
+a template of SMS's own), continued by ``model.generate``:
 
-   Measured on the embedded reference model: its language model is trained on
-   answer tokens only, so its probabilities of *question* tokens are flat (about
-   10 nats a token whatever the word) and surprisal mostly counts tokens; the
-   lexicon check does most of the assessing there (probabilities alone: mean edit
-   distance to the clean question 0.95 -> 0.87 on hand-made typos of the
-   reference split; with ``known_words``: 0.95 -> 0.35). A model trained on text
-   (LLaVA-Med) gives the probability signal its intended weight.
-2. **Corrector** (calibrate): rewrites the flagged words. ``corrector=search``
-   (default) is model-guided search: candidates for each flagged, unprotected word
-   are known words within a small Damerau-Levenshtein distance (the lexicon: words
-   of the clean reference questions, plus whole-word entries of the model's
-   tokenizer vocabulary when it exposes one), merges with the next word, splits
-   into two known words, and cheap normalisations (NFKC, Latin look-alikes of
-   Cyrillic/Greek letters, invisible characters, casing, repeated punctuation,
-   spacing); the model scores every candidate question in one batch and the most
-   likely (log-likelihood minus ``edit_penalty`` nats per edit) wins.
-   ``corrector=generate`` first asks the model to "Rewrite this question without
-   typos" (needs ``generate``); later rounds fall back to the search.
-3. **Reviewer**: accepts a rewrite only if (a) the protected tokens (negation,
-   laterality, numbers, units) are identical and in the same order, (b) the
-   model's log-likelihood of the question rose by at least ``margin`` nats and (c)
-   the rewrite is within ``max_edit_fraction`` of the input (Damerau-Levenshtein
-   over length). A rejected rewrite goes back to the corrector, which moves to the
-   next-best candidates of the words that did not earn their change; after
-   ``rounds`` rounds the original question is kept.
+1. **Assessor**: "Is this question well written? Answer yes or no." The reply is
+   read with negations and hedges ("The question is not well written" is no;
+   "probably" is no answer); a well-written question is passed on untouched, and
+   a reply that cannot be read is recorded and the agent abstains (the question
+   stays as it was).
+2. **Corrector**: "Rewrite this question correctly: ..." The rewrite is read out
+   of a polite or explained reply ("Sure, here is the corrected question: ...",
+   quotes, trailing explanations, several lines); an unreadable reply abstains.
+3. **Reviewer**: the tools veto a rewrite that changes the question's meaning
+   (a protected token, i.e. negation, laterality, number or unit, removed,
+   changed or added, unless it repairs a typo the lexicon does not know:
+   ``lfet`` -> ``left`` but never ``on`` -> ``no``) or edits more than
+   ``max_edit_fraction`` of it; then the model is asked the assessor's question
+   about the rewrite: well written, it is accepted; not, it goes back to the
+   corrector for the next round; after ``rounds`` rounds the original is kept.
 
-Options (``--calibrator-option KEY=VALUE``; strings are parsed), defaults chosen
-by ``python -m medrobust_plugins.imc._sms_tune`` on the reference split with
-generic hand-made typos, never with the catalogue's text noises:
+**Tools** (the probability and lexicon signals; ``agents=tools`` runs them alone,
+the mode of a model without ``format_prompt``, which SMS says in one warning and
+records under ``agents`` in :meth:`SMSCalibrator.describe`): the *probability
+assessor* flags words whose surprisal or number of tokens per character (from
+``score_text``) exceeds the ``threshold_percentile`` percentile of the clean
+reference questions' words, and, with ``known_words``, words outside the lexicon
+(words of the clean reference questions plus the whole words of the model's
+tokenizer); the *search corrector* replaces flagged words by lexicon neighbours
+within a small Damerau-Levenshtein distance, merges, splits and Unicode
+normalisations, the model scoring every candidate (log-likelihood minus
+``edit_penalty`` nats per edit); the *likelihood reviewer* accepts a rewrite
+whose protected tokens are unchanged, whose log-likelihood rose by ``margin``
+nats and whose edit is within ``max_edit_fraction``, else sends the corrector to
+its next candidates. Each agent can be switched to its tool (an ablation), or
+join it: ``assessor=either|both`` (noisy if either / both say so),
+``corrector=best`` (the likelihood chooses between the model's and the search's
+rewrite), ``reviewer=both`` (also the likelihood gain).
+
+Options (``--calibrator-option KEY=VALUE``; strings are parsed), tool defaults
+chosen by ``python -m medrobust_plugins.imc._sms_tune`` on the reference split
+with generic hand-made typos, never with the catalogue's text noises:
 
 ========================  ========================================================
+``agents``                ``auto`` (model agents where the model can generate in
+                          its own format, else tools), ``model`` or ``tools``
+``assessor``              ``auto``, ``model``, ``probability``, ``either``, ``both``
+``corrector``             ``auto``, ``model``, ``search``, ``best``
+``reviewer``              ``auto``, ``model``, ``likelihood``, ``both``
+``assess_prompt``         the assessor's and reviewer's instruction (``{question}``)
+``rewrite_prompt``        the corrector's instruction (``{question}``)
 ``rounds``                corrector/reviewer rounds at most (default 3)
-``margin``                log-likelihood gain (nats) the reviewer demands (1.0)
+``margin``                log-likelihood gain (nats) the likelihood reviewer demands (1.0)
 ``max_edit_fraction``     largest accepted edit, as a fraction of the question (0.3)
 ``threshold_percentile``  percentile of clean reference words / questions above
-                          which the assessor flags (100: the most unusual clean word)
-``corrector``             ``search`` or ``generate``
-``assessor``              ``probability`` (default), ``generate`` (the model's
-                          yes/no decides; the words to fix still come from the
-                          probabilities) or ``either`` (noisy if either says so)
+                          which the probability assessor flags (100)
 ``max_word_edit``         largest normalised edit of one word by a candidate (0.4)
 ``max_word_distance``     largest absolute edit of one word (2)
 ``max_candidates``        lexicon candidates per flagged word (6)
 ``edit_penalty``          nats charged per character edit when ranking (8.0)
-``known_words``           flag words outside the lexicon too (true)
-``with_image``            score questions about their image (slower; default false)
-``max_new_tokens``        budget of generative agents (32)
-``cache_size``            text scores kept between calls (50000; 0 disables)
+``known_words``           the probability assessor flags words outside the lexicon (true)
+``with_image``            agents see the image, tools score with it (default false)
+``max_new_tokens``        budget of a generated rewrite (48)
+``cache_size``            text scores and replies kept between calls (50000; 0 disables)
 ========================  ========================================================
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 import weakref
 from collections import OrderedDict
 from typing import Any, Mapping, Optional, Sequence
@@ -76,20 +84,28 @@ from typing import Any, Mapping, Optional, Sequence
 import medrobust
 
 from ._passthrough import PassThroughModel
-from ._sms_agents import ASSESS_PROMPT, REWRITE_PROMPT, SMSAgents
-from ._sms_records import SMSRecord, SMSStep, round4 as _r
+from ._sms_model_agents import ASSESS_PROMPT, REWRITE_PROMPT, ModelAgents
+from ._sms_records import SMSRecord, SMSStep, bounded, round4 as _r
 from ._sms_text import Lexicon, word_scores, words_of
 
-__all__ = ["SMSCalibrator", "SMSRecord", "SMSStep", "SMSModel", "refine", "DEFAULTS",
-           "ASSESS_PROMPT", "REWRITE_PROMPT"]
+__all__ = ["SMSCalibrator", "SMSRecord", "SMSStep", "SMSModel", "refine", "plan_agents", "parse_options",
+           "DEFAULTS", "ASSESS_PROMPT", "REWRITE_PROMPT"]
 
 DEFAULTS: dict[str, Any] = {
+    "agents": "auto", "assessor": "auto", "corrector": "auto", "reviewer": "auto",
+    "assess_prompt": ASSESS_PROMPT, "rewrite_prompt": REWRITE_PROMPT,
     "rounds": 3, "margin": 1.0, "max_edit_fraction": 0.3, "threshold_percentile": 100.0,
-    "corrector": "search", "assessor": "probability", "max_word_edit": 0.4, "max_word_distance": 2,
-    "max_candidates": 6, "edit_penalty": 8.0, "with_image": False, "max_new_tokens": 32,
-    "cache_size": 50000, "known_words": True,
+    "max_word_edit": 0.4, "max_word_distance": 2, "max_candidates": 6, "edit_penalty": 8.0,
+    "with_image": False, "max_new_tokens": 48, "cache_size": 50000, "known_words": True,
 }
-_CHOICES = {"corrector": ("search", "generate"), "assessor": ("probability", "generate", "either")}
+_CHOICES = {"agents": ("auto", "model", "tools"),
+            "assessor": ("auto", "model", "probability", "either", "both"),
+            "corrector": ("auto", "model", "search", "best"),
+            "reviewer": ("auto", "model", "likelihood", "both")}
+_TOOL = {"assessor": "probability", "corrector": "search", "reviewer": "likelihood"}
+_GENERATES = {"assessor": ("model", "either", "both"), "corrector": ("model", "best"), "reviewer": ("model", "both")}
+_SCORES = {"assessor": ("probability", "either", "both"), "corrector": ("search", "best"),
+           "reviewer": ("likelihood", "both")}
 
 
 def parse_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +119,48 @@ def parse_options(options: dict[str, Any]) -> dict[str, Any]:
         raise medrobust.OptionError("imc-sms: option rounds must be at least 1")
     if not 0 < out["threshold_percentile"] <= 100:
         raise medrobust.OptionError("imc-sms: option threshold_percentile must be in (0, 100]")
+    if out["max_new_tokens"] < 1:
+        raise medrobust.OptionError("imc-sms: option max_new_tokens must be at least 1")
+    for key in ("assess_prompt", "rewrite_prompt"):
+        if "{question}" not in out[key]:
+            raise medrobust.OptionError(f"imc-sms: option {key} must contain {{question}} where the question "
+                                        f"goes, e.g. {DEFAULTS[key]!r}")
     return out
+
+
+def plan_agents(opts: Mapping[str, Any], model: Any) -> tuple[dict[str, str], str]:
+    """Which agent is the model's and which a tool, for ``opts`` on ``model``; and why tools, if auto chose them.
+
+    Raises:
+        medrobust.MissingCapability: The plan needs what the model does not offer (said with the reason).
+    """
+    caps = medrobust.capabilities_of(model)
+    name = _model_name(model)
+    why_not = []
+    if not caps.has("free_generation"):
+        why_not.append(f"it does not offer the free-generation capability ({caps.reason('free_generation')})")
+    if not callable(getattr(model, "format_prompt", None)):
+        why_not.append("it has no format_prompt(user_text) to put the agents' prompts in its own format")
+    mode, note = opts["agents"], ""
+    if mode == "auto":
+        mode = "tools" if why_not else "model"
+        if why_not:
+            note = f"model {name} cannot run SMS's generated agents: {'; '.join(why_not)}"
+    plan = {agent: (opts[agent] if opts[agent] != "auto" else ("model" if mode == "model" else _TOOL[agent]))
+            for agent in _TOOL}
+    generating = [a for a in _TOOL if plan[a] in _GENERATES[a]]
+    if generating and why_not:
+        raise medrobust.MissingCapability(
+            f"imc-sms with {', '.join(f'{a}={plan[a]}' for a in generating)} asks model {name} to generate the "
+            f"agents' replies, but {'; '.join(why_not)}. Use --calibrator-option agents=tools (the probability "
+            f"and lexicon tools alone) or a model plugin that implements generate and format_prompt")
+    scoring = [a for a in _TOOL if plan[a] in _SCORES[a]]
+    if scoring and not caps.has("token_scoring"):
+        raise medrobust.MissingCapability(
+            f"imc-sms needs the token-scoring capability (score_text(texts, images=None)) for its "
+            f"{', '.join(f'{a}={plan[a]}' for a in scoring)} (the model's own probabilities); model {name} does "
+            f"not offer it ({caps.reason('token_scoring')})" + (f"; and {note[note.index(': ') + 2:]}" if note else ""))
+    return plan, note
 
 
 def _model_name(model: Any) -> str:
@@ -140,11 +197,12 @@ def _vocabulary_words(model: Any) -> list[str]:
     return words
 
 
-class SMSCalibrator(SMSAgents):
-    """``imc-sms``: assess, correct and review each question with the model's own probabilities.
+class SMSCalibrator(ModelAgents):
+    """``imc-sms``: the model's own agents assess, correct and review each question, with tools beside them.
 
-    The agents themselves are :class:`~medrobust_plugins.imc._sms_agents.SMSAgents`;
-    this class is the calibrator contract: options, ``fit``, ``wrap``, ``describe``.
+    The agents are :class:`~medrobust_plugins.imc._sms_model_agents.ModelAgents` and
+    the tools :class:`~medrobust_plugins.imc._sms_agents.SMSAgents`; this class is
+    the calibrator contract: options, ``fit``, ``wrap``, ``describe``.
     """
 
     def __init__(self, options: Optional[dict[str, Any]] = None) -> None:
@@ -154,22 +212,19 @@ class SMSCalibrator(SMSAgents):
         self.fitted_on = 0
         self._model: Any = None
         self._cache: OrderedDict[str, list[tuple[str, float]]] = OrderedDict()
+        self._replies: OrderedDict[tuple[str, int], str] = OrderedDict()
+        self.plan: dict[str, str] = {}
+        self.agents_note = ""
+        self.prompts: dict[str, str] = {}
 
     # -- capability -------------------------------------------------------------
     def _require(self, model: Any) -> None:
-        """Raise :class:`medrobust.MissingCapability` unless ``model`` declares what the options need."""
-        caps = medrobust.capabilities_of(model)
-        if not caps.has("token_scoring"):
-            raise medrobust.MissingCapability(
-                f"imc-sms needs the token-scoring capability (score_text(texts, images=None)) to assess "
-                f"and rank questions with the model's own probabilities; model {_model_name(model)} does "
-                f"not offer it ({caps.reason('token_scoring')})")
-        needs_generation = self.opts["corrector"] == "generate" or self.opts["assessor"] != "probability"
-        if needs_generation and not caps.has("free_generation"):
-            raise medrobust.MissingCapability(
-                f"imc-sms with corrector={self.opts['corrector']} assessor={self.opts['assessor']} needs the "
-                f"free-generation capability (generate(prompts)); model {_model_name(model)} does not offer it "
-                f"({caps.reason('free_generation')})")
+        """Plan the agents for ``model``; :class:`medrobust.MissingCapability` unless it offers what they need."""
+        self.plan, self.agents_note = plan_agents(self.opts, model)
+
+    def _generating(self) -> bool:
+        """Does any planned agent generate replies with the model?"""
+        return any(self.plan.get(a) in _GENERATES[a] for a in _TOOL)
 
     # -- fit --------------------------------------------------------------------
     def fit(self, model: Any, reference_samples: Sequence[Any], noises: Mapping[str, Any]) -> None:
@@ -180,11 +235,20 @@ class SMSCalibrator(SMSAgents):
         self._require(model)
         self._model = model
         self._cache.clear()
+        self._replies.clear()
         questions = [s.question for s in reference_samples]
         if not questions:
             raise ValueError("imc-sms: fit needs at least one reference sample")
+        if self.agents_note:
+            warnings.warn(f"imc-sms runs its tool-only agents (probability assessor, lexicon search corrector, "
+                          f"likelihood reviewer): {self.agents_note} (recorded in the certificate)", stacklevel=2)
+        self.prompts = {}
+        if self._generating():
+            self.prompts = {key: bounded(str(model.format_prompt(self.opts[key])))
+                            for key in ("assess_prompt", "rewrite_prompt")}
         unique = list(dict.fromkeys(questions))
-        scores = self._score(unique)
+        scoring = medrobust.capabilities_of(model).has("token_scoring")
+        scores = self._score(unique) if scoring else [[] for _ in unique]
         per_char, pieces_per_char, means, known = [], [], [], set()
         for q, toks in zip(unique, scores):
             for w, (s, n) in zip(words_of(q), word_scores(q, toks)):
@@ -212,10 +276,17 @@ class SMSCalibrator(SMSAgents):
         if model is not self._model:
             self._model = model
             self._cache.clear()
+            self._replies.clear()
         return SMSModel(model, self)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": "imc-sms", "params": dict(self.opts), "fitted_on": self.fitted_on,
+        """Options, the agents as planned (which is the model's, which a tool, and why), fitted state."""
+        agents: dict[str, Any] = {"mode": "model" if self._generating() else "tools", **self.plan}
+        if self.agents_note:
+            agents["note"] = self.agents_note
+        if self.prompts:
+            agents["prompts"] = dict(self.prompts)
+        return {"name": "imc-sms", "params": dict(self.opts), "agents": agents, "fitted_on": self.fitted_on,
                 "thresholds": dict(self.thresholds), "lexicon_size": len(self.lexicon or ())}
 
 

@@ -107,14 +107,17 @@ def test_capabilities_are_read_from_the_declaration_only() -> None:
             return ["" for _ in prompts]
 
     sample = medrobust.Sample("s", __import__("PIL.Image").Image.new("L", (8, 8)), "Is it?", "yes", "closed")
-    SMSCalibrator({}).fit(Quiet(), [sample], noises=NOISES)  # token scoring declared: fits
-    with pytest.raises(MissingCapability, match=r"free-generation capability .* \(not declared here\)"):
-        SMSCalibrator({"corrector": "generate"}).fit(Quiet(), [sample], noises=NOISES)
+    with pytest.warns(UserWarning, match="imc-sms runs its tool-only agents"):
+        SMSCalibrator({}).fit(Quiet(), [sample], noises=NOISES)  # token scoring declared: fits
+    with pytest.raises(MissingCapability, match=r"free-generation capability \(not declared here\)"):
+        SMSCalibrator({"agents": "model"}).fit(Quiet(), [sample], noises=NOISES)
 
 
 def test_options_are_parsed_and_checked() -> None:
-    cal = SMSCalibrator({"rounds": "2", "margin": "0.5", "corrector": "generate", "with_image": "no"})
+    cal = SMSCalibrator({"rounds": "2", "margin": "0.5", "corrector": "best", "with_image": "no"})
     assert cal.opts["rounds"] == 2 and cal.opts["margin"] == 0.5 and cal.opts["with_image"] is False
+    with pytest.raises(medrobust.OptionError, match=r"rewrite_prompt must contain \{question\}"):
+        SMSCalibrator({"rewrite_prompt": "Fix it"})
     with pytest.raises(medrobust.OptionError, match="unknown option"):
         SMSCalibrator({"roundz": "2"})
     with pytest.raises(medrobust.OptionError, match="corrector must be one of"):
@@ -235,17 +238,36 @@ def test_wrapper_answers_refined_questions_and_keeps_records(model, sms, data) -
     assert sms.describe()["name"] == "imc-sms" and sms.describe()["fitted_on"] == len(data.samples("reference"))
 
 
+class OwnTextFormat:
+    """The reference model v1 with format_prompt in its own text template (it was never taught instructions)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def format_prompt(self, user_text):
+        return f"USER: {user_text} ASSISTANT:"
+
+
 @needs_weights
 def test_generative_agents_and_image_scoring_stay_safe(model, data) -> None:
-    """The reference model does not follow instructions: its rewrites must be reviewed away safely."""
-    cal = SMSCalibrator({"corrector": "generate", "assessor": "either", "with_image": "true", "rounds": "2"})
-    cal.fit(model, data.samples("reference"), noises=NOISES)
+    """A model that does not follow instructions: its replies are recorded and read safely, or abstained on."""
+    agent_model = OwnTextFormat(model)
+    cal = SMSCalibrator({"agents": "model", "assessor": "either", "corrector": "best", "reviewer": "both",
+                         "with_image": "true", "rounds": "2"})
+    cal.fit(agent_model, data.samples("reference"), noises=NOISES)
+    assert cal.describe()["agents"]["prompts"]["rewrite_prompt"] == (
+        "USER: Rewrite this question correctly: {question} ASSISTANT:")
     samples = data.samples("test")[:len(HAND_TYPOS)]
     records = cal.refine_many(HAND_TYPOS, [s.image for s in samples])
     for noisy, r in zip(HAND_TYPOS, records):
         assert protected_sequence(r.final) == protected_sequence(noisy)
         assert r.rounds <= 2
-        first = [s for s in r.steps if s.agent == "corrector"][:1]
-        if first and first[0].decision == "rewrite":
-            assert first[0].scores["method"] in ("generate", "search")
-        assert "model_says_noisy" in r.steps[0].scores
+        assessor = r.steps[0]
+        assert assessor.scores["prompt"].startswith("USER: Is this question well written?")
+        assert "reply" in assessor.scores and "read_as" in assessor.scores and "tool" in assessor.scores
+        for step in r.steps[1:]:
+            if step.agent == "corrector":
+                assert step.scores["method"] == "best" and "reply" in step.scores
