@@ -10,7 +10,13 @@ object's class or its methods):
   ``set_feature_transform(fn)`` installs ``fn(features, images) -> features``
   applied before the projector on every later call (``None`` removes it).
 * ``free_generation`` (IMC's SMS): ``generate(prompts, images=None,
-  max_new_tokens=32) -> list[str]`` continues free-text prompts.
+  max_new_tokens=32) -> list[str]`` continues free-text prompts, and
+  ``format_prompt(user_text) -> str`` wraps one user turn in the model's own
+  prompt format (its template or chat template), ending exactly where the reply
+  begins: LLaVA-Med v1.5 gives ``"[INST] Is it noisy? [/INST]"``, a vicuna
+  template ``"USER: Is it noisy? ASSISTANT:"``. SMS's agents prompt with
+  ``generate([format_prompt(instruction)])`` and never hard-code a template; a
+  model without ``format_prompt`` gets SMS's tool-only mode (said and recorded).
 * ``token_scoring`` (IMC's SMS): ``score_text(texts, images=None)`` returns, per
   text, its tokens with their log-probabilities (the first token may be omitted).
 
@@ -121,6 +127,10 @@ class FreeGenerationModel(Model, Protocol):
     def generate(self, prompts: list[str], images: Optional[list[Any]] = None,
                  max_new_tokens: int = 32) -> list[str]:
         """One continuation per prompt."""
+        ...
+
+    def format_prompt(self, user_text: str) -> str:
+        """``user_text`` as one user turn in the model's own prompt format, ending where the reply begins."""
         ...
 
 
