@@ -129,3 +129,71 @@ def test_describe(data: PhantomVQA) -> None:
     assert d["name"] == "phantom-vqa" and d["sizes"]["test"] == SPLITS["test"][1]
     assert set(d["styles"]) == set(STYLES)
     assert all(v["licence"] and v["source"] for v in d["styles"].values())
+
+
+def _words(questions) -> set[str]:
+    import re
+
+    return {w for q in questions for w in re.findall(r"[a-z0-9-]+", q.lower())}
+
+
+def test_reference_asks_core_phrasings_only(data: PhantomVQA, test_split: list[Sample]) -> None:
+    from medrobust.data.phantom import phantom_questions
+
+    bank = phantom_questions()
+    for s in data.samples("reference"):
+        assert s.metadata["template"] < len(bank.core_templates[s.metadata["question_kind"]]), s.id
+    extra = [s for s in test_split
+             if s.metadata["template"] >= len(bank.core_templates[s.metadata["question_kind"]])]
+    assert len(extra) >= len(test_split) // 5
+    # a lexicon built from reference questions misses words the test questions use
+    missing = _words(s.question for s in test_split) - _words(s.question for s in data.samples("reference"))
+    assert len(missing) >= 10, missing
+    assert {"nodule", "depicted", "technique"} <= missing
+    # ... and the extra phrasings are open questions too, not only yes/no ones
+    assert {s.answer_type for s in extra} == {"open", "closed"}
+
+
+def test_chest_radiograph_displayed_as_monochrome1() -> None:
+    """RG1_UNCR.dcm is MONOCHROME1: shown the usual way, lungs are dark and the spine bright."""
+    from medrobust.data.phantom._backgrounds import background
+
+    a = background("chest_xray")
+    lungs = np.r_[a[40:80, 25:45].ravel(), a[40:80, 85:105].ravel()]
+    spine = a[20:80, 60:68]
+    assert np.median(lungs) + 0.2 < np.median(spine)
+
+
+def test_brain_mri_is_real_anatomy() -> None:
+    """A T1 slice of nibabel's anatomical.nii (embedded), not a geometric phantom."""
+    from medrobust.data.phantom._assets import ASSETS
+    from medrobust.data.phantom._backgrounds import background
+
+    assert ASSETS["brain_mri"]["file"] == "anatomical.nii"
+    assert "nibabel" in STYLES["brain_mri"]["source"] and STYLES["brain_mri"]["licence"] == "MIT"
+    a = background("brain_mri")
+    # textured tissue everywhere (a phantom is flat ellipses on black)
+    assert (a < 0.05).mean() < 0.02 and len(np.unique(np.round(a * 255))) > 150
+    # the lateral ventricles: dark, near the midline, in the front half
+    assert a[30:64, 56:72].min() < 0.25 * np.median(a)
+
+
+def test_embedded_brain_mri_matches_nibabel() -> None:
+    """The embedded slice is what _make_assets reduces from nibabel's file (when nibabel is here)."""
+    nibabel = pytest.importorskip("nibabel")
+    import base64
+    import hashlib
+    import zlib
+    from pathlib import Path
+
+    from nibabel.testing import data_path
+
+    from medrobust.data.phantom import _make_assets
+    from medrobust.data.phantom._assets import ASSETS
+
+    path = Path(data_path) / "anatomical.nii"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == ASSETS["brain_mri"]["source_sha256"]
+    embedded = np.frombuffer(zlib.decompress(base64.b64decode("".join(ASSETS["brain_mri"]["data"]))),
+                             dtype=np.uint8).reshape(128, 128)
+    assert np.array_equal(_make_assets._reduce("brain_mri", str(path)), embedded)
+    assert nibabel.aff2axcodes(nibabel.load(path).affine) == ("L", "A", "S")

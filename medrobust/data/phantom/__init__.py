@@ -29,6 +29,8 @@ class PhantomQuestions:
         modality_phrases: Modality answer -> (article, phrase used in yes/no questions).
         modalities: The modality answers.
         organs: The organ answers.
+        core_templates: Kind -> its core paraphrases, the only ones the reference
+            split asks (train and test also ask the extra ones in ``templates``).
     """
 
     kinds: tuple[str, ...]
@@ -37,6 +39,7 @@ class PhantomQuestions:
     modality_phrases: Mapping[str, tuple[str, str]]
     modalities: tuple[str, ...]
     organs: tuple[str, ...]
+    core_templates: Mapping[str, tuple[str, ...]]
 
 
 _BANK = PhantomQuestions(
@@ -46,6 +49,7 @@ _BANK = PhantomQuestions(
     modality_phrases=MappingProxyType(dict(_questions.MODALITY_PHRASES)),
     modalities=_questions.MODALITIES,
     organs=_questions.ORGANS,
+    core_templates=MappingProxyType({k: ts[:_questions.CORE[k]] for k, (_, ts) in _questions.TEMPLATES.items()}),
 )
 
 

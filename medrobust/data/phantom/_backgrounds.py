@@ -3,10 +3,12 @@
 Every source is reduced to a float32 array in [0, 1] of shape 128x128. Sources:
 
 * pydicom's own test files (MIT): ``CT_small.dcm`` (chest CT, axial);
-* pydicom-data (MIT), embedded in ``_assets.py``: chest radiograph, head CT,
-  shoulder MRI;
-* scikit-image (CC0 / public domain): ``retina()`` fundus photograph and the
-  Shepp-Logan head phantom, remapped to a T1-like brain MRI contrast.
+* pydicom-data (MIT), embedded in ``_assets.py``: chest radiograph (its
+  ``MONOCHROME1`` grey levels inverted to the usual display: lungs dark, bone
+  bright), head CT, shoulder MRI;
+* nibabel's test data (MIT), embedded in ``_assets.py``: ``anatomical.nii``, a
+  real T1 brain MRI (one axial slice);
+* scikit-image (CC0): ``retina()`` fundus photograph.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ STYLES: dict[str, dict[str, str]] = {
     },
     "brain_mri": {
         "modality": "mri", "organ": "brain",
-        "source": "scikit-image shepp_logan_phantom(), T1-like contrast", "licence": "public domain",
+        "source": "nibabel test data anatomical.nii (T1 brain MRI, axial slice), embedded",
+        "licence": "MIT",
     },
     "shoulder_mri": {
         "modality": "mri", "organ": "shoulder",
@@ -78,25 +81,6 @@ def _chest_ct() -> np.ndarray:
     return _resize(np.clip((a - lo) / (hi - lo), 0.0, 1.0))
 
 
-def _brain_mri() -> np.ndarray:
-    from scipy import ndimage
-    from skimage.data import shepp_logan_phantom
-
-    p = shepp_logan_phantom().astype(np.float32)  # 400x400, values 0..1
-    head = ndimage.binary_fill_holes(p > 0.05)
-    out = np.zeros_like(p)
-    out[head] = 0.18                                 # CSF: dark on T1
-    out[(p > 0.05) & (p < 0.15)] = 0.42
-    out[(p >= 0.15) & (p < 0.25)] = 0.55             # brain parenchyma
-    out[(p >= 0.25) & (p < 0.5)] = 0.62
-    out[p >= 0.5] = 0.30                             # skull
-    out = ndimage.gaussian_filter(out, 2.0)
-    texture = np.random.default_rng(20261128).normal(0.0, 1.0, p.shape).astype(np.float32)
-    texture = ndimage.gaussian_filter(texture, 3.0)
-    out = out + head * 0.25 * texture
-    return _resize(np.clip(out, 0.0, 1.0))
-
-
 def _fundus() -> np.ndarray:
     from skimage.data import retina
 
@@ -108,12 +92,10 @@ def _fundus() -> np.ndarray:
 @functools.lru_cache(maxsize=None)
 def background(style: str) -> np.ndarray:
     """The 128x128 float32 source image of a style (cached; do not modify)."""
-    if style in ("chest_xray", "head_ct", "shoulder_mri"):
+    if style in ("chest_xray", "head_ct", "shoulder_mri", "brain_mri"):
         arr = _embedded(style)
     elif style == "chest_ct":
         arr = _chest_ct()
-    elif style == "brain_mri":
-        arr = _brain_mri()
     elif style == "fundus":
         arr = _fundus()
     else:

@@ -9,13 +9,13 @@ import numpy as np
 
 from ...sample import Sample, image_digest
 from ._backgrounds import STYLES
-from ._questions import ANSWERS, KINDS, MODALITY_PHRASES, MODALITIES, TEMPLATES
+from ._questions import ANSWERS, CORE, KINDS, MODALITY_PHRASES, MODALITIES, TEMPLATES
 from ._render import IMAGE_SIZE, SIDES, SIZES, RADIUS, draw_scene, render
 
 __all__ = ["PhantomVQA"]
 
 NAME = "phantom-vqa"
-VERSION = "1"
+VERSION = "2"
 
 #: split -> (code mixed into every sample seed, number of samples)
 SPLITS: dict[str, tuple[int, int]] = {
@@ -64,7 +64,8 @@ def make_sample(seed: int, split: str, index: int) -> tuple[Sample, Any]:
     style, args, answer = _plan(kind, index // len(KINDS), rng)
     scene = draw_scene(rng, style, **args)
     answer_type, templates = TEMPLATES[kind]
-    template = templates[int(rng.integers(len(templates)))]
+    asked = CORE[kind] if split == "reference" else len(templates)
+    template = templates[int(rng.integers(asked))]
     info = STYLES[style]
     fields: dict[str, str] = {}
     if kind == "modality_yn":
@@ -153,10 +154,13 @@ class PhantomVQA:
                 "gamma / contrast / offset) with 0-3 round lesions (bright core, dark rim) "
                 "on one side of the image as displayed, all 'small' (radius "
                 f"{RADIUS['small']} px) or all 'large' ({RADIUS['large']} px). Question kinds "
-                "cycle by index; answers cycle within a kind so every split is balanced."
+                "cycle by index; answers cycle within a kind so every split is balanced. "
+                "Reference questions use each kind's core paraphrases only; train and test "
+                "also use extra paraphrases with words the core ones lack."
             ),
             "styles": {k: dict(v) for k, v in STYLES.items()},
-            "question_kinds": {k: {"answer_type": TEMPLATES[k][0], "answers": list(ANSWERS[k])}
+            "question_kinds": {k: {"answer_type": TEMPLATES[k][0], "answers": list(ANSWERS[k]),
+                                   "paraphrases": len(TEMPLATES[k][1]), "core_paraphrases": CORE[k]}
                                for k in KINDS},
             "side_convention": "left/right of the image as displayed",
             "sides": list(SIDES),
