@@ -1,6 +1,8 @@
 """Shared fixtures for medrobust's own tests."""
 
+import importlib
 import json
+import pkgutil
 from pathlib import Path
 
 import pytest
@@ -9,10 +11,21 @@ from medrobust.run.plugins import load_plugins
 
 pytest_plugins = ["pytester"]
 
+
+
+def _import_medrobust(package: str = "medrobust") -> None:
+    """Import every module of medrobust but its pytest plugin."""
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__, package + "."):
+        if not info.name.startswith(("medrobust.pytest_plugin", "medrobust.__main__")):
+            _import_medrobust(info.name) if info.ispkg else importlib.import_module(info.name)
+
+
 # The pytester runs below activate medrobust in this process (their conftest's pytest_plugins line). pytester
-# unloads every module a run imported once it ends, and torch cannot be imported twice into one process: so
+# unloads every module a run imported once it ends: torch cannot be imported twice into one process, and an
+# object made in one run (a model fixture) must be an instance of the classes the next run checks. So medrobust,
 # the built-in plugins and the noise catalogue (torch) are imported here, once, before any run. (Not the plugin
 # itself: a run imports it anew, as pytest_plugins does in a user's project.)
+_import_medrobust()
 load_plugins().noises  # noqa: B018
 
 TOY_PLUGIN = Path(__file__).with_name("toy_plugin.py")
