@@ -81,8 +81,9 @@ def test_m_selects_specs_by_noise_family_and_modality(toy: pytest.Pytester, expr
 def test_markers_are_registered_for_every_family_and_modality(toy: pytest.Pytester):
     out = toy.runpytest(*TOY_ARGS, "--markers").stdout.str()
     for line in ["@pytest.mark.medrobust: a medrobust robustness spec",
-                 "@pytest.mark.image: medrobust specs whose noises may include image noise (",
-                 "@pytest.mark.ct: medrobust specs whose noises may include ct noise (ct_low_dose, ",
+                 "@pytest.mark.image: medrobust specs that may apply an image noise (",
+                 "@pytest.mark.text: medrobust specs that may apply a text noise (",
+                 "@pytest.mark.ct: medrobust specs that may apply a noise of the ct family (ct_low_dose, ",
                  "@pytest.mark.mri: ", "@pytest.mark.typo: ", "@pytest.mark.text: "]:
         assert line in out, line
     assert "@pytest.mark.order:" not in out  # pytest-order's marker: not taken

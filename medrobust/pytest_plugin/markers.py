@@ -29,12 +29,14 @@ _BUILTIN = frozenset({"skip", "skipif", "xfail", "parametrize", "usefixtures", "
 _markers_key = pytest.StashKey[frozenset[str]]()
 
 
-def _families(registry: Mapping[str, Any]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
+def _families(registry: Mapping[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    """Each marker name: whether it is a modality or a family, and its noises."""
+    found: dict[str, tuple[str, list[str]]] = {}
     for name, noise in registry.items():
-        for marker in (getattr(noise, "modality", None), getattr(noise, "family", None)):
+        for kind in ("modality", "family"):
+            marker = getattr(noise, kind, None)
             if isinstance(marker, str):
-                found.setdefault(marker, []).append(name)
+                found.setdefault(marker, (kind, []))[1].append(name)
     return found
 
 
@@ -47,13 +49,14 @@ def register_markers(config: pytest.Config, registry: Mapping[str, Any]) -> None
     taken = {line.split(":")[0].split("(")[0].strip() for line in config.getini("markers")}
     usable = set()
     config.addinivalue_line("markers", f"{SPEC_MARKER}: a medrobust robustness spec")
-    for marker, names in sorted(_families(registry).items()):
+    for marker, (kind, names) in sorted(_families(registry).items()):
         if not _NAME.match(marker) or marker in _BUILTIN or marker in taken:
             continue
         usable.add(marker)
         shown = ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
-        config.addinivalue_line("markers", f"{marker}: medrobust specs whose noises may include {marker} "
-                                           f"noise ({shown})")
+        what = f"an {marker} noise" if kind == "modality" and marker[0] in "aeiou" else (
+            f"a {marker} noise" if kind == "modality" else f"a noise of the {marker} family")
+        config.addinivalue_line("markers", f"{marker}: medrobust specs that may apply {what} ({shown})")
     config.stash[_markers_key] = frozenset(usable)
 
 
