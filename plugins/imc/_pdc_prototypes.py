@@ -24,6 +24,29 @@ def _mahalanobis(z: Any, centre: Any, precision: Any) -> Any:
     return torch.einsum("bd,de,be->b", diff, precision, diff)
 
 
+def _discriminant(desc: list[Any], shrinkage: float) -> tuple[Any, Any, Any, Any, Any]:
+    """Standardisation, class centroids, the shrunk shared precision of descriptors (one per class),
+    and the discriminant subspace: ``z @ V`` are coordinates along the directions that separate the
+    classes (reduced-rank LDA: eigenvectors of ``W^-1 B``, whitened by the within-class covariance ``W``)."""
+    import torch
+
+    allx = torch.cat(desc)
+    d_mean = allx.mean(0)
+    d_scale = allx.std(0).clamp_min(1e-6)
+    z = [(d - d_mean) / d_scale for d in desc]
+    centroids = torch.stack([x.mean(0) for x in z])
+    within = torch.cat([x - x.mean(0) for x in z])
+    cov = within.T @ within / max(1, within.shape[0] - len(z))
+    cov = (1 - shrinkage) * cov + shrinkage * torch.eye(cov.shape[0]) * cov.diagonal().mean()
+    spread = (centroids - centroids.mean(0)).double()
+    between = spread.T @ spread / len(desc)
+    lower_inv = torch.linalg.inv(torch.linalg.cholesky(cov.double()))
+    _, vectors = torch.linalg.eigh(lower_inv @ between @ lower_inv.T)
+    rank = max(1, min(len(desc) - 1, cov.shape[0]))
+    subspace = (lower_inv.T @ vectors[:, -rank:]).float()
+    return d_mean, d_scale, centroids, torch.linalg.inv(cov.double()).float(), subspace
+
+
 def descriptor(features: Any, kind: str) -> Any:
     """Per-image statistics of token features ``[B, T, D]`` -> ``[B, K]``.
 
@@ -52,7 +75,9 @@ class Prototypes:
         labels: The prototypes kept, ``clean`` first.
         merged: Noise prototypes merged into clean (the encoder cannot tell them apart),
             with the share of their reference images that lay nearer to them.
-        clean_threshold: The novelty gate's distance threshold.
+        clean_threshold: The novelty gate's distance threshold, fitted out of sample (cross-fitting).
+        clean_untouched: The share of clean images the gate states it leaves untouched, measured
+            on held-out folds of the reference images.
     """
 
     def __init__(self, features: Mapping[str, Any], opts: Mapping[str, Any]) -> None:
@@ -66,17 +91,8 @@ class Prototypes:
                                for f in features.values()]).clamp_min(1e-6)
         self.pooled = torch.stack([f.mean((0, 1)) for f in features.values()])
         desc = [self.descriptor(f) for f in features.values()]
-        allx = torch.cat(desc)
-        self.d_mean = allx.mean(0)
-        self.d_scale = allx.std(0).clamp_min(1e-6)
+        self.d_mean, self.d_scale, centroids, self.precision, self.subspace = _discriminant(desc, opts["shrinkage"])
         z = [(d - self.d_mean) / self.d_scale for d in desc]
-        self.centroids = torch.stack([x.mean(0) for x in z])
-        within = torch.cat([x - x.mean(0) for x in z])
-        cov = within.T @ within / max(1, within.shape[0] - len(z))
-        p = cov.shape[0]
-        lam = opts["shrinkage"]
-        cov = (1 - lam) * cov + lam * torch.eye(p) * cov.diagonal().mean()
-        self.precision = torch.linalg.inv(cov.double()).float()
         # noise prototypes the encoder cannot tell from clean are merged into clean:
         # a prototype stays only if most of its reference images lie nearer to it
         # than to the clean prototype, out of sample (each half of the images
@@ -99,20 +115,73 @@ class Prototypes:
                     continue
             keep.append(k)
         self.labels = [self.labels[k] for k in keep]
-        self.centroids, self.mu, self.sd = self.centroids[keep], self.mu[keep], self.sd[keep]
+        self.centroids, self.mu, self.sd = centroids[keep], self.mu[keep], self.sd[keep]
         self.pooled = self.pooled[keep]
-        z = [z[k] for k in keep]
-        # the gate's threshold from out-of-sample distances: each half of the clean
-        # reference images measured against the centroid of the other half
-        zc = z[self.labels.index(CLEAN)]
-        half = max(1, zc.shape[0] // 2)
-        a, b = zc[:half], zc[half:] if zc.shape[0] > 1 else zc
-        clean_d = torch.cat([_mahalanobis(a, b.mean(0), self.precision),
-                             _mahalanobis(b, a.mean(0), self.precision)])
-        self.clean_threshold = float(torch.quantile(clean_d, opts["clean_quantile"]))
+        self._fit_gate(desc, keep, clean)
+
+    def _fit_gate(self, desc: list[Any], keep: list[int], clean: int) -> None:
+        """The novelty threshold and the gate's stated clean share, by cross-fitting.
+
+        The reference images are cut into ``gate_folds`` folds; for each fold the whole
+        discriminant (standardisation, covariance, centroids) is fitted on the other folds
+        and the held-out fold's clean images are measured against it. The threshold is the
+        ``k``-th smallest pooled held-out distance, ``k = ceil((n + 1) q)`` (as split
+        conformal prediction takes it), so that at least ``q = clean_quantile`` of clean
+        images the prototypes never saw stay below it. The stated share
+        (:attr:`clean_untouched`) is what the whole gate (novelty and posterior parts, as
+        option ``gate`` combines them) left untouched among those held-out images.
+        """
+        import math
+
+        import torch
+
+        n = desc[clean].shape[0]
+        folds = max(2, min(int(self.opts["gate_folds"]), n)) if n >= 2 else 1
+        distances, noisy_post = [], []
+        for k in range(folds):
+            held = torch.arange(n) % folds == k if folds > 1 else torch.ones(n, dtype=torch.bool)
+            train = ~held if folds > 1 else held
+            d_mean, d_scale, centroids, precision, subspace = _discriminant([d[train] for d in desc],
+                                                                            self.opts["shrinkage"])
+            z = (desc[clean][held] - d_mean) / d_scale
+            distances.append(self._novelty(z, centroids[clean], precision, subspace))
+            noisy_post.append(self._noisy_posterior(z, centroids[keep], precision))
+        pooled = torch.cat(distances)
+        q = self.opts["clean_quantile"]
+        rank = min(len(pooled), max(1, math.ceil((len(pooled) + 1) * q)))
+        self.clean_threshold = float(pooled.sort().values[rank - 1]) if q < 1.0 else float("inf")
+        self.gate_folds = folds
+        gated = self._combine(pooled > self.clean_threshold, torch.cat(noisy_post))
+        self.clean_untouched = float(1.0 - gated.float().mean())
+        """Share of held-out clean reference images the gate left untouched (its stated share)."""
+
+    def _noisy_posterior(self, z: Any, centroids: Any, precision: Any) -> Any:
+        """The posterior half of the gate for standardised descriptors ``z``."""
+        import torch
+
+        if self.opts["classifier"] == "lda":
+            diff = z[:, None, :] - centroids[None]
+            scores = -0.5 * torch.einsum("bkd,de,bke->bk", diff, precision, diff)
+        else:
+            scores = torch.nn.functional.cosine_similarity(z[:, None, :], centroids[None], dim=2) * 10.0
+        post = torch.softmax(scores / self.opts["temperature"], dim=1)
+        clean = self.labels.index(CLEAN)
+        return ((1.0 - post[:, clean]) > self.opts["margin"]) & (post.argmax(1) != clean)
+
+    def _combine(self, novel: Any, noisy_post: Any) -> Any:
+        if self.opts["gate"] == "posterior":
+            return noisy_post
+        return novel & noisy_post if self.opts["gate"] == "both" else novel
+
+    def _novelty(self, z: Any, centre: Any, precision: Any, subspace: Any) -> Any:
+        """The novelty distance from the clean centroid: in the discriminant subspace (option
+        ``gate_space=discriminant``) or over the whole descriptor (``full``), squared Mahalanobis."""
+        if self.opts["gate_space"] == "full":
+            return _mahalanobis(z, centre, precision)
+        return ((z - centre) @ subspace).pow(2).sum(1)
 
     def _clean_distance_z(self, z: Any) -> Any:
-        return _mahalanobis(z, self.centroids[self.labels.index(CLEAN)], self.precision)
+        return self._novelty(z, self.centroids[self.labels.index(CLEAN)], self.precision, self.subspace)
 
     # -- perception ----------------------------------------------------------
     def descriptor(self, features: Any) -> Any:
@@ -128,8 +197,7 @@ class Prototypes:
             diff = z[:, None, :] - self.centroids[None]
             scores = -0.5 * torch.einsum("bkd,de,bke->bk", diff, self.precision, diff)
         else:
-            scores = torch.nn.functional.cosine_similarity(z[:, None, :], self.centroids[None], dim=2)
-            scores = scores * 10.0
+            scores = torch.nn.functional.cosine_similarity(z[:, None, :], self.centroids[None], dim=2) * 10.0
         return torch.softmax(scores / self.opts["temperature"], dim=1)
 
     def gate(self, features: Any, post: Any = None) -> Any:
@@ -138,11 +206,8 @@ class Prototypes:
             post = self.posteriors(features)
         clean = self.labels.index(CLEAN)
         noisy_post = ((1.0 - post[:, clean]) > self.opts["margin"]) & (post.argmax(1) != clean)
-        if self.opts["gate"] == "posterior":
-            return noisy_post
         z = (self.descriptor(features) - self.d_mean) / self.d_scale
-        novel = self._clean_distance_z(z) > self.clean_threshold
-        return novel & noisy_post if self.opts["gate"] == "both" else novel
+        return self._combine(self._clean_distance_z(z) > self.clean_threshold, noisy_post)
 
     def noise_weights(self, post: Any) -> Any:
         """Posteriors renormalised over the noise prototypes (clean column zero)."""

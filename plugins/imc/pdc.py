@@ -59,8 +59,19 @@ chosen by ``python -m medrobust_plugins.imc.tune_pdc`` on the reference split:
                           images' distances) or ``posterior`` (``1 - P(clean)``
                           exceeds ``margin`` and the best prototype is a noise) or
                           ``both`` (both must agree)
-``clean_quantile``        the novelty gate's margin: the share of clean reference
-                          images it leaves untouched
+``clean_quantile``        the novelty gate's margin: the share of clean images it
+                          leaves untouched, out of sample: the threshold is fitted by
+                          cross-fitting on the reference images (``gate_folds`` folds;
+                          each fold's clean distances measured against statistics
+                          fitted on the other folds), never on the images the final
+                          statistics were fitted on; ``describe()`` states the share the
+                          whole gate left untouched on those held-out folds
+``gate_folds``            folds of that cross-fitting (default 10, at least 2)
+``gate_space``            where the novelty distance is measured: ``discriminant``
+                          (the reduced-rank LDA subspace, the directions that separate
+                          the noise prototypes from clean and each other) or ``full``
+                          (the whole descriptor, where image content dominates: out of
+                          sample a noisy image hardly stands out from clean ones)
 ``margin``                the posterior gate's margin
 ``seed``                  seed of the reference subsample and of the noises
 ========================  =======================================================
@@ -95,6 +106,8 @@ DEFAULTS: dict[str, Any] = {
     "min_separability": 0.75,
     "gate": "both",
     "clean_quantile": 0.95,
+    "gate_folds": 10,
+    "gate_space": "discriminant",
     "margin": 0.5,
     "seed": 0,
 }
@@ -105,6 +118,7 @@ _CHOICES = {
     "formula": ("shift", "restandardise", "none"),
     "stats": ("token", "channel"),
     "gate": ("both", "novelty", "posterior"),
+    "gate_space": ("discriminant", "full"),
 }
 
 
@@ -119,6 +133,8 @@ def parse_options(options: dict[str, Any]) -> dict[str, Any]:
                      ("min_separability", 1.0)):
         if not 0.0 <= out[key] <= top:
             raise medrobust.OptionError(f"imc-pdc: option {key} must lie in [0, {top:g}], got {out[key]}")
+    if out["gate_folds"] < 2:
+        raise medrobust.OptionError(f"imc-pdc: option gate_folds must be at least 2, got {out['gate_folds']}")
     if out["temperature"] <= 0:
         raise medrobust.OptionError(f"imc-pdc: option temperature must be positive, got {out['temperature']}")
     out["_bands"] = _parse_bands(out["bands"])
@@ -258,8 +274,13 @@ class PDC:
     def describe(self) -> dict[str, Any]:
         params = {k: v for k, v in self.opts.items() if not k.startswith("_")}
         merged = dict(self.prototypes.merged) if self.prototypes is not None else {}
-        return {"name": "imc-pdc", "params": params, "fitted_on": self.fitted_on,
-                "prototypes": self.labels, "merged_into_clean": merged}
+        described = {"name": "imc-pdc", "params": params, "fitted_on": self.fitted_on,
+                     "prototypes": self.labels, "merged_into_clean": merged}
+        if self.prototypes is not None:
+            described["gate"] = {"kind": self.opts["gate"], "folds": self.prototypes.gate_folds,
+                                 "threshold": round(self.prototypes.clean_threshold, 4),
+                                 "clean_untouched": round(self.prototypes.clean_untouched, 4)}
+        return described
 
 
 class PDCWrapper(PassThroughModel):

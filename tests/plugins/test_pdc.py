@@ -78,6 +78,10 @@ def test_options_are_checked() -> None:
         PDC({"formula": "magic"})
     with pytest.raises(medrobust.OptionError, match="bands"):
         PDC({"bands": "mild:0-9"})
+    with pytest.raises(medrobust.OptionError, match="gate_folds must be at least 2"):
+        PDC({"gate_folds": "1"})
+    with pytest.raises(medrobust.OptionError, match="gate_space must be one of"):
+        PDC({"gate_space": "nowhere"})
     assert PDC({"strength": "0.5", "assignment": "hard"}).describe()["params"]["strength"] == 0.5
 
 
@@ -171,24 +175,52 @@ def reference_model():
     return ReferenceModel({"path": None})
 
 
+FIT_PART = 140  # reference images the prototypes may see; the other 140 are held out
+
+
 @pytest.fixture(scope="module")
 def fitted(reference_model, data) -> PDC:
     pdc = PDC({})
-    pdc.fit(reference_model, data.samples("reference"), noises=NOISES)
+    pdc.fit(reference_model, data.samples("reference")[:FIT_PART], noises=NOISES)
     return pdc
 
 
-def test_perception_identifies_noise_on_held_out_images(reference_model, fitted, data) -> None:
+@pytest.fixture(scope="module")
+def held_out(data) -> list:
+    """Clean reference images no prototype, statistic or threshold was fitted on."""
+    return data.samples("reference")[FIT_PART:]
+
+
+def test_perception_identifies_noise_on_held_out_images(reference_model, fitted, held_out) -> None:
     """Seven classes (clean + six imc-11 image noises): chance is 0.14.
 
-    Noise levels the encoder cannot tell from clean (mild JPEG, say) are merged
-    into clean at fit time, so some families score low by design at mild levels.
+    Measured on held-out reference images (never the test split): 0.391 at severity 4,
+    0.147 at severity 2 (clean images are recognised, most mild noises are not: the
+    encoder hardly tells them from clean, and the out-of-sample gate lets them through).
     """
-    samples = data.samples("test")[:N_TEST]
-    # measured 0.611 / 0.575 with impulse_noise v1, 0.586 at severity 4 with v2 (same law, other
-    # draws): the floor guards "about 4x chance", not one draw of the noises
-    assert _perception_accuracy(reference_model, fitted, samples, 4) >= 0.55
-    assert _perception_accuracy(reference_model, fitted, samples, 3) >= 0.4
+    assert _perception_accuracy(reference_model, fitted, held_out, 4) >= 0.3
+    assert _perception_accuracy(reference_model, fitted, held_out, 2) >= 0.12
+
+
+def _untouched(model, pdc, samples) -> float:
+    verdicts = pdc.perceive(model.vision_features([s.image for s in samples]))
+    return sum(not v[2] for v in verdicts) / len(verdicts)
+
+
+@pytest.mark.parametrize("gate", ["both", "novelty"])
+def test_the_gate_keeps_its_stated_clean_share_out_of_sample(reference_model, data, held_out, gate) -> None:
+    """The gate's threshold is cross-fitted on the reference images, so the share of clean images it
+    states it leaves untouched holds on clean images it never saw, within 3 points. (Fitted in
+    sample, 98 % of held-out clean images were "novel".)"""
+    pdc = PDC({"gate": gate})
+    pdc.fit(reference_model, data.samples("reference")[:FIT_PART], noises=NOISES)
+    stated = pdc.describe()["gate"]["clean_untouched"]
+    if gate == "novelty":
+        assert stated >= pdc.opts["clean_quantile"]
+    held = _untouched(reference_model, pdc, held_out)
+    test = _untouched(reference_model, pdc, data.samples("test"))  # measured and reported, not tuned
+    print(f"gate {gate}: stated {stated:.3f}, held-out reference {held:.3f}, clean test {test:.3f}")
+    assert abs(held - stated) <= 0.03
 
 
 def test_clean_images_unchanged_through_the_real_model(reference_model, fitted, data) -> None:
@@ -198,10 +230,7 @@ def test_clean_images_unchanged_through_the_real_model(reference_model, fitted, 
     out = fitted.transform(feats.clone(), [s.image for s in samples])
     untouched = [i for i, v in enumerate(verdicts) if not v[2]]
     print(f"clean images left untouched: {len(untouched)}/{len(samples)}")
-    # measured: ~40 % of held-out clean images pass the gate untouched (the rest get a
-    # small calibration that cost no closed accuracy on the test split); guard the floor
-    assert len(untouched) >= 0.3 * len(samples)
-    assert all(torch.equal(out[i], feats[i]) for i in untouched)
+    assert untouched and all(torch.equal(out[i], feats[i]) for i in untouched)
     wrapped = fitted.wrap(reference_model)
     wrapped.answer(samples[:4])
     assert reference_model._transform is None
