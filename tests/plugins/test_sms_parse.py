@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from medrobust_plugins.imc._sms_parse import parse_rewrite, parse_verdict
 from medrobust_plugins.imc._sms_text import Lexicon, meaning_changes
@@ -70,3 +71,13 @@ def test_meaning_changes_read_protected_tokens_with_the_lexicon():
     assert meaning_changes("Is there no lesion?", "Is there a lesion?", lexicon) == ["removes 'no'"]
     assert meaning_changes(FIXED, "Is there not a lesion on the left?", lexicon) == ["adds 'not'"]
     assert meaning_changes(FIXED, "Is there a lesion no the left?", lexicon) == ["adds 'no'"]  # "on" is a word
+
+
+@settings(max_examples=300, deadline=None)
+@given(reply=st.text(max_size=300), question=st.text(min_size=1, max_size=80))
+def test_any_reply_is_read_or_abstained_on_never_raises(reply, question):
+    verdict = parse_verdict(reply)
+    assert verdict.value in (True, False, None) and verdict.how
+    rewrite = parse_rewrite(reply, question)
+    assert rewrite.value is None or (isinstance(rewrite.value, str) and rewrite.value.strip() == rewrite.value
+                                     and rewrite.value and "\n" not in rewrite.value)
