@@ -12,6 +12,7 @@ import pluggy
 
 from .. import hookspecs
 from ..errors import DuplicateNameError, PluginError, UnknownNameError
+from .calibrator_chain import SEPARATOR, resolve_chain
 
 T = TypeVar("T")
 
@@ -76,6 +77,29 @@ class Registry(Mapping[str, T], Generic[T]):
         return f"Registry({self.kind}: {', '.join(self)})"
 
 
+class CalibratorRegistry(Registry[Any]):
+    """The calibrators: a registered name, or a chain of them, ``spell-correct+median-denoise``
+    (:mod:`medrobust.run.calibrator_chain`), resolved when it is looked up."""
+
+    def __getitem__(self, name: str) -> Any:
+        if isinstance(name, str) and SEPARATOR in name and name not in self._items:
+            return resolve_chain(name, super().__getitem__, list(self._items))
+        return super().__getitem__(name)
+
+    def __contains__(self, name: object) -> bool:
+        try:
+            self[name]  # type: ignore[index]
+        except (KeyError, ValueError):
+            return False
+        return True
+
+    def provider(self, name: str) -> str:
+        """The plugin that registered ``name``; for a chain, its members' plugins joined by ``+``."""
+        if isinstance(name, str) and SEPARATOR in name and name not in self._items:
+            return SEPARATOR.join(super(CalibratorRegistry, self).provider(m) for m in self[name].members)
+        return super().provider(name)
+
+
 @dataclasses.dataclass
 class PluginHost:
     """The plugin manager and the registries it filled."""
@@ -118,7 +142,7 @@ def load_plugins(extra: Iterable[Any] = (), entry_points: bool = True) -> Plugin
     pm.check_pending()
     registries = {}
     for attr, hook_name, singular in KINDS:
-        registry: Registry[Any] = Registry(attr, singular)
+        registry: Registry[Any] = (CalibratorRegistry if attr == "calibrators" else Registry)(attr, singular)
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
             def register(name: str, obj: Any, _plugin: str = impl.plugin_name) -> None:
                 registry.add(name, obj, _plugin)
@@ -156,6 +180,8 @@ def plugin_arguments(host: PluginHost, used: Iterable[tuple[str, str]]) -> list[
     """
     installed = {id(plugin) for plugin, _ in host.pm.list_plugin_distinfo()}
     words: list[str] = []
+    used = [(kind, member) for kind, name in used
+            for member in (name.split(SEPARATOR) if kind == "calibrators" and isinstance(name, str) else [name])]
     for kind, name in used:
         try:
             provider = host.registry(kind).provider(name)

@@ -20,6 +20,8 @@ class _ImageDenoiser:
 
     name = ""
     defaults: dict[str, Any] = {}
+    modalities = ("image",)
+    """What it changes (a calibrator chain takes one calibrator per modality)."""
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.opts = parse(self.name, dict(options or {}), self.defaults)

@@ -88,6 +88,7 @@ class SpellCorrect:
     """
 
     defaults = {"max_distance": 2, "min_length": 3, "to_protected": False}
+    modalities = ("text",)
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.opts = parse("spell-correct", dict(options or {}), self.defaults)
@@ -134,6 +135,7 @@ class SelfCorrect:
     """
 
     defaults = {"prompt": SELF_CORRECT_PROMPT, "max_new_tokens": 32, "with_image": False}
+    modalities = ("text",)
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         self.opts = parse("self-correct", dict(options or {}), self.defaults)

@@ -37,6 +37,12 @@ def imc_sms(options: dict[str, Any]) -> Any:
     return __getattr__("SMSCalibrator")(options)
 
 
+# what each changes, as data: a calibrator chain (``spell-correct+imc-pdc``) takes one per modality
+imc.modalities = ("image", "text")  # type: ignore[attr-defined]
+imc_pdc.modalities = ("image",)  # type: ignore[attr-defined]
+imc_sms.modalities = ("text",)  # type: ignore[attr-defined]
+
+
 @medrobust.hookimpl
 def medrobust_register_calibrators(register: medrobust.Register) -> None:
     register("imc", imc)
