@@ -37,6 +37,12 @@ class PassThroughModel:
     def score_text(self, texts: list[str], images: Optional[list[Any]] = None) -> list[list[tuple[str, float]]]:
         return self.model.score_text(texts, images=images)
 
+    def __getattr__(self, name: str) -> Any:
+        """``format_prompt`` is the inner model's, and exists only where the inner model has it."""
+        if name == "format_prompt" and "model" in self.__dict__:
+            return getattr(self.model, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
     def describe(self) -> dict[str, Any]:
         """The inner model's description (the calibrator describes itself apart)."""
         describe = getattr(self.model, "describe", None)

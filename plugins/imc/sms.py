@@ -269,8 +269,12 @@ class SMSCalibrator(ModelAgents):
 
     # -- contract ---------------------------------------------------------------
     def wrap(self, model: Any) -> "SMSModel":
-        """A model answering refined questions."""
+        """A model answering refined questions (a model that cannot run the fitted agents gets the tools, said)."""
+        fitted_plan = dict(self.plan)
         self._require(model)
+        if self.agents_note and self.plan != fitted_plan:
+            warnings.warn(f"imc-sms runs its tool-only agents on the wrapped model: {self.agents_note}",
+                          stacklevel=2)
         if self.lexicon is None:
             raise RuntimeError("imc-sms: call fit(model, reference_samples, noises) before wrap(model)")
         if model is not self._model:

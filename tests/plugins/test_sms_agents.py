@@ -212,3 +212,22 @@ def test_replies_are_cached_per_prompt():
     cal.refine_many([clean, clean])
     cal.refine_many([clean])
     assert model.prompts == [ASK.format(clean)]
+
+
+def test_a_wrapper_keeps_the_inner_models_format_and_agents():
+    from medrobust_plugins.imc._passthrough import PassThroughModel
+
+    noisy, fixed = "Is there a lesoin on the lfet?", "Is there a lesion on the left?"
+    inner = InstModel({ASK.format(noisy): "No", FIX.format(noisy): fixed, ASK.format(fixed): "Yes"})
+    cal = fitted(inner)
+    wrapped = cal.wrap(PassThroughModel(inner))  # as imc wraps PDC's wrapper
+    assert wrapped.answer(samples([noisy])) == ["yes"]
+    assert wrapped.last_records[0].final == fixed and cal.describe()["agents"]["mode"] == "model"
+
+    class NoFormat(InstModel):
+        format_prompt = None
+
+    assert not callable(getattr(PassThroughModel(NoFormat()), "format_prompt", None))
+    assert not hasattr(PassThroughModel(object()), "format_prompt")
+    with pytest.warns(UserWarning, match="tool-only agents on the wrapped model.*no format_prompt"):
+        cal.wrap(PassThroughModel(NoFormat()))
