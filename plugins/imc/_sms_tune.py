@@ -8,8 +8,11 @@ word, run two words together) are written for tuning and are none of the
 catalogue's text noises, so SMS is not tuned to the benchmark it is measured on.
 The figure of merit is the mean Damerau-Levenshtein distance of the refined
 question to the clean one, with the share of clean questions changed as a
-constraint. ``--accuracy`` reports closed accuracy on the test split (clean, noisy
-and SMS-refined) for the imc-11 text noises.
+constraint. ``--accuracy`` reports closed accuracy on held-out reference samples
+(clean, noisy and SMS-refined) for the imc-11 text noises: SMS is fitted on one half
+of the reference split and measured on the other. Neither reads the test split: both
+entry points refuse samples that come from it, or that record no split
+(:func:`~medrobust_plugins.imc._splits.require_not_test`).
 """
 
 from __future__ import annotations
@@ -19,15 +22,16 @@ import itertools
 import random
 import string
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import medrobust
 from medrobust import is_protected
 
 from ._sms_text import dl_distance
+from ._splits import require_not_test
 from .sms import SMSCalibrator
 
-__all__ = ["hand_typos", "evaluate", "accuracy_by_text_noise", "main"]
+__all__ = ["hand_typos", "evaluate", "accuracy_by_text_noise", "tune", "main"]
 
 
 def hand_typos(text: str, rate: float, seed: int) -> str:
@@ -85,41 +89,49 @@ def evaluate(cal: SMSCalibrator, clean: list[str], rate: float, seed: int = 0) -
 IMC11_TEXT = ("keyboard_typos", "ocr_confusions", "asr_homophones", "clinical_misspellings", "word_dropout")
 
 
-def accuracy_by_text_noise(model: Any, options: dict[str, str],
+def accuracy_by_text_noise(model: Any, options: dict[str, str], reference: Sequence[Any],
                            severities: tuple[int, ...] = (2, 3, 4)) -> list[dict[str, Any]]:
-    """Closed accuracy on the phantom-vqa test split: clean / noisy / SMS-refined, per imc-11 text noise."""
-    from medrobust import Composition, PhantomVQA, apply_composition, load_plugins
+    """Closed accuracy clean / noisy / SMS-refined per imc-11 text noise, on held-out reference samples.
 
-    data = PhantomVQA({})
+    SMS is fitted on the first half of ``reference`` and measured on the closed questions of the
+    second half.
+
+    Raises:
+        medrobust.OptionError: When a sample comes from the test split or records no split.
+    """
+    from medrobust import Composition, apply_composition, load_plugins
+
+    require_not_test(reference, "_sms_tune.accuracy_by_text_noise")
     noises = load_plugins().noises
+    half = len(reference) // 2
     cal = SMSCalibrator(options)
-    cal.fit(model, data.samples("reference"), noises)
+    cal.fit(model, list(reference[:half]), noises)
     wrapped = cal.wrap(model)
-    test = [s for s in data.samples("test") if s.answer_type == "closed"]
+    held = [s for s in reference[half:] if s.answer_type == "closed"]
 
     def acc(answers: list[str]) -> float:
-        return sum(a == s.answer for a, s in zip(answers, test)) / len(test)
+        return sum(a == s.answer for a, s in zip(answers, held)) / len(held)
 
-    clean_acc = acc(model.answer(test))
+    clean_acc = acc(model.answer(held))
     t0 = time.time()
-    sms_clean = acc(wrapped.answer(test))
+    sms_clean = acc(wrapped.answer(held))
     rows = [{"noise": "clean", "severity": 0, "plain": clean_acc, "sms": sms_clean,
-             "changed": sum(r.changed for r in wrapped.last_records) / len(test),
+             "changed": sum(r.changed for r in wrapped.last_records) / len(held),
              "seconds": round(time.time() - t0, 1)}]
     print(rows[-1], flush=True)
     for name in IMC11_TEXT:
         for sev in severities:
             comp = Composition.of((name, sev))
-            noisy = [apply_composition(s, comp, noises, 0)[0] for s in test]
+            noisy = [apply_composition(s, comp, noises, 0)[0] for s in held]
             plain = acc(model.answer(noisy))
             t0 = time.time()
             refined = acc(wrapped.answer(noisy))
             fixed = [r.final for r in wrapped.last_records]
             rows.append({
                 "noise": name, "severity": sev, "plain": plain, "sms": refined,
-                "changed": sum(r.changed for r in wrapped.last_records) / len(test),
-                "dl_noisy": sum(dl_distance(n.question, s.question) for n, s in zip(noisy, test)) / len(test),
-                "dl_sms": sum(dl_distance(f, s.question) for f, s in zip(fixed, test)) / len(test),
+                "changed": sum(r.changed for r in wrapped.last_records) / len(held),
+                "dl_noisy": sum(dl_distance(n.question, s.question) for n, s in zip(noisy, held)) / len(held),
+                "dl_sms": sum(dl_distance(f, s.question) for f, s in zip(fixed, held)) / len(held),
                 "seconds": round(time.time() - t0, 1)})
             print(rows[-1], flush=True)
     return rows
@@ -128,17 +140,26 @@ def accuracy_by_text_noise(model: Any, options: dict[str, str],
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model-path", default=None)
-    ap.add_argument("--accuracy", action="store_true", help="closed accuracy on the test split per text noise")
+    ap.add_argument("--accuracy", action="store_true", help="closed accuracy on held-out reference samples per text noise")
     ap.add_argument("--option", action="append", default=[], help="KEY=VALUE SMS option (with --accuracy)")
     args = ap.parse_args(argv)
     from medrobust_plugins.reference import ReferenceModel
 
     model = ReferenceModel({"path": args.model_path})
-    if args.accuracy:
-        accuracy_by_text_noise(model, dict(o.split("=", 1) for o in args.option))
-        return
     reference = medrobust.PhantomVQA({}).samples("reference")
-    # tune on one half of the reference questions' typo draws, keep fitting on all clean reference questions
+    if args.accuracy:
+        accuracy_by_text_noise(model, dict(o.split("=", 1) for o in args.option), reference)
+        return
+    tune(model, reference)
+
+
+def tune(model: Any, reference: Sequence[Any]) -> None:
+    """Print each option setting's figures of merit on hand-made typos of the reference questions.
+
+    Raises:
+        medrobust.OptionError: When a sample comes from the test split or records no split.
+    """
+    require_not_test(reference, "_sms_tune.tune")
     clean = [s.question for s in reference]
     grid = {"edit_penalty": (0.5, 3.0, 8.0), "margin": (1.0,), "threshold_percentile": (99.0, 100.0),
             "known_words": (True, False)}

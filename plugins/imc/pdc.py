@@ -86,6 +86,7 @@ import medrobust
 
 from ._passthrough import PassThroughModel
 from ._pdc_prototypes import CLEAN, Prototypes
+from ._splits import require_not_test
 
 __all__ = ["PDC", "PDCWrapper", "DEFAULTS", "IMC11_IMAGE_NOISES", "parse_options", "require_feature_hook"]
 
@@ -206,6 +207,7 @@ class PDC:
         samples = list(reference_samples)
         if not samples:
             raise ValueError("imc-pdc: fit needs at least one reference sample")
+        require_not_test(samples, "imc-pdc fit", unknown_ok=True)
         rng = random.Random(self.opts["seed"])
         if len(samples) > self.opts["max_reference"]:
             keep = sorted(rng.sample(range(len(samples)), self.opts["max_reference"]))

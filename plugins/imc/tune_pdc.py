@@ -2,7 +2,9 @@
 
 The reference split is shuffled (seeded) and cut in two halves: PDC fits its
 prototypes on the first, and each option setting is scored on the second, clean
-and under the image noises at severities 2-4. The test split is never touched.
+and under the image noises at severities 2-4. The test split is never touched:
+:func:`tune` refuses samples that come from it, or that record no split
+(:func:`~medrobust_plugins.imc._splits.require_not_test`).
 
 Score = (mean accuracy over the noisy conditions + clean accuracy) / 2, so that
 harming clean inputs costs as much as helping all noisy ones gains. Accuracy is
@@ -16,9 +18,12 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from typing import Any
+from typing import Any, Optional, Sequence
 
+from ._splits import require_not_test
 from .pdc import DEFAULTS, IMC11_IMAGE_NOISES, PDC
+
+__all__ = ["SEARCH", "tune", "main"]
 
 SEARCH: list[tuple[str, list[Any]]] = [
     ("formula", ["restandardise", "shift"]),
@@ -95,16 +100,28 @@ def main(argv: list[str] | None = None) -> None:
     from medrobust import PhantomVQA, load_plugins
     from medrobust_plugins.reference import ReferenceModel
 
-    noises = load_plugins().noises
     model = ReferenceModel({"path": args.model_path})
-    reference = list(PhantomVQA({}).samples("reference"))
+    tune(model, list(PhantomVQA({}).samples("reference")), load_plugins().noises,
+         [int(s) for s in args.severities.split(",")], args.only, args.seed, args.rounds)
+
+
+def tune(model: Any, reference: Sequence[Any], noises: Any, severities: Sequence[int],
+         only: Optional[str] = None, seed: int = 0, rounds: int = 1) -> dict[str, Any]:
+    """Coordinate search of PDC's options on ``reference`` (fit on one half, select on the other).
+
+    Returns:
+        The best options found.
+
+    Raises:
+        medrobust.OptionError: When a sample comes from the test split or records no split.
+    """
+    require_not_test(reference, "tune_pdc")
     order = list(range(len(reference)))
-    random.Random(args.seed).shuffle(order)
+    random.Random(seed).shuffle(order)
     half = len(order) // 2
     fit_half = [reference[i] for i in sorted(order[:half])]
     select_half = [reference[i] for i in sorted(order[half:])]
-    conditions = _conditions(select_half, list(IMC11_IMAGE_NOISES),
-                             [int(s) for s in args.severities.split(",")], noises)
+    conditions = _conditions(select_half, list(IMC11_IMAGE_NOISES), list(severities), noises)
     print(f"fit on {len(fit_half)} reference samples, select on {len(select_half)} "
           f"({len(conditions)} conditions)")
 
@@ -136,9 +153,9 @@ def main(argv: list[str] | None = None) -> None:
 
     best = {k: v for k, v in DEFAULTS.items()}
     best_score = evaluate(best)
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for key, values in SEARCH:
-            if args.only and key not in args.only.split(","):
+            if only and key not in only.split(","):
                 continue
             for value in values:
                 opts = _options(best, key, value)
@@ -147,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
                     best, best_score = opts, score
     changed = {k: v for k, v in best.items() if DEFAULTS.get(k) != v}
     print(f"best: {changed or 'the current defaults'} score {best_score:.4f}")
+    return best
 
 
 if __name__ == "__main__":
