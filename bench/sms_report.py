@@ -14,6 +14,7 @@ severities. Printed per noise and severity (and as JSON with ``--json``):
 
     python bench/sms_report.py [--model-path DIR] [--modes default tools model] [--severities 2 4]
     python bench/sms_report.py --quick          # a few noises and samples (CI runs this)
+    python bench/sms_report.py --option reviewer=both   # any imc-sms option, for every mode
 
 ``--modes``: ``default`` is SMS as ``--calibrator imc-sms`` runs it (generated
 agents where the model has ``format_prompt``, else the tools); ``tools`` the
@@ -113,7 +114,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                            for s in test] for name in names for sev in args.severities}
     for mode in args.modes:
         model: Any = base
-        options = {"agents": {"default": "auto", "tools": "tools", "model": "model"}[mode]}
+        options = {**dict(o.split("=", 1) for o in args.option),
+                   "agents": {"default": "auto", "tools": "tools", "model": "model"}[mode]}
         if mode == "model" and not callable(getattr(base, "format_prompt", None)):
             if not args.format:
                 out["modes"][mode] = {"skipped": "the model has no format_prompt; give --format"}
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rows = [{"noise": "clean", "severity": 0, **measure(cal, model, test, [s.question for s in test])}]
         for (name, sev), questions in noisy.items():
             rows.append({"noise": name, "severity": sev, **measure(cal, model, test, questions)})
-        out["modes"][mode] = {"agents": cal.describe()["agents"], "warnings": [str(w.message) for w in caught],
+        out["modes"][mode] = {"agents": cal.describe()["agents"], "options": options, "warnings": [str(w.message) for w in caught],
                               "rows": rows}
     return out
 
@@ -149,7 +151,8 @@ def render(result: dict[str, Any]) -> str:
             continue
         agents = body["agents"]
         lines.append(f"\n[{mode}] agents: {agents['mode']} (assessor={agents['assessor']}, "
-                     f"corrector={agents['corrector']}, reviewer={agents['reviewer']})")
+                     f"corrector={agents['corrector']}, reviewer={agents['reviewer']})"
+                     + "".join(f" {k}={v}" for k, v in body.get("options", {}).items() if k != "agents"))
         lines.append(f"{'noise':24} sev changed  exact b->a     dist b->a     harmed  acc b->a       abstain  ms/q")
         for r in body["rows"]:
             acc = f"{r['acc_before']:.3f}->{r['acc_after']:.3f}" if "acc_before" in r else "-"
@@ -176,11 +179,14 @@ def main(argv: Optional[list[str]] = None) -> None:
     ap.add_argument("--noises", nargs="+", default=None, help="text noises (default: every text noise)")
     ap.add_argument("--samples", type=int, default=100000, help="first N test samples (default: all)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--option", action="append", default=[], help="KEY=VALUE imc-sms option for every mode")
     ap.add_argument("--quick", action="store_true", help=f"{', '.join(QUICK_NOISES)} at severity 3, 32 samples")
     ap.add_argument("--json", default=None, help="also write the result as JSON here")
     args = ap.parse_args(argv)
     if args.format is not None and "{}" not in args.format:
         ap.error("--format must contain {} where the user text goes, e.g. 'USER: {} ASSISTANT:'")
+    if any("=" not in o for o in args.option):
+        ap.error("--option takes KEY=VALUE, e.g. --option reviewer=both")
     if args.quick:
         args.noises, args.severities, args.samples = list(QUICK_NOISES), [3], 32
     result = run(args)
