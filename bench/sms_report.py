@@ -180,7 +180,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     ap.add_argument("--samples", type=int, default=100000, help="first N test samples (default: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--option", action="append", default=[], help="KEY=VALUE imc-sms option for every mode")
-    ap.add_argument("--quick", action="store_true", help=f"{', '.join(QUICK_NOISES)} at severity 3, 32 samples")
+    ap.add_argument("--quick", action="store_true", help=f"{', '.join(QUICK_NOISES)} at severity 3, 24 samples")
     ap.add_argument("--json", default=None, help="also write the result as JSON here")
     args = ap.parse_args(argv)
     if args.format is not None and "{}" not in args.format:
@@ -188,7 +188,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     if any("=" not in o for o in args.option):
         ap.error("--option takes KEY=VALUE, e.g. --option reviewer=both")
     if args.quick:
-        args.noises, args.severities, args.samples = list(QUICK_NOISES), [3], 32
+        args.noises, args.severities, args.samples = list(QUICK_NOISES), [3], 24
     result = run(args)
     print(render(result))
     if args.json:
