@@ -160,10 +160,13 @@ def test_options_in_pyproject_toml(toy, section):
     ("env", "many", "environment MEDROBUST_SAMPLES: --samples takes an integer, got 'many'"),
     ("ini", "many", "ini medrobust_samples*many*"),
     ("env", "0", "--samples must be at least 1, got 0 (environment MEDROBUST_SAMPLES sets --samples)"),
+    ("env-pairs", "a='1", "environment MEDROBUST_MODEL_OPTION: --model-option: No closing quotation in \"a='1\""),
 ])
 def test_a_bad_environment_or_ini_value_names_where_it_came_from(toy, monkeypatch, where, value, message):
     toy.makepyfile(test_options=OPTIONS_SPEC)
-    if where == "env":
+    if where == "env-pairs":
+        monkeypatch.setenv("MEDROBUST_MODEL_OPTION", value)
+    elif where == "env":
         monkeypatch.setenv("MEDROBUST_SAMPLES", value)
     else:
         toy.makefile(".ini", pytest=f"[pytest]\nmedrobust_samples = {value}\n")

@@ -27,7 +27,7 @@ from .keyvalue import parse_dataset, parse_key_values
 from .model_calls import DEFAULT_ANSWER_TIMEOUT
 
 __all__ = ["RunOptions", "Option", "OPTIONS", "LOCAL_OPTIONS", "add_pytest_options", "options_from_pytest",
-           "option_source", "env_or_ini", "SOURCES", "add_cli_arguments", "options_from_args", "options_from_json", "command_arguments", "replay_command"]
+           "option_source", "env_or_ini", "add_cli_arguments", "options_from_args", "options_from_json", "command_arguments", "replay_command"]
 
 SEVERITY_SCALES = ("declared", "calibrated")
 
@@ -224,10 +224,6 @@ def _build(values: Callable[[Option], Any], skip: Sequence[str] = (), **fixed: A
     return RunOptions(**fields)
 
 
-SOURCES = ("command line", "environment", "ini", "default")
-"""Where a pytest run's option can come from, the first that gives it winning."""
-
-
 def _add_ini(parser: Any, option: Option) -> None:
     text = f"{option.flag}: {option.help}"
     if option.kind == "pairs":  # KEY=VALUE words, shell-quoted, or a TOML list
@@ -275,7 +271,10 @@ def env_or_ini(config: Any, env: str, ini: str) -> tuple[str, Any]:
 def _typed(option: Option, source: str, value: Any) -> Any:
     """An environment or ini value as the command line would have given it."""
     if option.kind == "pairs":
-        return shlex.split(value) if isinstance(value, str) else list(value)
+        try:
+            return shlex.split(value) if isinstance(value, str) else list(value)
+        except ValueError as exc:  # an unbalanced quote
+            raise OptionError(f"{source}: {option.flag}: {exc} in {value!r}") from None
     if option.kind in (int, float) and not isinstance(value, bool):
         try:
             return option.kind(value)
