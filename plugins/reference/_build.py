@@ -20,9 +20,29 @@ SPECIAL_TOKENS = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
 VOCAB_SIZE = 400
 
 
+TEXT_LAYERS = 3
+
+
+def format_prompt(user_text: str) -> str:
+    """One user turn in the model's own format, ending where its reply begins."""
+    return TEXT_PROMPT_TEMPLATE.format(question=user_text)
+
+
+def with_image(prompt: str) -> str:
+    """``prompt`` with ``<image>`` where the model was trained to see it (after ``USER: ``)."""
+    if "<image>" in prompt:
+        return prompt
+    head = TEXT_PROMPT_TEMPLATE.split("{question}")[0]
+    if prompt.startswith(head):
+        return head + "<image>\n" + prompt[len(head):]
+    return "<image>\n" + prompt
+
+
 def tokenizer_corpus() -> list[str]:
-    """Text the BPE tokenizer is trained on: every template, answer and the prompt."""
+    """Text the BPE tokenizer is trained on: every template, answer, instruction and the prompt."""
     from medrobust import phantom_questions
+
+    from ._instruct import JUDGE_PROMPTS, REWRITE_PROMPTS
 
     bank = phantom_questions()
     lines: list[str] = []
@@ -31,6 +51,8 @@ def tokenizer_corpus() -> list[str]:
             for article, phrase in bank.modality_phrases.values():
                 lines.append(PROMPT_TEMPLATE.format(
                     question=t.format(article=article, modality_phrase=phrase)))
+    for p in JUDGE_PROMPTS + REWRITE_PROMPTS:
+        lines.extend([format_prompt(p.format(question="")) + " yes no"] * 3)
     for answers in bank.answers.values():
         lines.extend((" " + a) * 20 for a in answers)
     lines.append("USER: ASSISTANT: the image shows a lesion on the left right side of the chest"
@@ -66,7 +88,7 @@ def build_config(tokenizer: Any) -> Any:
         num_channels=1, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, projection_dim=128)
     text = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=128, intermediate_size=256,
-        num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=4,
+        num_hidden_layers=TEXT_LAYERS, num_attention_heads=4, num_key_value_heads=4,
         max_position_embeddings=256, tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id)

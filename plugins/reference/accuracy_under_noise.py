@@ -1,10 +1,13 @@
 """The reference model's accuracy on phantom-vqa's test split, clean and under noise.
 
-    python -m medrobust_plugins.reference.accuracy_under_noise [--path DIR] [--json OUT]
+    python -m medrobust_plugins.reference.accuracy_under_noise [--path DIR] [--json OUT] [--clean-only]
 
 Noises come from the harness's registry (``gaussian_noise``, ``gaussian_blur``)
 at explicit parameters, scores from its metrics, so the figures are the ones a
-robustness run computes.
+robustness run computes. It also measures the two instructions the model follows
+in its own format, on the test questions: the share of them judged well written,
+of corrupted copies (the training's generic corruption, another seed) judged not,
+and of corrupted copies rewritten to the question exactly.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def score(samples, answers: list[str]) -> dict[str, Any]:
     return out
 
 
-def run(path: str | None = None, threads: int = 1) -> dict[str, Any]:
+def run(path: str | None = None, threads: int = 1, clean_only: bool = False) -> dict[str, Any]:
     import torch
 
     from medrobust import PhantomVQA, image_to_tensor, load_plugins, tensor_to_image
@@ -54,6 +57,13 @@ def run(path: str | None = None, threads: int = 1) -> dict[str, Any]:
     t0 = time.time()
     out: dict[str, Any] = {"n": len(samples), "clean": score(samples, model.answer(samples))}
     out["clean_seconds"] = round(time.time() - t0, 2)
+    from ._instruct import instruction_rates
+
+    unique = list(dict.fromkeys(s.question for s in samples))
+    out["instructions"] = {"questions": len(unique), **instruction_rates(
+        lambda prompts, n: model.generate(prompts, max_new_tokens=n), model.format_prompt, unique, seed=1)}
+    if clean_only:
+        return out
     conditions: list[tuple[str, Callable]] = []
     conditions += [(f"gaussian_noise sigma={s}", lambda x, s=s: noises["gaussian_noise"].apply(x, {"sigma": s, "seed": 0}))
                    for s in NOISE_SIGMAS]
@@ -69,14 +79,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--path", default=None, help="weights directory (default: shipped weights)")
     ap.add_argument("--json", default=None, help="also write the figures to this file")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    ap.add_argument("--clean-only", action="store_true", help="skip the noisy conditions")
     args = ap.parse_args(argv)
-    res = run(args.path, args.threads)
+    res = run(args.path, args.threads, args.clean_only)
     c = res["clean"]
     print(f"phantom-vqa test, n={res['n']} ({res['clean_seconds']} s per pass)")
     print(f"clean: closed accuracy {c['closed_accuracy']:.3f}  open recall {c['open_recall']:.3f}")
     print("  per kind: " + "  ".join(f"{k} {v:.3f}" for k, v in c["per_kind"].items()))
-    print(f"{'condition':28s} closed  open   d_closed")
-    for name, r in res["noisy"].items():
+    i = res["instructions"]
+    print(f"instructions on the {i['questions']} distinct test questions: well written judged yes "
+          f"{i['clean_judged_yes']:.3f}, corrupted judged no {i['corrupted_judged_no']:.3f}, "
+          f"rewrite restores the question {i['rewrite_restores']:.3f}")
+    if "noisy" in res:
+        print(f"{'condition':28s} closed  open   d_closed")
+    for name, r in res.get("noisy", {}).items():
         print(f"{name:28s} {r['closed_accuracy']:.3f}  {r['open_recall']:.3f}  "
               f"{r['closed_accuracy'] - c['closed_accuracy']:+.3f}")
     if args.json:

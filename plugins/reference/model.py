@@ -27,6 +27,11 @@ def _sha256(path: Path) -> str:
 class ReferenceModel:
     """A small LLaVA (CLIP vision tower + Llama) answering medical questions.
 
+    It also scores question tokens (trained with a language-model loss on the
+    questions) and follows two short instructions in its own prompt format
+    (:meth:`format_prompt`): "is this question well written?" and "rewrite this
+    question correctly: ...".
+
     Args:
         options: ``path`` (weights directory; ``None`` -> the shipped weights),
             ``device`` (default ``"cpu"``), ``batch_size`` (default 64),
@@ -143,13 +148,27 @@ class ReferenceModel:
         answers = self._generate(texts, [s.image for s in samples], self.max_new_tokens)
         return [a.strip().lower() for a in answers]
 
+    def format_prompt(self, user_text: str) -> str:
+        """``user_text`` as one user turn of the model's format: ``"USER: {user_text} ASSISTANT:"``.
+
+        The reference model was trained to answer questions and to follow two short
+        instructions in this format ("Is this question well written? ..." -> yes/no,
+        "Rewrite this question correctly: ..." -> the question); see ``_instruct``.
+        """
+        return self._build.format_prompt(str(user_text))
+
     def generate(self, prompts: list[str], images: Optional[list[Any]] = None,
                  max_new_tokens: int = 32) -> list[str]:
-        """Continue free-text prompts; with images, ``<image>`` is prepended when absent."""
+        """Continue free-text prompts; with images, ``<image>`` is put where the model saw it in training.
+
+        That is right after ``"USER: "`` for a prompt made by :meth:`format_prompt` (so
+        ``generate([format_prompt(q)], images=[im])`` is the prompt :meth:`answer`
+        uses), at the start of any other prompt without ``<image>``.
+        """
         if images is not None:
             if len(images) != len(prompts):
                 raise ValueError(f"generate: {len(prompts)} prompts but {len(images)} images")
-            prompts = [p if "<image>" in p else "<image>\n" + p for p in prompts]
+            prompts = [self._build.with_image(p) for p in prompts]
         elif any("<image>" in p for p in prompts):
             raise ValueError("generate: a prompt contains <image> but no images were given")
         return self._generate(list(prompts), images, max_new_tokens)
@@ -178,6 +197,7 @@ class ReferenceModel:
             "generation": {
                 "decoding": "greedy", "max_new_tokens": self.max_new_tokens,
                 "prompt_template": self._build.PROMPT_TEMPLATE,
+                "format_prompt": self._build.TEXT_PROMPT_TEMPLATE.replace("{question}", "{user_text}"),
                 "batch_size": self.batch_size, "padding_side": "left",
             },
             "parameters": int(sum(p.numel() for p in self.model.parameters())),

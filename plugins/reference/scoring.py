@@ -7,7 +7,9 @@ image tokens expanded exactly as :func:`_build.encode` does, the image passed as
 ``pixel_values``) and after ``USER: `` otherwise. Only the text's own tokens come
 back; their strings are slices of the text that join back to it exactly (a
 character that byte-level BPE splits over several tokens is given to the last of
-them; the others get ``""``).
+them; the others get ``""``). The model was trained with a language-model loss on
+its questions in both places, so a question's tokens get meaningful probabilities
+(a well-written question well under a nat a token, a typo several nats).
 
 One teacher-forced forward pass per batch: left padding, position ids from the
 attention mask (as generation computes them, so a text's scores do not depend on

@@ -6,7 +6,14 @@ Two stages (a from-scratch LLaVA this small does not learn left/right end to end
 
 1. the vision tower alone, with a small head predicting the findings (presence,
    side, count, size, modality, organ) from the features the projector receives;
-2. the whole LLaVA on the questions, loss on the answer tokens only.
+2. the whole LLaVA, each step on a batch of image questions and a batch of
+   text-only prompts: the answers (loss on the reply), the questions themselves
+   (language-model loss on the question tokens, so they get meaningful
+   probabilities, with and without the image), and two short instructions in the
+   model's own format (``_instruct``): "is this question well written?" (yes/no)
+   and "rewrite this question correctly: ..." on phantom-vqa's train questions,
+   clean or with generic random corruptions (never the catalogue's text noises).
+   A share of the instructions come with the question's image.
 
 Augmentation is geometric only: horizontal flip (which swaps left/right answers
 and side labels) and shifts of up to 3 pixels. No noise or blur augmentation:
@@ -18,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import time
 from pathlib import Path
 
@@ -29,8 +37,13 @@ import torch.nn.functional as F
 from medrobust import PhantomVQA, phantom_questions
 
 from . import _build
+from ._instruct import JUDGE_PROMPTS, REWRITE_PROMPTS, corrupt, instruction_rates
 
 SHIFT = 3
+IMAGE_INSTRUCTIONS = 0.15
+"""Share of the image batch that is an instruction about the sample's question."""
+QUESTION_WEIGHT = 0.5
+"""Weight of the question tokens' language-model loss beside the replies'."""
 
 
 def _labels(samples):
@@ -99,8 +112,8 @@ def _features(model, pixel_values: torch.Tensor) -> torch.Tensor:
     return out.hidden_states[model.config.vision_feature_layer][:, 1:]
 
 
-def stage1(model, images, labels, steps, batch, gen, log) -> None:
-    head = FindingsHead(model.config.vision_config.hidden_size)
+def stage1(model, images, labels, steps, batch, gen, log, device="cpu") -> None:
+    head = FindingsHead(model.config.vision_config.hidden_size).to(device)
     params = list(model.model.vision_tower.parameters()) + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.01)
     model.train()
@@ -112,7 +125,8 @@ def stage1(model, images, labels, steps, batch, gen, log) -> None:
         y = labels[idx].clone()
         side = y[:, 1]
         y[:, 1] = torch.where(flip & (side > 0), 3 - side, side)
-        outs = head(_features(model, x))
+        y = y.to(device)
+        outs = head(_features(model, x.to(device)))
         loss = sum(F.cross_entropy(o, y[:, k]) for k, o in enumerate(outs))
         for g in opt.param_groups:
             g["lr"] = _lr(step, steps, 2e-3)
@@ -126,45 +140,96 @@ def stage1(model, images, labels, steps, batch, gen, log) -> None:
                 f"{time.time() - t0:.0f}s")
 
 
-def _tokenise(tokenizer, samples):
-    """Per sample: prompt ids (with bos, image tokens expanded), answer ids, flipped answer ids."""
-    prompts, answers, flipped = [], [], []
-    cache: dict[str, list[int]] = {}
+class Encoder:
+    """Token ids of a prompt made of parts, with each token's loss class (cached by parts).
 
-    def ids(text: str) -> list[int]:
-        if text not in cache:
-            cache[text] = tokenizer(text, add_special_tokens=False)["input_ids"]
-        return cache[text]
+    Classes: 0 no loss, 1 question (language-model loss), 2 reply. A token belongs
+    to the part its last character lies in; the text is tokenised whole, as at
+    inference, so the ids are exactly those the model sees when asked.
+    """
 
+    def __init__(self, tokenizer) -> None:
+        self.tok = tokenizer
+        self.cache: dict[tuple, tuple[list[int], list[int]]] = {}
+
+    def __call__(self, parts: tuple[tuple[str, int], ...], reply: bool) -> tuple[list[int], list[int]]:
+        hit = self.cache.get(parts) if len(self.cache) < 200_000 else None
+        if hit is None:
+            text = "".join(p for p, _ in parts)
+            enc = self.tok(_build.expand_image_tokens(self.tok, text), add_special_tokens=False,
+                           return_offsets_mapping=True)
+            ends, acc = [], 0
+            for p, _ in parts:
+                acc += len(_build.expand_image_tokens(self.tok, p))
+                ends.append(acc)
+            cls = []
+            for _, end in enc["offset_mapping"]:
+                k = next(i for i, e in enumerate(ends) if end <= e)
+                cls.append(parts[k][1])
+            ids = [self.tok.bos_token_id] + list(enc["input_ids"])
+            cls = [0] + cls
+            if reply:
+                ids.append(self.tok.eos_token_id)
+                cls.append(2)
+            hit = (ids, cls)
+            if len(parts) < 4 or not reply:
+                self.cache[parts] = hit
+        return hit
+
+
+def _qa_parts(question: str, answer: str, image: bool = True) -> tuple[tuple[str, int], ...]:
+    head = "USER: <image>\n" if image else "USER: "
+    parts = ((head, 0), (question, 1), (" ASSISTANT:", 0))
+    return parts + (((" " + answer, 2),) if answer else ())
+
+
+def _instruction_parts(question: str, rng: random.Random, image: bool) -> tuple[tuple[str, int], ...]:
+    """A judge or rewrite instruction about ``question`` (clean or corrupted), with its reply."""
+    bad = corrupt(question, rng)
+    if rng.random() < 0.5:
+        clean = rng.random() < 0.5
+        prompt = rng.choice(JUDGE_PROMPTS).format(question=question if clean else bad)
+        reply = "yes" if clean else "no"
+    else:
+        asked = question if rng.random() < 0.15 else bad
+        prompt = rng.choice(REWRITE_PROMPTS).format(question=asked)
+        reply = question
+    text = _build.format_prompt(prompt)
+    if image:
+        text = _build.with_image(text)
+    return ((text, 0), (" " + reply, 2))
+
+
+def _pad(rows: list[tuple[list[int], list[int]]], pad_id: int):
+    n = max(len(ids) for ids, _ in rows)
+    input_ids = torch.full((len(rows), n), pad_id, dtype=torch.long)
+    cls = torch.zeros((len(rows), n), dtype=torch.long)
+    mask = torch.zeros((len(rows), n), dtype=torch.long)
+    for k, (ids, c) in enumerate(rows):
+        input_ids[k, :len(ids)] = torch.tensor(ids)
+        cls[k, :len(c)] = torch.tensor(c)
+        mask[k, :len(ids)] = 1
+    return input_ids, mask, cls
+
+
+def _token_losses(logits: torch.Tensor, input_ids: torch.Tensor, cls: torch.Tensor):
+    """Mean cross-entropy of the reply tokens and of the question tokens (0 if none)."""
+    ce = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), input_ids[:, 1:].flatten(),
+                         reduction="none").view(input_ids.shape[0], -1)
+    target = cls[:, 1:]
+    out = []
+    for c in (2, 1):
+        m = (target == c).float()
+        out.append((ce * m).sum() / m.sum().clamp(min=1.0))
+    return out
+
+
+def stage2(model, tokenizer, samples, images, steps, batch, text_batch, gen, log, device) -> None:
+    """Answers, question language model and instructions, with and without the image."""
+    enc = Encoder(tokenizer)
+    rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=gen)))
     swap = {"left": "right", "right": "left"}
-    for s in samples:
-        p = _build.expand_image_tokens(tokenizer, _build.PROMPT_TEMPLATE.format(question=s.question))
-        prompts.append([tokenizer.bos_token_id] + ids(p))
-        answers.append(ids(" " + s.answer) + [tokenizer.eos_token_id])
-        flipped.append(ids(" " + swap.get(s.answer, s.answer)) + [tokenizer.eos_token_id]
-                       if s.metadata["question_kind"] == "side" else answers[-1])
-    return prompts, answers, flipped
-
-
-def _batch(prompts, answers, flipped, idx, flip, pad_id):
-    seqs, labs = [], []
-    for k, i in enumerate(idx.tolist()):
-        a = flipped[i] if bool(flip[k]) else answers[i]
-        seqs.append(prompts[i] + a)
-        labs.append([-100] * len(prompts[i]) + a)
-    n = max(len(s) for s in seqs)
-    input_ids = torch.full((len(seqs), n), pad_id, dtype=torch.long)
-    labels = torch.full((len(seqs), n), -100, dtype=torch.long)
-    mask = torch.zeros((len(seqs), n), dtype=torch.long)
-    for k, (s, l) in enumerate(zip(seqs, labs)):
-        input_ids[k, : len(s)] = torch.tensor(s)
-        labels[k, : len(l)] = torch.tensor(l)
-        mask[k, : len(s)] = 1
-    return input_ids, mask, labels
-
-
-def stage2(model, tokenizer, samples, images, steps, batch, gen, log) -> None:
-    prompts, answers, flipped = _tokenise(tokenizer, samples)
+    questions = [s.question for s in samples]
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
     model.train()
     n = images.shape[0]
@@ -172,38 +237,67 @@ def stage2(model, tokenizer, samples, images, steps, batch, gen, log) -> None:
     for step in range(steps):
         idx = torch.randint(0, n, (batch,), generator=gen)
         x, flip = _augment(images[idx], gen)
-        input_ids, mask, labels = _batch(prompts, answers, flipped, idx, flip, tokenizer.pad_token_id)
-        out = model(input_ids=input_ids, attention_mask=mask, pixel_values=x, labels=labels)
+        rows = []
+        for k, i in enumerate(idx.tolist()):
+            s = samples[i]
+            if rng.random() < IMAGE_INSTRUCTIONS:
+                rows.append(enc(_instruction_parts(s.question, rng, image=True), True))
+                continue
+            a = swap.get(s.answer, s.answer) if bool(flip[k]) and s.metadata["question_kind"] == "side" \
+                else s.answer
+            rows.append(enc(_qa_parts(s.question, a), True))
+        trows = []
+        for _ in range(text_batch):
+            q = questions[rng.randrange(len(questions))]
+            if rng.random() < 0.2:
+                trows.append(enc(_qa_parts(q, "", image=False), False))
+            else:
+                trows.append(enc(_instruction_parts(q, rng, image=False), True))
+        ids, mask, cls = _pad(rows, tokenizer.pad_token_id)
+        tids, tmask, tcls = _pad(trows, tokenizer.pad_token_id)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device),
+                       pixel_values=x.to(device)).logits
+        reply, question = _token_losses(logits, ids.to(device), cls.to(device))
+        tlogits = model(input_ids=tids.to(device), attention_mask=tmask.to(device)).logits
+        treply, tquestion = _token_losses(tlogits, tids.to(device), tcls.to(device))
+        loss = reply + treply + QUESTION_WEIGHT * (question + tquestion) / 2
         for g in opt.param_groups:
             g["lr"] = _lr(step, steps, 1e-3)
         opt.zero_grad(set_to_none=True)
-        out.loss.backward()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % 50 == 0 or step == steps - 1:
-            log(f"stage2 step {step} loss {out.loss.item():.4f} {time.time() - t0:.0f}s")
+            log(f"stage2 step {step} answers {reply.item():.4f} instructions {treply.item():.4f} "
+                f"questions {question.item():.3f} {time.time() - t0:.0f}s")
 
 
-def evaluate(model, tokenizer, samples, batch: int = 64) -> dict:
-    """Exact-match accuracy per question kind with greedy generation."""
-    model.eval()
-    per: dict[str, list[int]] = {}
+def _greedy(model, tokenizer, texts, images, max_new_tokens, device, batch: int = 64) -> list[str]:
+    out = []
     with torch.inference_mode():
-        for i in range(0, len(samples), batch):
-            chunk = samples[i:i + batch]
-            enc = _build.encode(tokenizer, [_build.PROMPT_TEMPLATE.format(question=s.question)
-                                             for s in chunk])
-            ids = model.generate(**enc, pixel_values=_build.pixel_values([s.image for s in chunk]),
-                                 max_new_tokens=8, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id,
-                                 eos_token_id=tokenizer.eos_token_id)
-            preds = tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-            for s, p in zip(chunk, preds):
-                per.setdefault(s.metadata["question_kind"], []).append(
-                    int(p.strip().lower() == s.answer))
-    model.train()
-    res = {k: round(sum(v) / len(v), 4) for k, v in sorted(per.items())}
+        for i in range(0, len(texts), batch):
+            enc = {k: v.to(device) for k, v in _build.encode(tokenizer, texts[i:i + batch]).items()}
+            kw = {} if images is None else {"pixel_values": _build.pixel_values(images[i:i + batch]).to(device)}
+            ids = model.generate(**enc, **kw, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+            out += tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return [o.strip() for o in out]
+
+
+def evaluate(model, tokenizer, samples, device: str = "cpu") -> dict:
+    """Exact-match accuracy per question kind (greedy), and the instruction rates."""
+    model.eval()
+    preds = _greedy(model, tokenizer, [_build.PROMPT_TEMPLATE.format(question=s.question) for s in samples],
+                    [s.image for s in samples], 8, device)
+    per: dict[str, list[int]] = {}
+    for s, p in zip(samples, preds):
+        per.setdefault(s.metadata["question_kind"], []).append(int(p.lower() == s.answer))
+    res: dict = {k: round(sum(v) / len(v), 4) for k, v in sorted(per.items())}
     res["all"] = round(sum(sum(v) for v in per.values()) / sum(len(v) for v in per.values()), 4)
+    res["instructions"] = instruction_rates(
+        lambda texts, n: _greedy(model, tokenizer, texts, None, n, device), _build.format_prompt,
+        [s.question for s in samples])
+    model.train()
     return res
 
 
@@ -212,9 +306,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--stage1-steps", type=int, default=600)
-    ap.add_argument("--stage2-steps", type=int, default=1200)
+    ap.add_argument("--stage1-steps", type=int, default=400)
+    ap.add_argument("--stage2-steps", type=int, default=800)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--text-batch", type=int, default=32)
+    ap.add_argument("--device", default="cpu", help="cpu (the shipped weights) or cuda (trials)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -238,23 +334,24 @@ def main(argv: list[str] | None = None) -> None:
     from transformers import LlavaForConditionalGeneration
 
     tokenizer = _build.build_tokenizer()
-    model = LlavaForConditionalGeneration(_build.build_config(tokenizer))
+    model = LlavaForConditionalGeneration(_build.build_config(tokenizer)).to(args.device)
     log(f"parameters: {sum(p.numel() for p in model.parameters())}")
 
-    stage1(model, images, _labels(train), args.stage1_steps, 2 * args.batch, gen, log)
-    stage2(model, tokenizer, train, images, args.stage2_steps, args.batch, gen, log)
+    stage1(model, images, _labels(train), args.stage1_steps, 2 * args.batch, gen, log, args.device)
+    stage2(model, tokenizer, train, images, args.stage2_steps, args.batch, args.text_batch, gen, log,
+           args.device)
 
     model.eval()
-    result = evaluate(model, tokenizer, reference)
-    log(f"reference accuracy per kind: {json.dumps(result)}")
-    model.save_pretrained(str(args.out), safe_serialization=True)
+    result = evaluate(model, tokenizer, reference, args.device)
+    log(f"reference accuracy per kind and instruction rates: {json.dumps(result)}")
+    model.cpu().save_pretrained(str(args.out), safe_serialization=True)
     tokenizer.save_pretrained(str(args.out))
     minutes = (time.time() - t0) / 60
     log(f"total training time: {minutes:.1f} min")
     (args.out / "training_log.json").write_text(json.dumps({
-        "seed": args.seed, "threads": args.threads, "stage1_steps": args.stage1_steps,
-        "stage2_steps": args.stage2_steps, "batch": args.batch,
-        "reference_accuracy": result, "minutes": round(minutes, 2), "log": lines,
+        "seed": args.seed, "threads": args.threads, "device": args.device,
+        "stage1_steps": args.stage1_steps, "stage2_steps": args.stage2_steps, "batch": args.batch,
+        "text_batch": args.text_batch, "reference": result, "minutes": round(minutes, 2), "log": lines,
     }, indent=1) + "\n")
 
 
