@@ -127,7 +127,7 @@ def _options(result: pytest.RunResult) -> dict:
 
 
 def test_options_come_from_command_line_then_environment_then_ini_then_default(toy, monkeypatch):
-    toy.makepyfile(test_options=OPTIONS_SPEC)
+    toy.makepyfile(test_resolved_options=OPTIONS_SPEC)
     assert _options(toy.runpytest(*TOY_ARGS, "-s")) == {
         "samples": None, "seed": 0, "model_options": {}, "journal": ".medrobust/journal.sqlite",
         "severity_scale": "declared"}
@@ -149,7 +149,7 @@ def test_options_come_from_command_line_then_environment_then_ini_then_default(t
 @pytest.mark.parametrize("section", ["[tool.pytest.ini_options]", "[tool.pytest]"])
 def test_options_in_pyproject_toml(toy, section):
     (toy.path / "pytest.ini").unlink()
-    toy.makepyfile(test_options=OPTIONS_SPEC)
+    toy.makepyfile(test_resolved_options=OPTIONS_SPEC)
     toy.makefile(".toml", pyproject=f'{section}\nmedrobust_samples = 7\nmedrobust_model_option = ["a=1", "b=2"]\n')
     assert _options(toy.runpytest(*TOY_ARGS, "-s")) == {
         "samples": 7, "seed": 0, "model_options": {"a": "1", "b": "2"}, "journal": ".medrobust/journal.sqlite",
@@ -163,7 +163,7 @@ def test_options_in_pyproject_toml(toy, section):
     ("env-pairs", "a='1", "environment MEDROBUST_MODEL_OPTION: --model-option: No closing quotation in \"a='1\""),
 ])
 def test_a_bad_environment_or_ini_value_names_where_it_came_from(toy, monkeypatch, where, value, message):
-    toy.makepyfile(test_options=OPTIONS_SPEC)
+    toy.makepyfile(test_resolved_options=OPTIONS_SPEC)
     if where == "env-pairs":
         monkeypatch.setenv("MEDROBUST_MODEL_OPTION", value)
     elif where == "env":
