@@ -175,6 +175,8 @@ class PDC:
         self.given = {k: v for k, v in dict(options or {}).items()}
         self.opts = parse_options(self.given)
         self.fitted_on = 0
+        self.fitted_ids: list[str] = []
+        """Ids of the reference samples the prototypes were fitted on (the others are held out)."""
         self.prototypes: Optional[Prototypes] = None
 
     @property
@@ -228,6 +230,7 @@ class PDC:
                 features[f"{name}:{band}"] = model.vision_features(noisy).float()
         self.prototypes = Prototypes(features, self.opts)
         self.fitted_on = len(samples)
+        self.fitted_ids = [s.id for s in samples]
 
     def _fitted(self) -> Prototypes:
         if self.prototypes is None:

@@ -234,3 +234,17 @@ def test_clean_images_unchanged_through_the_real_model(reference_model, fitted, 
     wrapped = fitted.wrap(reference_model)
     wrapped.answer(samples[:4])
     assert reference_model._transform is None
+
+
+def test_the_gate_as_a_run_fits_it_holds_on_the_reference_images_it_left_out(reference_model, data) -> None:
+    """A run fits PDC on the whole reference split, of which it keeps a seeded subsample
+    (``max_reference``): the reference images left out are clean images it never saw."""
+    pdc = PDC({})
+    pdc.fit(reference_model, data.samples("reference"), noises=NOISES)
+    fitted = set(pdc.fitted_ids)
+    held = [s for s in data.samples("reference") if s.id not in fitted]
+    assert len(fitted) == pdc.opts["max_reference"] and len(held) >= 100
+    stated = pdc.describe()["gate"]["clean_untouched"]
+    measured = _untouched(reference_model, pdc, held)
+    print(f"gate as a run fits it: stated {stated:.3f}, {len(held)} held-out reference images {measured:.3f}")
+    assert abs(measured - stated) <= 0.03
