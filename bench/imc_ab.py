@@ -13,12 +13,17 @@ calibrator over all cells:
   ms/sample   answering time per sample through the calibrator, less the model's own
 
 and the difference in recovered between imc and the best other calibrator (the single
-baselines and the chains, chosen by point estimate), with its interval. Each seed is a
+baselines and the chains, chosen by point estimate), with its interval. A calibrator
+may carry options, ``imc-pdc[gate=off]``; ``--ablations`` adds PDC without its gate,
+with hard assignment, with the shift formula and with the gate over the whole
+descriptor, and SMS with its tools in place of the model's agents. (An oracle-label
+PDC ablation is not there yet.) Each seed is a
 run of its own (other noise draws); answers are journaled, so a rerun pays only for
 what changed. The calibrators are fitted on the reference split only.
 
     python bench/imc_ab.py [--samples 420] [--severities 2 4] [--seeds 0 1 2] [--calibrators ...]
-    python bench/imc_ab.py --quick          # a smoke run (CI): 16 samples, 2 noises, 1 seed
+    python bench/imc_ab.py --ablations      # also PDC without gate, hard, shift...; SMS tools only
+    python bench/imc_ab.py --quick          # a smoke run (CI): 24 samples, 2 noises, 2 seeds
 """
 
 from __future__ import annotations
@@ -37,18 +42,33 @@ SINGLE = ("median-denoise", "bilateral-denoise", "nlm-denoise", "spell-correct",
 CHAINS = ("spell-correct+median-denoise", "spell-correct+imc-pdc", "imc-sms+median-denoise")
 IMC = ("imc", "imc-pdc", "imc-sms")
 DEFAULT_CALIBRATORS = IMC + SINGLE + CHAINS
+ABLATIONS = ("imc-pdc[gate=off]", "imc-pdc[assignment=hard]", "imc-pdc[formula=shift]",
+             "imc-pdc[gate_space=full]", "imc-sms[agents=tools]")
+"""PDC without its gate, hard assignment, the shift formula, the gate over the whole descriptor;
+SMS with its probability/lexicon tools in place of the model's agents."""
 QUICK = {"samples": 24, "noises": ["gaussian_noise", "keyboard_typos"], "severities": [3], "seeds": [0, 1],
-         "calibrators": ["spell-correct", "median-denoise", "spell-correct+median-denoise"]}
+         "calibrators": ["spell-correct", "median-denoise", "spell-correct+median-denoise",
+                         "median-denoise[kernel=5]"]}
 
 
 def _scores(values: Sequence[Optional[float]]) -> list[float]:
     return [float("nan") if v is None else float(v) for v in values]
 
 
+def parse_variant(label: str) -> tuple[str, dict[str, str]]:
+    """``"imc-pdc[gate=off,strength=0.5]"`` -> ``("imc-pdc", {"gate": "off", "strength": "0.5"})``."""
+    name, _, rest = label.partition("[")
+    options = dict(part.split("=", 1) for part in rest.rstrip("]").split(",") if "=" in part)
+    return name, options
+
+
 def run_calibrator(host: Any, calibrator: str, compositions: list[Composition], args: argparse.Namespace,
                    seed: int) -> dict[str, Any]:
-    """Per-sample scores: clean and noisy (uncalibrated), calibrated clean and noisy, per composition."""
-    ctx = RunContext(options_from_args(args, calibrator=calibrator, seed=seed), host)
+    """Per-sample scores: clean and noisy (uncalibrated), calibrated clean and noisy, per composition.
+
+    ``calibrator`` is a name or chain, optionally with options: ``imc-pdc[gate=off]``."""
+    name, options = parse_variant(calibrator)
+    ctx = RunContext(options_from_args(args, calibrator=name, calibrator_options=options, seed=seed), host)
     metric = host.metrics[args.metric]
     started = time.perf_counter()
     ctx.model  # fits the calibrator
@@ -117,7 +137,7 @@ def summarise(results: dict[str, dict[str, Any]], keys: list[str], n: int, draws
                      "recovered": rec,
                      "interval": bootstrap(lambda r, _n=name: recovered(results, _n, keys, r), n, draws),
                      "fit_s": result["fit_s"], "ms_per_sample": result["ms_per_sample"]})
-    others = [r for r in rows if r["calibrator"] not in IMC and not np.isnan(r["recovered"])]
+    others = [r for r in rows if parse_variant(r["calibrator"])[0] not in IMC and not np.isnan(r["recovered"])]
     if "imc" in results and others:
         best = max(others, key=lambda r: r["recovered"])["calibrator"]
 
@@ -140,6 +160,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--calibrators", nargs="+", default=list(DEFAULT_CALIBRATORS))
     parser.add_argument("--severities", nargs="+", type=int, default=[2, 4])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--ablations", action="store_true", help="also: " + ", ".join(ABLATIONS))
     parser.add_argument("--noises", nargs="+", default=None, help="default: the imc-11 preset")
     parser.add_argument("--metric", default="closed_accuracy")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap draws")
@@ -149,6 +170,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     if args.quick:
         args.samples, args.noises, args.severities = QUICK["samples"], QUICK["noises"], QUICK["severities"]
         args.seeds, args.calibrators, args.bootstrap = QUICK["seeds"], QUICK["calibrators"], 200
+    if args.ablations:
+        args.calibrators = list(args.calibrators) + [a for a in ABLATIONS if a not in args.calibrators]
 
     host = load_plugins()
     names = args.noises or resolve_noises("imc-11", host.noises)
@@ -156,7 +179,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     print(f"{len(names)} noises at severities {args.severities}, seeds {args.seeds}, metric {args.metric}")
     results: dict[str, dict[str, Any]] = {}
     for calibrator in args.calibrators:
-        if calibrator not in host.calibrators:
+        if parse_variant(calibrator)[0] not in host.calibrators:
             print(f"{calibrator}: not registered or not a valid chain; skipped")
             continue
         merged: dict[str, Any] = {"cells": {}}

@@ -169,6 +169,8 @@ class Prototypes:
         return ((1.0 - post[:, clean]) > self.opts["margin"]) & (post.argmax(1) != clean)
 
     def _combine(self, novel: Any, noisy_post: Any) -> Any:
+        if self.opts["gate"] == "off":
+            return novel | True
         if self.opts["gate"] == "posterior":
             return noisy_post
         return novel & noisy_post if self.opts["gate"] == "both" else novel

@@ -58,7 +58,8 @@ chosen by ``python -m medrobust_plugins.imc.tune_pdc`` on the reference split:
                           the ``clean_quantile`` quantile of the clean reference
                           images' distances) or ``posterior`` (``1 - P(clean)``
                           exceeds ``margin`` and the best prototype is a noise) or
-                          ``both`` (both must agree)
+                          ``both`` (both must agree) or ``off`` (no gate: every
+                          image is calibrated; an ablation)
 ``clean_quantile``        the novelty gate's margin: the share of clean images it
                           leaves untouched, out of sample: the threshold is fitted by
                           cross-fitting on the reference images (``gate_folds`` folds;
@@ -118,7 +119,7 @@ _CHOICES = {
     "assignment": ("soft", "hard"),
     "formula": ("shift", "restandardise", "none"),
     "stats": ("token", "channel"),
-    "gate": ("both", "novelty", "posterior"),
+    "gate": ("both", "novelty", "posterior", "off"),
     "gate_space": ("discriminant", "full"),
 }
 

@@ -30,6 +30,7 @@ SEARCH: list[tuple[str, list[Any]]] = [
     ("stats", ["token", "channel"]),
     ("strength", [0.5, 1.0]),
     ("gate", [("both", 0.95), ("posterior", 0.5), ("posterior", 0.8), ("novelty", 0.95)]),
+    ("gate_space", ["discriminant", "full"]),
     ("min_separability", [0.6, 0.75, 0.9]),
     ("assignment", ["soft", "hard"]),
     ("bands", ["s1:1,s2:2,s3:3,s4:4,s5:5", "mild:1-2,strong:3-5"]),

@@ -40,13 +40,19 @@ def test_recovered_is_the_share_of_the_drop_won_back_with_a_paired_interval() ->
     assert rows["median-denoise"]["interval"] == (0.0, 0.0)
 
 
+def test_a_calibrator_variant_carries_its_options() -> None:
+    assert imc_ab.parse_variant("imc-pdc[gate=off,strength=0.5]") == ("imc-pdc", {"gate": "off", "strength": "0.5"})
+    assert imc_ab.parse_variant("spell-correct+median-denoise") == ("spell-correct+median-denoise", {})
+    assert all(imc_ab.parse_variant(a)[1] for a in imc_ab.ABLATIONS)
+
+
 def test_quick_run_prints_every_cell_calibrator_and_interval(tmp_path) -> None:
     out = tmp_path / "ab.json"
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "imc_ab.py"), "--quick", "--journal", "none",
                            "--json", str(out)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    for needle in ("gaussian_noise@3", "keyboard_typos@3", "spell-correct+median-denoise",
+    for needle in ("gaussian_noise@3", "keyboard_typos@3", "spell-correct+median-denoise", "median-denoise[kernel=5]",
                    "recovered [95 % interval]", "ms/sample"):
         assert needle in text, text
     summary = json.loads(out.read_text())["summary"]
