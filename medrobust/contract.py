@@ -33,7 +33,10 @@ stay out of the key, so runs differing only in them share journaled answers.
 
 A **calibrator** has ``fit(model, reference_samples, noises)`` (training-free:
 statistics, prototypes; ``noises`` is the run's noise registry) and
-``wrap(model) -> model``. A **dataset** has ``samples(split) -> list[Sample]``.
+``wrap(model) -> model``. Its factory may declare what it changes,
+``modalities = ("image",)`` (or ``("text",)``, ``("image", "text")``), so that it
+can be chained with a calibrator of the other modality (``--calibrator
+spell-correct+median-denoise``, :mod:`medrobust.run.calibrator_chain`). A **dataset** has ``samples(split) -> list[Sample]``.
 """
 
 from __future__ import annotations
