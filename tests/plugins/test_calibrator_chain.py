@@ -150,3 +150,13 @@ def test_a_chain_with_two_image_calibrators_stops_the_run_at_start_up(toy) -> No
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*'median-denoise' (image) and 'nlm-denoise' (image) both change the image*"])
     assert "Traceback" not in result.stderr.str()
+
+
+def test_a_chain_option_without_its_member_prefix_stops_the_run_naming_the_members(toy) -> None:
+    toy.makepyfile(test_spec=SPEC)
+    result = toy.runpytest(*TOY_ARGS, "--calibrator", "spell-correct+median-denoise", "--calibrator-option", "kernel=5")
+    assert result.ret != 0
+    output = result.stdout.str() + result.stderr.str()
+    assert "--calibrator-option kernel: calibrator chain 'spell-correct+median-denoise' routes options by member, " \
+           "prefix the key with one of spell-correct., median-denoise." in output
+    assert "Traceback" not in output
