@@ -38,6 +38,7 @@ def test_recovered_is_the_share_of_the_drop_won_back_with_a_paired_interval() ->
     assert diff["recovered"] == pytest.approx(0.5)
     assert diff["interval"][0] > 0  # imc is right on every sample spell-correct is, and on 8 more
     assert rows["median-denoise"]["interval"] == (0.0, 0.0)
+    assert rows["imc"]["clean_cost"] == 0.0 and rows["imc"]["clean_cost_interval"] == (0.0, 0.0)
 
 
 def test_a_calibrator_variant_carries_its_options() -> None:
@@ -53,7 +54,7 @@ def test_quick_run_prints_every_cell_calibrator_and_interval(tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     for needle in ("gaussian_noise@3", "keyboard_typos@3", "spell-correct+median-denoise", "median-denoise[kernel=5]",
-                   "recovered [95 % interval]", "ms/sample"):
+                   "recovered [95 % interval]", "clean cost [95 % interval]", "ms/sample"):
         assert needle in text, text
     summary = json.loads(out.read_text())["summary"]
     assert [r["calibrator"] for r in summary] == imc_ab.QUICK["calibrators"]
