@@ -142,6 +142,13 @@ def test_a_chain_runs_end_to_end_and_the_certificate_records_it(toy) -> None:
     assert [m["name"] for m in recorded["chain"]] == ["spell-correct", "median-denoise"]
     assert recorded["chain"][0]["vocabulary_size"] > 0
     assert recorded["chain"][1]["params"] == {"kernel": 5}
+    import json
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads((resources.files("medrobust") / "schemas" / "certificate.schema.json").read_text())
+    jsonschema.validate(cert, schema)
 
 
 def test_a_chain_with_two_image_calibrators_stops_the_run_at_start_up(toy) -> None:
