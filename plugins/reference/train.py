@@ -6,7 +6,7 @@ Two stages (a from-scratch LLaVA this small does not learn left/right end to end
 
 1. the vision tower alone, with a small head predicting the findings (presence,
    side, count, size, modality, organ) from the features the projector receives;
-2. the whole LLaVA, each step on a batch of image questions and a batch of
+2. the projector and language model (the vision tower frozen), each step on a batch of image questions and a batch of
    text-only prompts: the answers (loss on the reply), the questions themselves
    (language-model loss on the question tokens, so they get meaningful
    probabilities, with and without the image), and two short instructions in the
@@ -40,10 +40,13 @@ from . import _build
 from ._instruct import JUDGE_PROMPTS, REWRITE_PROMPTS, corrupt, instruction_rates
 
 SHIFT = 3
-IMAGE_INSTRUCTIONS = 0.15
+IMAGE_INSTRUCTIONS = 0.1
 """Share of the image batch that is an instruction about the sample's question."""
 QUESTION_WEIGHT = 0.5
 """Weight of the question tokens' language-model loss beside the replies'."""
+KIND_WEIGHTS = {"presence": 1.5, "modality_yn": 0.5, "side": 2.0, "organ": 0.5, "modality": 0.5,
+                "count": 2.0, "size": 2.0}
+"""How often stage 2 draws each question kind (relative): the ones that need the lesions, more."""
 
 
 def _labels(samples):
@@ -225,17 +228,24 @@ def _token_losses(logits: torch.Tensor, input_ids: torch.Tensor, cls: torch.Tens
 
 
 def stage2(model, tokenizer, samples, images, steps, batch, text_batch, gen, log, device) -> None:
-    """Answers, question language model and instructions, with and without the image."""
+    """Answers, question language model and instructions, with and without the image.
+
+    The vision tower stays as stage 1 left it (frozen): the projector and the
+    language model learn to read its features.
+    """
     enc = Encoder(tokenizer)
     rng = random.Random(int(torch.randint(0, 2**31, (1,), generator=gen)))
     swap = {"left": "right", "right": "left"}
     questions = [s.question for s in samples]
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    for p in model.model.vision_tower.parameters():
+        p.requires_grad_(False)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01)
     model.train()
-    n = images.shape[0]
+    weights = torch.tensor([KIND_WEIGHTS[s.metadata["question_kind"]] for s in samples], dtype=torch.float)
     t0 = time.time()
     for step in range(steps):
-        idx = torch.randint(0, n, (batch,), generator=gen)
+        idx = torch.multinomial(weights, batch, replacement=True, generator=gen)
         x, flip = _augment(images[idx], gen)
         rows = []
         for k, i in enumerate(idx.tolist()):
@@ -265,7 +275,7 @@ def stage2(model, tokenizer, samples, images, steps, batch, text_batch, gen, log
             g["lr"] = _lr(step, steps, 1e-3)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if step % 50 == 0 or step == steps - 1:
             log(f"stage2 step {step} answers {reply.item():.4f} instructions {treply.item():.4f} "
@@ -307,7 +317,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--stage1-steps", type=int, default=400)
-    ap.add_argument("--stage2-steps", type=int, default=800)
+    ap.add_argument("--stage2-steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--text-batch", type=int, default=32)
     ap.add_argument("--device", default="cpu", help="cpu (the shipped weights) or cuda (trials)")
