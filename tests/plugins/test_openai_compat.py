@@ -325,7 +325,10 @@ def _suites(server: LoopbackServer, tmp_path: Path, *args: str,
 
 def test_suites_end_to_end_through_the_server(server, tmp_path) -> None:
     proc, cert = _suites(server, tmp_path, str(ROOT / "suites"))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    # on 20 samples a spec may pass or fail (the reference model v2 reads its questions, and a mild
+    # question noise can cost 2 of 8 closed answers): that is the model's verdict, not the plugin's
+    assert proc.returncode in (0, 1) and cert, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stdout + proc.stderr
     assert cert["model"]["endpoint"] == server.url and cert["model"]["served_model"] == SERVED_NAME
     assert cert["model"]["capabilities"]["available"] == {"feature_hook": False, "free_generation": True,
                                                           "token_scoring": True}
