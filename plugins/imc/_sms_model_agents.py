@@ -142,6 +142,11 @@ class ModelAgents(SMSAgents):
                 if searched[k].changed:
                     options.append(("search", searched[k].final))
             options = [(who, t) for who, t in options if t != src]
+            if len(options) > 1:  # the tools' vetoes first: a rewrite that changes the meaning is no option
+                kept = [(who, t) for who, t in options if not self._vetoes(questions[k], t)]
+                if len(kept) < len(options):
+                    scores["vetoed"] = [who for who, t in options if (who, t) not in kept]
+                options = kept or options
             if len(options) > 1:  # the likelihood chooses, each edit charged edit_penalty nats
                 lls = self._loglik([t for _, t in options], [imgs[k]] * len(options) if imgs else None)
                 values = [ll - self.opts["edit_penalty"] * edit_fraction(src, t) * len(src)
@@ -156,6 +161,14 @@ class ModelAgents(SMSAgents):
                 records[k].steps.append(SMSStep("corrector", rnd, src, src, "abstain" if unread else "no-rewrite",
                                                 scores))
         return proposals
+
+    def _vetoes(self, question: str, rewrite: str) -> list[str]:
+        """Why the tools refuse ``rewrite`` of ``question``: meaning changes, an edit too large."""
+        reasons = meaning_changes(question, rewrite, self.lexicon)
+        frac = edit_fraction(question, rewrite)
+        if frac > self.opts["max_edit_fraction"]:
+            reasons.append(f"edit too large ({frac:.2f} of the question)")
+        return reasons
 
     def _review(self, proposals: dict[int, str], current: dict[int, str], questions: list[str],
                 imgs: Optional[list[Any]], records: list[SMSRecord], rnd: int) -> list[int]:
@@ -173,9 +186,7 @@ class ModelAgents(SMSAgents):
         fracs: dict[int, float] = {}
         for n, k in enumerate(keys):
             fracs[k] = edit_fraction(questions[k], proposals[k])
-            vetoes[k] = meaning_changes(questions[k], proposals[k], self.lexicon)
-            if fracs[k] > self.opts["max_edit_fraction"]:
-                vetoes[k].append(f"edit too large ({fracs[k]:.2f} of the question)")
+            vetoes[k] = self._vetoes(questions[k], proposals[k])
             if gains is not None and gains[n] < self.opts["margin"]:
                 vetoes[k].append("likelihood gain below margin")
         said: dict[int, dict[str, Any]] = {}

@@ -178,21 +178,26 @@ def test_protected_tokens_preserved_under_catalogue_noise(sms, noises, noise, se
 
 
 @needs_weights
-def test_protected_tokens_preserved_and_typos_fixed_by_hand(sms) -> None:
-    records = sms.refine_many(HAND_TYPOS)
+@pytest.mark.parametrize("options, at_least", [({"agents": "tools"}, 3), ({"corrector": "best"}, 3), ({}, 0)])
+def test_protected_tokens_preserved_and_typos_fixed_by_hand(model, data, options, at_least) -> None:
+    """Hand typos of questions the model was never taught: the tools fix them; the model's own rewrites
+    of them (a question it knows instead) are vetoed, so the default agents leave them, never harm them."""
+    cal = SMSCalibrator(options)
+    cal.fit(model, data.samples("reference"), noises=NOISES)
+    records = cal.refine_many(HAND_TYPOS)
     for clean, noisy, r in zip(DENSE, HAND_TYPOS, records):
         # "withuot" is no longer a protected word: SMS never turns a word into one
         assert protected_sequence(r.final) == protected_sequence(noisy)
         assert dl_distance(r.final, clean) <= dl_distance(noisy, clean)
     fixed = sum(dl_distance(r.final, c) < dl_distance(n, c) for c, n, r in zip(DENSE, HAND_TYPOS, records))
-    assert fixed >= len(DENSE) // 2
+    assert fixed >= at_least
     # the function-level API gives the same record as the batch
-    assert refine(sms._model, HAND_TYPOS[0]).to_json() == records[0].to_json()
+    assert refine(model, HAND_TYPOS[0], calibrator=cal).to_json() == records[0].to_json()
 
 
 @needs_weights
 def test_records_show_every_agent_with_bounded_rounds(model, data) -> None:
-    cal = SMSCalibrator({"rounds": "2"})
+    cal = SMSCalibrator({"rounds": "2", "agents": "tools"})
     cal.fit(model, data.samples("reference"), noises=NOISES)
     records = cal.refine_many(HAND_TYPOS + DENSE[:2])
     for r in records:
@@ -207,6 +212,24 @@ def test_records_show_every_agent_with_bounded_rounds(model, data) -> None:
     assert reviews and {"gain", "edit_fraction", "protected_same"} <= set(reviews[-1].scores)
     if noisy.changed:
         assert reviews[-1].decision == "accept" and reviews[-1].output == noisy.final
+
+
+@needs_weights
+def test_default_agents_are_the_reference_models_own_replies(sms, data, noises) -> None:
+    """The reference model follows its two instructions: SMS's default agents are its generated replies."""
+    assert sms.describe()["agents"]["mode"] == "model"
+    assert sms.describe()["agents"]["prompts"]["assess_prompt"] == sms._model.format_prompt(
+        "Is this question well written? Answer yes or no. Question: {question}")
+    samples = data.samples("test")[:40]
+    noisy = [apply_composition(s, Composition.of(("keyboard_typos", 4)), noises, 0)[0].question for s in samples]
+    records = sms.refine_many(noisy)
+    changed = [r for r in records if r.changed]
+    assert len(changed) >= 10
+    for r in changed:
+        corrector = next(s for s in r.steps if s.agent == "corrector")
+        assert corrector.scores["prompt"] == sms._model.format_prompt(f"Rewrite this question correctly: {r.question}")
+        assert corrector.scores["reply"] and r.steps[-1].decision == "accept"
+        assert r.steps[-1].scores["well_written"] is True
 
 
 @needs_weights
