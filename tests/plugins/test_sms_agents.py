@@ -231,3 +231,13 @@ def test_a_wrapper_keeps_the_inner_models_format_and_agents():
     assert not hasattr(PassThroughModel(object()), "format_prompt")
     with pytest.warns(UserWarning, match="tool-only agents on the wrapped model.*no format_prompt"):
         cal.wrap(PassThroughModel(NoFormat()))
+
+
+def test_best_never_chooses_a_rewrite_the_tools_veto():
+    noisy = "Is there a lesoin on the lfet?"
+    # the model's rewrite is the most likely (every word known) but turns left into right
+    model = InstModel({ASK.format(noisy): "No", FIX.format(noisy): "Is there a lesion on the right?"})
+    (record,) = fitted(model, corrector="best").refine_many([noisy])
+    corrector = record.steps[1]
+    assert corrector.scores["vetoed"] == ["model"] and corrector.scores["chosen"] == "search"
+    assert record.final == "Is there a lesion on the lfet?"
