@@ -43,7 +43,12 @@ nats and whose edit is within ``max_edit_fraction``, else sends the corrector to
 its next candidates. Each agent can be switched to its tool (an ablation), or
 join it: ``assessor=either|both`` (noisy if either / both say so),
 ``corrector=best`` (the likelihood chooses between the model's and the search's
-rewrite), ``reviewer=both`` (also the likelihood gain).
+rewrite, among those the vetoes let through), ``reviewer=both`` (also the
+likelihood gain). On the reference model v2, which learnt to rewrite its own
+question generator's questions, the default agents fix most catalogue text
+noise and change no clean test question; a question it never learnt gets a
+rewrite into one it knows, which the vetoes refuse (``corrector=best`` then
+falls back to the search); ``python bench/sms_report.py`` measures all this.
 
 Options (``--calibrator-option KEY=VALUE``; strings are parsed), tool defaults
 chosen by ``python -m medrobust_plugins.imc._sms_tune`` on the reference split
