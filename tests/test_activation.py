@@ -64,14 +64,16 @@ def test_medrobust_registers_no_pytest11_entry_point():
 
 def test_a_project_with_its_own_options_runs_as_if_medrobust_were_not_installed(pytester: pytest.Pytester):
     """Its own --device, --model, --seed, --samples, --batch-size; no medrobust or torch import; the same
-    start-up time with and without ``-p no:medrobust`` (best of four runs each, interleaved)."""
+    start-up time with and without ``-p no:medrobust`` (best of four to ten runs each, interleaved)."""
     pytester.makeconftest(OWN_OPTIONS)
     pytester.makepyfile(test_theirs=OWN_TEST)
     pytester.makefile(".ini", pytest="[pytest]\n")
     with_us, without_us = [], []
-    for _ in range(4):
+    for _ in range(10):  # at least four rounds; more while a loaded machine keeps the two minima apart
         with_us.append(_start_up(pytester.path))
         without_us.append(_start_up(pytester.path, "-p", "no:medrobust", "-p", "no:medrobust.pytest_plugin"))
+        if len(with_us) >= 4 and abs(min(with_us) - min(without_us)) <= 0.2:
+            break
     assert abs(min(with_us) - min(without_us)) <= 0.2, (with_us, without_us)
 
 
