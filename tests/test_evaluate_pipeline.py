@@ -108,5 +108,6 @@ def test_a_chunk_prepared_in_shares_is_ready_sooner_with_the_same_result():
         waits[threads] = evaluator.timing.waiting_for_inputs
         results[threads] = (evaluation.answers, evaluation.records, evaluation.inputs)
     assert results[1] == results[4]
-    # one chunk of 8 images: 2 delays prepared alone, half a delay in 4 shares of 2
-    assert waits[1] >= 2 * DELAY and waits[4] < 1.2 * DELAY, waits
+    # one chunk of 8 images: 2 delays prepared alone, half a delay in 4 shares of 2 (the wait is timed from
+    # after the chunk was submitted, so it can be a little under the preparation itself)
+    assert waits[1] >= 1.6 * DELAY and waits[4] < 1.2 * DELAY, waits
