@@ -27,7 +27,8 @@ from .keyvalue import parse_dataset, parse_key_values
 from .model_calls import DEFAULT_ANSWER_TIMEOUT
 
 __all__ = ["RunOptions", "Option", "OPTIONS", "LOCAL_OPTIONS", "add_pytest_options", "options_from_pytest",
-           "option_source", "env_or_ini", "add_cli_arguments", "options_from_args", "options_from_json", "command_arguments", "replay_command"]
+           "option_source", "env_or_ini", "add_cli_arguments", "options_from_args", "options_from_json",
+           "command_arguments", "replay_command"]
 
 SEVERITY_SCALES = ("declared", "calibrated")
 
