@@ -60,9 +60,10 @@ class RunContext:
                      "dataset": self.host.datasets[o.dataset]}
         for what, path in (("model path", o.model_path), ("dataset path", o.dataset_path)):
             if path and "://" not in path and not Path(path).expanduser().exists():
-                repo = (what == "model path" and path.count("/") == 1 and not path.startswith((".", "/", "~"))
-                        and f"; a Hugging Face repo id already in the local cache is given as --model-option "
-                            f"repo={path} (llava-med, hf-vlm)" or "")
+                looks_like_repo_id = (what == "model path" and path.count("/") == 1
+                                      and not path.startswith((".", "/", "~")))
+                repo = (f"; a Hugging Face repo id already in the local cache is given as --model-option "
+                        f"repo={path} (llava-med, hf-vlm)") if looks_like_repo_id else ""
                 raise OptionError(f"{what} {path} does not exist; give a local file or directory "
                                   f"(nothing is downloaded at run time){repo}")
         check_device("--device", o.device)
