@@ -111,3 +111,33 @@ def test_a_chunk_prepared_in_shares_is_ready_sooner_with_the_same_result():
     # one chunk of 8 images: 2 delays prepared alone, half a delay in 4 shares of 2 (the wait is timed from
     # after the chunk was submitted, so it can be a little under the preparation itself)
     assert waits[1] >= 1.6 * DELAY and waits[4] < 1.2 * DELAY, waits
+
+
+def test_the_next_known_composition_is_prepared_while_the_model_answers_the_last_chunk():
+    samples = _samples(4)
+    first, second = Composition.of("slow@1"), Composition.of("slow@2")
+    plain = Evaluator(SleepyModel(), "sleepy", samples, {"slow": SLOW}, 0, batch_size=2)
+    expected = [plain.evaluate(first), plain.evaluate(second)]
+    waited = plain.timing.waiting_for_inputs
+    ahead = Evaluator(SleepyModel(), "sleepy", samples, {"slow": SLOW}, 0, batch_size=2)
+    ahead.upcoming = [first, second]
+    got = [ahead.evaluate(first), ahead.evaluate(second)]
+    assert got == expected  # answers, records and input digests: the same whether prepared ahead or not
+    assert ahead.timing.prefetched == 1 and plain.timing.prefetched == 0
+    # without the plan each composition waits for its first chunk (2 delays); with it only the first does
+    assert waited >= 1.8 * DELAY and ahead.timing.waiting_for_inputs < 1.6 * DELAY, (waited, ahead.timing)
+
+
+def test_a_wrong_or_stale_plan_changes_nothing_but_is_kept_while_upcoming():
+    samples = _samples(4)
+    planned, other = Composition.of("slow@3"), Composition.of("slow@1")
+    evaluator = Evaluator(SleepyModel(), "sleepy", samples, {"slow": SLOW}, 0, batch_size=2)
+    evaluator.upcoming = [planned]
+    unplanned = evaluator.evaluate(other)  # prepares planned's first chunk at its end
+    again = evaluator.evaluate(Composition.of("slow@2"))  # not planned: planned's prefetch is kept
+    assert evaluator.timing.prefetched == 0
+    evaluator.evaluate(planned)
+    assert evaluator.timing.prefetched == 1
+    fresh = Evaluator(SleepyModel(), "sleepy", samples, {"slow": SLOW}, 0, batch_size=2)
+    assert (fresh.evaluate(other), fresh.evaluate(Composition.of("slow@2"))) == (unplanned, again)
+    assert evaluator.evaluate(planned) == fresh.evaluate(planned)

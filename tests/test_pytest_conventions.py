@@ -200,3 +200,21 @@ def test_the_readme_and_messages_point_only_at_files_that_ship():
         assert "../shared" not in text and "DESIGN.md" not in text, path
     for target in re.findall(r"\]\(([^)#:]+)\)", texts[REPO / "README.md"]):
         assert (REPO / target).exists(), target
+
+
+def test_declarative_specs_have_their_first_inputs_prepared_ahead_with_the_same_answers(toy, monkeypatch):
+    toy.makefile(".robust.yaml", mixed=YAML_SPEC)
+    toy.makepyfile(test_after=PY_SPECS)
+    assert toy.runpytest(*TOY_ARGS, "-q").ret == 0
+    planned = read_certificate(toy)
+    planned_rows = (toy.path / "reports" / "certificate.answers.jsonl").read_bytes()
+    # each of the 6 YAML items' composition was prepared while the model answered the one before
+    assert planned["timing"]["stages"]["model"]["prefetched"] == 6
+    from medrobust.run.context import RunContext
+
+    monkeypatch.setattr(RunContext, "plan", lambda self, compositions: None)
+    assert toy.runpytest(*TOY_ARGS, "-q").ret == 0
+    unplanned = read_certificate(toy)
+    assert unplanned["timing"]["stages"]["model"]["prefetched"] == 0
+    assert (toy.path / "reports" / "certificate.answers.jsonl").read_bytes() == planned_rows
+    assert planned["digest"] == unplanned["digest"]

@@ -212,6 +212,17 @@ def _interrupted(session: pytest.Session, exitstatus: int) -> Optional[str]:
     return None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
+    """Tell the run which compositions this spec and the next will answer, where a declarative spec
+    states them, so that their first inputs are prepared while the model answers (returns None: the
+    run goes on as usual)."""
+    if is_active(item.config) and _is_spec(item):
+        known = [getattr(i, "composition", None) for i in (item, nextitem)
+                 if i is not None and getattr(i, "medrobust_spec", False) and not getattr(i, "refusal", None)]
+        run_context(item.config).plan([c for c in known if c is not None])
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if _is_spec(item):
         kind = "yaml" if getattr(item, "medrobust_spec", False) else "python"

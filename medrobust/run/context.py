@@ -8,8 +8,12 @@ here too, filled by the pytest plugin and :class:`~medrobust.run.checks.Bench`.
 from __future__ import annotations
 
 import logging
+import os
 import random
+import sys
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
@@ -43,6 +47,9 @@ class RunContext:
         self._parts: dict[str, Any] = {}
         self.progress: Any = None
         """The run's :class:`~medrobust.run.progress.Progress` (the pytest plugin sets one that shows it)."""
+        self.upcoming: list[Any] = []
+        """The compositions the specs about to run will answer, in order, where known (declarative specs):
+        the evaluators prepare their first inputs ahead (:attr:`~medrobust.run.evaluate.Evaluator.upcoming`)."""
         self.protocol: Any = None
         """The sealed :class:`~medrobust.run.protocol.Protocol`, hashed here, before anything runs."""
         if options.protocol:
@@ -199,10 +206,38 @@ class RunContext:
         return described
 
     # -- answering -------------------------------------------------------------
+    def plan(self, compositions: Any) -> None:
+        """Tell the evaluators which compositions come next (see :attr:`upcoming`)."""
+        self.upcoming = list(compositions)
+        for evaluator in self.arms().values():
+            evaluator.upcoming = self.upcoming
+
     @property
     def evaluator(self) -> Any:
         """Answers of the model as the specs see it (through the calibrator)."""
-        return self._part("evaluator", lambda: self._make_evaluator(self.model, calibrated=True))
+        evaluator = self._part("evaluator", lambda: self._make_evaluator(self.model, calibrated=True))
+        try:  # started once the calibrator has read the reference split, if it does
+            self.test_data_probe
+        except Exception:  # a probe must not fail a spec: the evidence records its error
+            pass
+        return evaluator
+
+    @property
+    def test_data_probe(self) -> "Future[dict[str, Any]]":
+        """The test-data evidence probe (:func:`~medrobust.run.probes.test_data`: per-item hashes, and
+        independence from the reference split, which it reads and hashes), run on a thread of its own
+        from the first answer on, so that the certificate does not wait for it at the end."""
+        return self._part("test data probe", self._start_test_data_probe)
+
+    def _start_test_data_probe(self) -> "Future[dict[str, Any]]":
+        from . import probes
+
+        o = self.options
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medrobust-test-data")
+        future = pool.submit(_in_background, probes.test_data, self.dataset, self.samples, o.dataset, o.split,
+                             o.reference_split)
+        pool.shutdown(wait=False)  # its thread ends with the probe
+        return future
 
     @property
     def baseline_evaluator(self) -> Any:
@@ -219,6 +254,7 @@ class RunContext:
         evaluator = Evaluator(model, self.options.model, self.samples, self.noises, self.options.seed,
                               self.options.batch_size, journal, scope, self.options.noise_device_used,
                               calls=self.model_calls)
+        evaluator.upcoming = self.upcoming
         if self.progress is not None:
             arm = "model" if self.options.calibrator == "none" else "calibrated" if calibrated else "uncalibrated"
             evaluator.progress = self.progress.arm(arm)
@@ -288,3 +324,16 @@ class RunContext:
         record = self.specs.setdefault(nodeid, SpecRecord(nodeid, name, kind))
         self.current = record
         return record
+
+
+def _in_background(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` on this thread at the lowest CPU priority where the system allows a thread its
+    own (Linux: a thread's nice value, inherited by the threads it starts, such as a dataset's decoders),
+    so that it takes the CPU time that preparing the model's inputs leaves idle."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except OSError:  # not allowed here: it runs at the usual priority
+            pass
+    return function(*args)
+

@@ -8,7 +8,8 @@ import threading
 import time
 import traceback
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from .._canonical import image_digest, sample_digest, sha256_json, text_digest
@@ -55,6 +56,9 @@ class StageTiming:
     """Inside the model's ``answer`` calls."""
     waiting_for_inputs: float = 0.0
     """The main thread waiting for a chunk's inputs: the part of preparing that answering did not hide."""
+    prefetched: int = 0
+    """Compositions whose first chunk was prepared ahead, while the model answered the one before
+    (:attr:`Evaluator.upcoming`), and used."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +96,11 @@ class Evaluator:
             so that the model is never called from two threads at once). Default: a new one, no limit.
     """
 
+    upcoming: Sequence[Composition] = ()
+    """The compositions this evaluator is expected to answer next, in order, where the run knows them
+    (the next declarative specs'). While the model answers the last chunk of a composition, the first
+    chunk of the first upcoming one not yet answered is prepared, so that the model need not wait for it.
+    A wrong guess costs preparation time on an idle thread, never a different result."""
     progress: Any = NO_PROGRESS
     """Where answers done are counted, per model batch and composition (:mod:`medrobust.run.progress`):
     the run context gives its evaluators the run's."""
@@ -123,6 +132,9 @@ class Evaluator:
         self.timing = StageTiming()
         """Seconds spent preparing inputs (noise, digests) and waiting on the model, over every composition."""
         self._timing_lock = threading.Lock()
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._prefetch: Optional[tuple[str, list[Any]]] = None
+        """The key of the composition whose first chunk is being prepared ahead, with its futures."""
 
     @property
     def journaled(self) -> bool:
@@ -188,26 +200,56 @@ class Evaluator:
 
         Each chunk is split into ``prepare_threads`` shares prepared side by side (noise kernels and
         hashing release the GIL); the result does not depend on the split (each sample's noise derives
-        from the sample alone).
+        from the sample alone). After the last chunk is handed out, the first chunk of the next
+        :attr:`upcoming` composition is prepared ahead.
         """
-        chunks = [range(start, min(start + self.batch_size, len(self.samples)))
-                  for start in range(0, len(self.samples), self.batch_size)]
+        chunks = self._chunks()
         if not chunks:
             return
-        with ThreadPoolExecutor(max_workers=self.prepare_threads, thread_name_prefix="medrobust-noise") as pool:
-            def submit(rows: range) -> list[Any]:
-                share = -(-len(rows) // self.prepare_threads)
-                return [pool.submit(self._prepare, composition, rows[start:start + share])
-                        for start in range(0, len(rows), share)]
+        pending = self._take_prefetched(composition) or self._submit(composition, chunks[0])
+        for k, rows in enumerate(chunks):
+            waited = time.perf_counter()
+            prepared = [item for future in pending for item in future.result()]
+            self.timing.waiting_for_inputs += time.perf_counter() - waited
+            if k + 1 < len(chunks):
+                pending = self._submit(composition, chunks[k + 1])
+            else:
+                self._prefetch_next(composition)
+            yield rows, prepared
 
-            pending = submit(chunks[0])
-            for k, rows in enumerate(chunks):
-                waited = time.perf_counter()
-                prepared = [item for future in pending for item in future.result()]
-                self.timing.waiting_for_inputs += time.perf_counter() - waited
-                if k + 1 < len(chunks):
-                    pending = submit(chunks[k + 1])
-                yield rows, prepared
+    def _chunks(self) -> list[range]:
+        return [range(start, min(start + self.batch_size, len(self.samples)))
+                for start in range(0, len(self.samples), self.batch_size)]
+
+    def _submit(self, composition: Composition, rows: range) -> list[Future[Any]]:
+        """``rows`` handed to the preparing threads, in ``prepare_threads`` shares."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.prepare_threads, thread_name_prefix="medrobust-noise")
+            weakref.finalize(self, self._pool.shutdown, False)  # its idle threads end with the evaluator
+        share = -(-len(rows) // self.prepare_threads)
+        return [self._pool.submit(self._prepare, composition, rows[start:start + share])
+                for start in range(0, len(rows), share)]
+
+    def _take_prefetched(self, composition: Composition) -> Optional[list[Future[Any]]]:
+        """The futures of ``composition``'s first chunk when it was prepared ahead (a prefetch of
+        another composition is kept while it is still upcoming)."""
+        if self._prefetch is None or self._prefetch[0] != composition.key:
+            return None
+        futures = self._prefetch[1]
+        self._prefetch = None
+        self.timing.prefetched += 1
+        return futures
+
+    def _prefetch_next(self, current: Composition) -> None:
+        """Start preparing the first chunk of the first upcoming composition not answered yet."""
+        chunks = self._chunks()
+        following = next((c for c in self.upcoming if c.key != current.key and c.key not in self._cache), None)
+        if following is None or not chunks:
+            self._prefetch = None
+            return
+        if self._prefetch is not None and self._prefetch[0] == following.key:
+            return
+        self._prefetch = (following.key, self._submit(following, chunks[0]))
 
     def _prepare(self, composition: Composition, rows: range
                  ) -> list[tuple[Sample, list[AppliedNoise], tuple[str, str]]]:

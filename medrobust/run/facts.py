@@ -88,7 +88,7 @@ def gather_evidence(ctx: RunContext) -> dict[str, Any]:
         "shortcuts": lambda: probes.shortcuts(ctx.model, o.model, ctx.samples,
                                               ctx.evaluator.evaluate(Composition()).answers, o.batch_size,
                                               calls=calls),
-        "test_data": lambda: probes.test_data(ctx.dataset, ctx.samples, o.dataset, o.split, o.reference_split),
+        "test_data": lambda: ctx.test_data_probe.result(),
         "environment": lambda: probes.environment(o.device)}
     evidence: dict[str, Any] = {"probe_errors": {}}
     for name, probe in gather.items():
