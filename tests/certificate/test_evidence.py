@@ -302,3 +302,37 @@ def test_shortcut_baselines_score_sentence_answers_as_closed_accuracy_does():
     clean = Chatty().answer(samples)
     found = shortcuts(Chatty(), "chatty", samples, clean, batch_size=4)
     assert found["clean"]["value"] == 1.0 and found["text_only"]["value"] == 1.0
+
+
+def test_shortcut_images_are_one_blank_image_per_mode_and_size_whatever_the_sample_count():
+    import numpy as np
+    from PIL import Image
+
+    from medrobust import Sample
+    from medrobust._canonical import image_digest
+    from medrobust.run.probes import shortcuts
+
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def answer(self, samples):
+            self.seen += samples
+            return ["yes" if np.asarray(s.image).mean() > 100 else "no" for s in samples]
+
+    sizes = [("L", (40, 30)), ("RGB", (24, 24)), ("L", (40, 30)), ("RGB", (24, 24)), ("L", (16, 16))]
+    samples = [Sample(f"s{i}", Image.new(mode, size, 200 if mode == "L" else (200, 200, 200)), "Is it bright?", "yes",
+                      "closed")
+               for i, (mode, size) in enumerate(sizes * 4)]
+    model = Recorder()
+    found = shortcuts(model, "recorder", samples, model.answer(samples), batch_size=8)
+    asked = model.seen[len(samples):]  # the mid-gray pass, then the black one
+    assert len(asked) == 2 * len(samples)
+    for level, part in ((128, asked[:len(samples)]), (0, asked[len(samples):])):
+        assert len({id(s.image) for s in part}) == 3  # one image per (mode, size): L 40x30, RGB 24x24, L 16x16
+        for original, blank in zip(samples, part):
+            assert (blank.image.mode, blank.image.size) == (original.image.mode, original.image.size)
+            assert set(np.asarray(blank.image).ravel().tolist()) == {level}
+            assert blank.image_sha256 == image_digest(blank.image)  # the shared digest is the image's own
+    assert found["clean"]["value"] == 1.0 and found["text_only"]["value"] == 1.0  # 128 > 100: "yes"
+    assert found["blank_image"]["value"] == 0.0
