@@ -62,8 +62,9 @@ class _TimedModel:
         _time.sleep(self.ms / 1000.0 * len(samples))
         out = ["yes" if _np.asarray(s.image).mean() > 127 else "no" for s in samples]
         if self.log:
-            with open(self.log, "a") as f:
-                f.write(f"{_time.perf_counter() - started:.6f} {len(samples)}\\n")
+            spent = _time.perf_counter() - started
+            with open(self.log, "a") as f:  # seconds, samples, and the call's start and end (epoch seconds)
+                f.write(f"{spent:.6f} {len(samples)} {_time.time() - spent:.4f} {_time.time():.4f}\\n")
         return out
 
     def describe(self):
@@ -81,11 +82,12 @@ def write_dataset(folder: Path, n: int, sizes: list[tuple[str, int]]) -> Path:
     rng = np.random.default_rng(0)
     lines = []
     for mode, size in sizes:
+        y, x = np.mgrid[0:size, 0:size]
+        pattern = 40 * np.sin(x / 37.0) * np.cos(y / 23.0)
         for split in ("test", "reference"):
             for i in range(n):
                 bright = i % 2 == 0
-                y, x = np.mgrid[0:size, 0:size]
-                base = (170 if bright else 80) + 40 * np.sin(x / 37.0) * np.cos(y / 23.0)
+                base = (170 if bright else 80) + pattern
                 gray = np.clip(base + rng.normal(0, 6, (size, size)), 0, 255).astype(np.uint8)
                 arr = gray if mode == "L" else np.stack([gray, gray, gray], axis=-1)
                 name = f"{mode}{size}-{split}-{i}.png"
@@ -110,33 +112,46 @@ def run_suites(workdir: Path, args: list[str], env: dict[str, str]) -> tuple[flo
 SELECTIONS = {"imc-11": ["-k", "not acquisition_artifacts"], "all": []}
 
 
-def overhead(ms: float, n: int, sizes: list[tuple[str, int]], extra: list[str], specs: str = "imc-11"
-             ) -> dict[str, Any]:
+def _dataset(folder: Path, n: int, sizes: list[tuple[str, int]]) -> Path:
+    """The manifest of the dataset of ``n`` samples per size in ``folder``: written there unless it is."""
+    folder = folder / f"n{n}-{'-'.join(f'{m}{s}' for m, s in sizes)}"
+    if (folder / "data.jsonl").exists():
+        return folder / "data.jsonl"
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_dataset(folder, n, sizes)
+
+
+def overhead(ms: float, n: int, sizes: list[tuple[str, int]], extra: list[str], specs: str = "imc-11",
+             data_dir: "Path | None" = None) -> dict[str, Any]:
     """One end-to-end run of the suites (``specs``: a key of :data:`SELECTIONS`) on the timed model and a
-    written dataset."""
+    written dataset (kept in ``data_dir`` for the next run, when given)."""
     with tempfile.TemporaryDirectory(prefix="medrobust-overhead-") as tmp:
         work = Path(tmp)
         shutil.copytree(ROOT / "suites", work / "suites")
         with open(work / "suites" / "conftest.py", "a", encoding="utf-8") as f:
             f.write(TIMED_MODEL)
-        data = work / "data"
-        data.mkdir()
-        manifest = write_dataset(data, n, sizes)
+        manifest = _dataset(data_dir or work / "data", n, sizes)
         log = work / "model_time.log"
+        started_at = time.time()  # epoch, as the model's call log states its calls
         wall, rc, tail = run_suites(work, ["--model", "timed", "--model-option", f"ms={ms}", "--model-option",
                                            f"log={log}", "--dataset", f"jsonl:{manifest}",
                                            "--certificate", str(work / "cert"), *SELECTIONS[specs], *extra],
                                     dict(os.environ))
         calls = [line.split() for line in log.read_text().splitlines()] if log.exists() else []
-        model = sum(float(t) for t, _ in calls)
-        answers = sum(int(k) for _, k in calls)
+        model = sum(float(call[0]) for call in calls)
+        answers = sum(int(call[1]) for call in calls)
+        # the harness before the model's first call (start-up: Python, plugins, data) and after its last
+        # (evidence left to compute, certificate, exit)
+        before = float(calls[0][2]) - started_at if calls else wall
+        after = started_at + wall - float(calls[-1][3]) if calls else 0.0
         cert = json.loads((work / "cert.json").read_text()) if (work / "cert.json").exists() else {}
     stages = (cert.get("timing") or {}).get("stages") or {}
     waiting = sum(arm.get("waiting_for_inputs", 0.0) for arm in stages.values())
     harness = wall - model
     return {"specs": specs, "ms_per_sample": ms, "samples_per_size": n, "sizes": [f"{m}{s}" for m, s in sizes],
             "wall_s": wall, "model_s": model, "harness_s": harness, "waiting_s": waiting,
-            "other_s": harness - waiting, "stages": stages,
+            "other_s": harness - waiting, "before_first_call_s": before, "after_last_call_s": after,
+            "between_calls_s": harness - before - after, "stages": stages,
             "overhead_pct": 100 * harness / model if model else None, "answers": answers, "exit": rc,
             "verdict": cert.get("verdict"), "tail": tail if not cert or rc not in (0, 1) else ""}
 
@@ -207,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling", default="40,80,160", help="--samples of the embedded-data runs ('' to skip)")
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny images, 1 ms, no scaling")
     parser.add_argument("--json", help="also write every number here")
+    parser.add_argument("--data", type=Path, help="keep the written datasets in this folder and reuse them")
     parser.add_argument("extra", nargs="*", help="further pytest arguments (after --)")
     args = parser.parse_args(argv)
     sizes = [("L", 48), ("RGB", 64)] if args.quick else [("L", 512), ("RGB", 1024)]
@@ -217,17 +233,18 @@ def main(argv: list[str] | None = None) -> int:
     print(f"medrobust harness overhead, revision {revision}, command: {' '.join(sys.argv)}")
     result: dict[str, Any] = {"revision": revision, "runs": [], "noise_ms_per_image": {}, "scaling": []}
     print(f"{'specs':>7} {'model ms/sample':>16} {'answers':>8} {'wall s':>8} {'model s':>8} {'harness s':>10} "
-          f"{'(waiting':>9} {'other)':>7} {'overhead':>9}  verdict")
+          f"{'(start':>7} {'between':>8} {'end)':>5} {'waiting':>8} {'overhead':>9}  verdict")
     plan = [("imc-11", ms) for ms in costs] if args.specs in ("imc-11", "both") else []
     if args.specs in ("all", "both") and not args.quick:
         plan.append(("all", costs[0]))
     for specs, ms in plan:
-        run = overhead(ms, n, sizes, args.extra, specs)
+        run = overhead(ms, n, sizes, args.extra, specs, args.data)
         result["runs"].append(run)
         pct = f"{run['overhead_pct']:.1f} %" if run["overhead_pct"] is not None else "n/a"
         print(f"{specs:>7} {ms:>16g} {run['answers']:>8} {run['wall_s']:>8.1f} {run['model_s']:>8.1f} "
-              f"{run['harness_s']:>10.1f} {run['waiting_s']:>9.1f} {run['other_s']:>7.1f} {pct:>9}  "
-              f"{run['verdict']} (exit {run['exit']})")
+              f"{run['harness_s']:>10.1f} {run['before_first_call_s']:>7.1f} {run['between_calls_s']:>8.1f} "
+              f"{run['after_last_call_s']:>5.1f} {run['waiting_s']:>8.1f} {pct:>9}  {run['verdict']} "
+              f"(exit {run['exit']})")
         if run["tail"]:
             print(run["tail"])
     result["noise_ms_per_image"] = noise_times(sizes, 2 if args.quick else 8, 1 if args.quick else 3)
