@@ -62,9 +62,9 @@ class _TimedModel:
         _time.sleep(self.ms / 1000.0 * len(samples))
         out = ["yes" if _np.asarray(s.image).mean() > 127 else "no" for s in samples]
         if self.log:
-            spent = _time.perf_counter() - started
+            spent, ended = _time.perf_counter() - started, _time.time()
             with open(self.log, "a") as f:  # seconds, samples, and the call's start and end (epoch seconds)
-                f.write(f"{spent:.6f} {len(samples)} {_time.time() - spent:.4f} {_time.time():.4f}\\n")
+                f.write(f"{spent:.6f} {len(samples)} {ended - spent:.4f} {ended:.4f}\\n")
         return out
 
     def describe(self):

@@ -218,9 +218,9 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: Optional[pytest.Item]) 
     states them, so that their first inputs are prepared while the model answers (returns None: the
     run goes on as usual)."""
     if is_active(item.config) and _is_spec(item):
-        known = [getattr(i, "composition", None) for i in (item, nextitem)
-                 if i is not None and getattr(i, "medrobust_spec", False) and not getattr(i, "refusal", None)]
-        run_context(item.config).plan([c for c in known if c is not None])
+        declared = [i.composition for i in (item, nextitem)  # type: ignore[attr-defined]
+                    if getattr(i, "medrobust_spec", False) and not getattr(i, "refusal", None)]
+        run_context(item.config).plan(declared)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

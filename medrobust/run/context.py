@@ -215,7 +215,10 @@ class RunContext:
     @property
     def evaluator(self) -> Any:
         """Answers of the model as the specs see it (through the calibrator)."""
-        evaluator = self._part("evaluator", lambda: self._make_evaluator(self.model, calibrated=True))
+        return self._part("evaluator", self._make_specs_evaluator)
+
+    def _make_specs_evaluator(self) -> Any:
+        evaluator = self._make_evaluator(self.model, calibrated=True)
         try:  # started once the calibrator has read the reference split, if it does
             self.test_data_probe
         except Exception:  # a probe must not fail a spec: the evidence records its error
@@ -336,4 +339,3 @@ def _in_background(function: Callable[..., Any], *args: Any) -> Any:
         except OSError:  # not allowed here: it runs at the usual priority
             pass
     return function(*args)
-

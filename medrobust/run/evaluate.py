@@ -214,7 +214,7 @@ class Evaluator:
             if k + 1 < len(chunks):
                 pending = self._submit(composition, chunks[k + 1])
             else:
-                self._prefetch_next(composition)
+                self._prefetch_next(composition, chunks[0])
             yield rows, prepared
 
     def _chunks(self) -> list[range]:
@@ -231,8 +231,7 @@ class Evaluator:
                 for start in range(0, len(rows), share)]
 
     def _take_prefetched(self, composition: Composition) -> Optional[list[Future[Any]]]:
-        """The futures of ``composition``'s first chunk when it was prepared ahead (a prefetch of
-        another composition is kept while it is still upcoming)."""
+        """The futures of ``composition``'s first chunk when it was prepared ahead, else None."""
         if self._prefetch is None or self._prefetch[0] != composition.key:
             return None
         futures = self._prefetch[1]
@@ -240,16 +239,14 @@ class Evaluator:
         self.timing.prefetched += 1
         return futures
 
-    def _prefetch_next(self, current: Composition) -> None:
-        """Start preparing the first chunk of the first upcoming composition not answered yet."""
-        chunks = self._chunks()
+    def _prefetch_next(self, current: Composition, first_rows: range) -> None:
+        """Start preparing ``first_rows`` of the first upcoming composition not answered yet (a prefetch
+        already made for it is kept; one for a composition no longer first is dropped)."""
         following = next((c for c in self.upcoming if c.key != current.key and c.key not in self._cache), None)
-        if following is None or not chunks:
+        if following is None:
             self._prefetch = None
-            return
-        if self._prefetch is not None and self._prefetch[0] == following.key:
-            return
-        self._prefetch = (following.key, self._submit(following, chunks[0]))
+        elif self._prefetch is None or self._prefetch[0] != following.key:
+            self._prefetch = (following.key, self._submit(following, first_rows))
 
     def _prepare(self, composition: Composition, rows: range
                  ) -> list[tuple[Sample, list[AppliedNoise], tuple[str, str]]]:
