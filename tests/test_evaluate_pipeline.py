@@ -6,10 +6,12 @@ import threading
 import time
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from medrobust.noise import Composition, ImageNoise
-from medrobust.run.evaluate import Evaluator
+from medrobust.run.evaluate import Evaluator, _balanced_shares
 from medrobust.run.journal import Lookup
 from medrobust.sample import Sample
 
@@ -141,3 +143,87 @@ def test_a_wrong_or_stale_plan_changes_nothing_but_is_kept_while_upcoming():
     fresh = Evaluator(SleepyModel(), "sleepy", samples, {"slow": SLOW}, 0, batch_size=2)
     assert (fresh.evaluate(other), fresh.evaluate(Composition.of("slow@2"))) == (unplanned, again)
     assert evaluator.evaluate(planned) == fresh.evaluate(planned)
+
+
+def _large_image_noise(images, params):
+    if images.shape[-1] >= 64:
+        time.sleep(1.5 * DELAY)  # a large chunk takes longer to prepare than the model takes to answer one
+    return (images * 0.5).clamp(0, 1)
+
+
+LARGE_SLOW = ImageNoise(name="large_slow", family="test", description="test", random=False,
+                        table=[{"k": i} for i in range(5)], fn=_large_image_noise)
+
+
+def test_while_cheap_chunks_are_answered_the_expensive_ones_are_prepared_ahead():
+    # two chunks of small images, then two of large ones that each take 1.5 answers to prepare
+    samples = _samples(4) + [Sample(f"l{i}", Image.new("L", (64, 64), 90 + i), "q?", "a", "open") for i in range(4)]
+    composition = Composition.of("large_slow@1")
+    results, waits = {}, {}
+    for budget in (0, 512 * 2**20):
+        evaluator = Evaluator(SleepyModel(), "sleepy", samples, {"large_slow": LARGE_SLOW}, 0, batch_size=2,
+                              prepare_threads=1, prepare_ahead_bytes=budget)
+        evaluation = evaluator.evaluate(composition)
+        results[budget] = (evaluation.answers, evaluation.records, evaluation.inputs)
+        waits[budget] = evaluator.timing.waiting_for_inputs
+    assert results[0] == results[512 * 2**20]
+    # one chunk ahead: each large chunk starts when the one before is handed out, and the model waits half
+    # an answer for each; ahead within the budget: both start while the small ones are answered
+    assert waits[0] >= 0.8 * DELAY and waits[512 * 2**20] < 0.4 * DELAY, waits
+
+
+def test_what_is_prepared_ahead_stays_within_its_budget_of_noisy_pixels():
+    started: list[int] = []
+
+    def counted(images, params):
+        started.append(images.shape[0])
+        return (images * 0.5).clamp(0, 1)
+
+    class Watching(SleepyModel):
+        def __init__(self):
+            super().__init__()
+            self.seen: list[int] = []
+
+        def answer(self, samples):
+            out = super().answer(samples)  # sleeps: the chunks started by now are prepared
+            self.seen.append(len(started))
+            return out
+
+    noise = ImageNoise(name="counted", family="test", description="test", random=False,
+                       table=[{"k": i} for i in range(5)], fn=counted)
+    chunk_bytes = 2 * 16 * 16  # two 16 px gray images
+    for budget, ahead in ((0, 1), (chunk_bytes, 1), (2 * chunk_bytes, 2), (10**9, 5)):
+        started.clear()
+        model = Watching()
+        Evaluator(model, "sleepy", _samples(12), {"counted": noise}, 0, batch_size=2, prepare_threads=1,
+                  prepare_ahead_bytes=budget).evaluate(Composition.of("counted@1"))
+        # when the model has answered chunk k, chunks up to k + ahead are prepared, no more (6 chunks)
+        assert model.seen == [min(6, k + 1 + ahead) for k in range(6)], (budget, model.seen)
+
+
+@given(weights=st.lists(st.integers(0, 10**7), min_size=1, max_size=80), parts=st.integers(1, 6))
+def test_a_chunks_shares_cover_it_in_order_with_about_equal_weight(weights, parts):
+    rows = range(100, 100 + len(weights))
+    shares = _balanced_shares(rows, weights, parts)
+    assert [i for share in shares for i in share] == list(rows) and all(shares) and len(shares) <= parts
+    total = sum(weights)
+    # no share holds more than an equal part and one sample
+    assert all(sum(weights[i - 100] for i in share) <= total / parts + max(weights) for share in shares)
+    if total and len(set(weights)) == 1 and len(weights) >= parts:  # equal weights: equal counts, every part
+        assert len(shares) == parts and max(map(len, shares)) - min(map(len, shares)) <= 1
+
+
+def test_threads_given_a_chunk_of_mixed_sizes_share_its_pixels_not_its_count():
+    # 6 small images then 2 large ones with 16x their pixels: split by count, one thread would get both
+    # large ones (32 units of work against 6); split by pixels, each gets about half (19 units)
+    samples = _samples(6) + [Sample(f"l{i}", Image.new("L", (64, 64), 90 + i), "q?", "a", "open") for i in range(2)]
+    def per_pixel(images, params):
+        time.sleep(DELAY / 16 * images.shape[0] * images.shape[-1] * images.shape[-2] / 256)
+        return (images * 0.5).clamp(0, 1)
+
+    noise = ImageNoise(name="per_pixel", family="test", description="test", random=False,
+                       table=[{"k": i} for i in range(5)], fn=per_pixel)
+    evaluator = Evaluator(SleepyModel(), "sleepy", samples, {"per_pixel": noise}, 0, batch_size=8, prepare_threads=2)
+    evaluator.evaluate(Composition.of("per_pixel@1"))
+    # the shares: 6 small and 1 large (6 + 16 units), 1 large (16 units): about 22 / 32 of the serial wait
+    assert evaluator.timing.waiting_for_inputs < 1.6 * DELAY, evaluator.timing

@@ -9,6 +9,7 @@ import time
 import traceback
 import warnings
 import weakref
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
@@ -22,6 +23,18 @@ from .progress import NO_PROGRESS
 from ..errors import ModelOutputError, ModelUnavailable
 
 __all__ = ["Evaluation", "Evaluator", "Comparison", "StageTiming"]
+
+
+@dataclasses.dataclass
+class _Chunk:
+    """A chunk of samples being prepared: a future per share, and the bytes of noisy pixels it makes."""
+
+    futures: list[Future[Any]]
+    nbytes: int
+
+    def cancel(self) -> None:
+        for future in self.futures:
+            future.cancel()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +89,19 @@ class Comparison:
         return self.clean.value - self.noisy.value
 
 
+def _balanced_shares(rows: range, weights: Sequence[int], parts: int) -> list[range]:
+    """``rows`` cut into at most ``parts`` consecutive, non-empty shares of about equal total ``weights``
+    (a sample goes to the share that holds most of its weight), so that threads given a chunk of mixed
+    sizes (a 512 px CT slice and a 3000 px radiograph) finish together."""
+    total, bounds, done = sum(weights), [0], 0
+    for pos, weight in enumerate(weights):
+        if len(bounds) < parts and pos > bounds[-1] and done + weight / 2 > total * len(bounds) / parts:
+            bounds.append(pos)
+        done += weight
+    bounds.append(len(rows))
+    return [rows[start:end] for start, end in zip(bounds, bounds[1:])]
+
+
 class Evaluator:
     """Answers ``samples`` under compositions, each composition once per session.
 
@@ -94,13 +120,16 @@ class Evaluator:
         calls: Where the model's ``answer`` runs: the run's one model worker thread, with its time limit
             (:class:`~medrobust.run.model_calls.ModelCalls`; shared by every evaluator of the same model,
             so that the model is never called from two threads at once). Default: a new one, no limit.
+        prepare_ahead_bytes: How many bytes of noisy pixels (8 bits a channel, as the model gets them) may be
+            prepared ahead of the chunk the model waits for; the next chunk always is (default 512 MiB: at
+            1024 px RGB and batch 64, two chunks; at 3072 px RGB, only the next).
     """
 
     upcoming: Sequence[Composition] = ()
     """The compositions this evaluator is expected to answer next, in order, where the run knows them
-    (the next declarative specs'). While the model answers the last chunk of a composition, the first
-    chunk of the first upcoming one not yet answered is prepared, so that the model need not wait for it.
-    A wrong guess costs preparation time on an idle thread, never a different result."""
+    (the next declarative specs'). While the model answers the last chunks of a composition, the first
+    chunks of the first upcoming one not yet answered are prepared, so that the model need not wait for
+    them. A wrong guess costs preparation time on an idle thread, never a different result."""
     progress: Any = NO_PROGRESS
     """Where answers done are counted, per model batch and composition (:mod:`medrobust.run.progress`):
     the run context gives its evaluators the run's."""
@@ -109,7 +138,8 @@ class Evaluator:
     def __init__(self, model: Any, model_name: str, samples: Sequence[Sample],
                  noises: Mapping[str, Noise], run_seed: int, batch_size: int = 64,
                  journal: Any = None, scope: Optional[str] = None, noise_device: str = "cpu",
-                 prepare_threads: Optional[int] = None, calls: Optional[ModelCalls] = None) -> None:
+                 prepare_threads: Optional[int] = None, calls: Optional[ModelCalls] = None,
+                 prepare_ahead_bytes: int = 512 * 2**20) -> None:
         self.model = model
         self.calls = calls if calls is not None else ModelCalls()
         self.model_name = model_name
@@ -133,8 +163,10 @@ class Evaluator:
         """Seconds spent preparing inputs (noise, digests) and waiting on the model, over every composition."""
         self._timing_lock = threading.Lock()
         self._pool: Optional[ThreadPoolExecutor] = None
-        self._prefetch: Optional[tuple[str, list[Any]]] = None
-        """The key of the composition whose first chunk is being prepared ahead, with its futures."""
+        self.prepare_ahead_bytes = prepare_ahead_bytes
+        self._prefetch: Optional[tuple[str, list[_Chunk]]] = None
+        """The key of the next upcoming composition, with its chunks being prepared ahead (from its first)."""
+        self._pixel_bytes: Optional[list[int]] = None
 
     @property
     def journaled(self) -> bool:
@@ -196,57 +228,104 @@ class Evaluator:
 
     def _prepared(self, composition: Composition
                   ) -> Iterator[tuple[range, list[tuple[Sample, list[AppliedNoise], tuple[str, str]]]]]:
-        """The chunks of samples with their noisy inputs, each prepared while the previous one is used.
+        """The chunks of samples with their noisy inputs, each prepared while the ones before are used.
 
         Each chunk is split into ``prepare_threads`` shares prepared side by side (noise kernels and
         hashing release the GIL); the result does not depend on the split (each sample's noise derives
-        from the sample alone). After the last chunk is handed out, the first chunk of the next
-        :attr:`upcoming` composition is prepared ahead.
+        from the sample alone). The chunk after the one being waited for is always being prepared; further
+        ones are too, while what waits ahead stays within :attr:`prepare_ahead_bytes`, so that the threads
+        go on to expensive chunks (large images, heavy noise) while cheap ones are answered. Past the last
+        chunk, the chunks of the next :attr:`upcoming` composition are prepared ahead the same way.
         """
         chunks = self._chunks()
         if not chunks:
             return
-        pending = self._take_prefetched(composition) or self._submit(composition, chunks[0])
+        ahead: deque[_Chunk] = deque(self._take_prefetched(composition))
+        if not ahead:
+            ahead.append(self._start(composition, chunks[0]))
         for k, rows in enumerate(chunks):
+            chunk = ahead.popleft()
+            self._look_ahead(composition, chunks, k + 1, ahead)
             waited = time.perf_counter()
-            prepared = [item for future in pending for item in future.result()]
+            prepared = [item for future in chunk.futures for item in future.result()]
             self.timing.waiting_for_inputs += time.perf_counter() - waited
-            if k + 1 < len(chunks):
-                pending = self._submit(composition, chunks[k + 1])
-            else:
-                self._prefetch_next(composition, chunks[0])
             yield rows, prepared
 
     def _chunks(self) -> list[range]:
         return [range(start, min(start + self.batch_size, len(self.samples)))
                 for start in range(0, len(self.samples), self.batch_size)]
 
-    def _submit(self, composition: Composition, rows: range) -> list[Future[Any]]:
+    def _start(self, composition: Composition, rows: range) -> "_Chunk":
         """``rows`` handed to the preparing threads, in ``prepare_threads`` shares."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.prepare_threads, thread_name_prefix="medrobust-noise")
             weakref.finalize(self, self._pool.shutdown, False)  # its idle threads end with the evaluator
-        share = -(-len(rows) // self.prepare_threads)
-        return [self._pool.submit(self._prepare, composition, rows[start:start + share])
-                for start in range(0, len(rows), share)]
+        weights = self._weights(composition, rows)
+        futures = [self._pool.submit(self._prepare, composition, share)
+                   for share in _balanced_shares(rows, weights, self.prepare_threads)]
+        return _Chunk(futures, sum(weights) if self._changes_images(composition) else 0)
 
-    def _take_prefetched(self, composition: Composition) -> Optional[list[Future[Any]]]:
-        """The futures of ``composition``'s first chunk when it was prepared ahead, else None."""
-        if self._prefetch is None or self._prefetch[0] != composition.key:
-            return None
-        futures = self._prefetch[1]
-        self._prefetch = None
-        self.timing.prefetched += 1
-        return futures
-
-    def _prefetch_next(self, current: Composition, first_rows: range) -> None:
-        """Start preparing ``first_rows`` of the first upcoming composition not answered yet (a prefetch
-        already made for it is kept; one for a composition no longer first is dropped)."""
-        following = next((c for c in self.upcoming if c.key != current.key and c.key not in self._cache), None)
+    def _look_ahead(self, composition: Composition, chunks: list[range], k: int, ahead: "deque[_Chunk]") -> None:
+        """Start preparing chunks from chunk ``k`` on (``ahead`` holds those from ``k`` already started):
+        always ``k`` (or, past the last, the next upcoming composition's first chunk), then more of this
+        composition and of the next upcoming one while their bytes stay within :attr:`prepare_ahead_bytes`."""
+        following = self._following(composition)
         if following is None:
             self._prefetch = None
         elif self._prefetch is None or self._prefetch[0] != following.key:
-            self._prefetch = (following.key, self._submit(following, first_rows))
+            self._prefetch = (following.key, [])
+        prefetched = self._prefetch[1] if self._prefetch is not None else []
+        held = sum(c.nbytes for c in ahead) + sum(c.nbytes for c in prefetched)
+        while True:
+            index = k + len(ahead)
+            if index < len(chunks):  # the next chunk of this composition: always started
+                target, rows, queue, due = composition, chunks[index], ahead, not ahead
+            elif following is not None and len(prefetched) < len(chunks):  # the next composition's
+                target, rows, queue = following, chunks[len(prefetched)], prefetched
+                due = not ahead and not prefetched
+            else:
+                return
+            nbytes = self._new_bytes(target, rows)
+            if not due and held + nbytes > self.prepare_ahead_bytes:
+                return
+            queue.append(self._start(target, rows))
+            held += nbytes
+
+    def _following(self, current: Composition) -> Optional[Composition]:
+        """The first :attr:`upcoming` composition other than ``current`` not answered yet."""
+        return next((c for c in self.upcoming if c.key != current.key and c.key not in self._cache), None)
+
+    def _take_prefetched(self, composition: Composition) -> list["_Chunk"]:
+        """The chunks of ``composition`` prepared ahead, from its first (none if it was not). A prefetch
+        for another composition is cut to its first chunk (it stays while that one is still upcoming)."""
+        if self._prefetch is None:
+            return []
+        key, chunks = self._prefetch
+        if key != composition.key:
+            for chunk in chunks[1:]:
+                chunk.cancel()
+            del chunks[1:]
+            return []
+        self._prefetch = None
+        self.timing.prefetched += 1
+        return chunks
+
+    def _new_bytes(self, composition: Composition, rows: range) -> int:
+        """The pixel bytes of the noisy images ``composition`` makes of ``rows`` (0 without an image noise:
+        the clean images are shared, not copied)."""
+        return sum(self._weights(composition, rows)) if self._changes_images(composition) else 0
+
+    def _changes_images(self, composition: Composition) -> bool:
+        return any(getattr(self.noises.get(step.name), "modality", "image") == "image" for step in composition.steps)
+
+    def _weights(self, composition: Composition, rows: range) -> list[int]:
+        """What preparing each of ``rows`` costs, roughly: its pixel bytes where an image noise applies
+        (noise and hashing go over every pixel), else 1 (text noise costs about the same per sample)."""
+        if not self._changes_images(composition):
+            return [1] * len(rows)
+        if self._pixel_bytes is None:
+            self._pixel_bytes = [s.image.width * s.image.height * len(s.image.getbands()) for s in self.samples]
+        return [self._pixel_bytes[i] for i in rows]
 
     def _prepare(self, composition: Composition, rows: range
                  ) -> list[tuple[Sample, list[AppliedNoise], tuple[str, str]]]:
