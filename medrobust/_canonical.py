@@ -42,6 +42,7 @@ certificate without lone surrogates is plain RFC 8785.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -81,14 +82,15 @@ def _write(value: Any, out: list[str]) -> None:
     elif isinstance(value, float):
         out.append(_number(float(value)) if math.isfinite(value) else "null")
     elif isinstance(value, dict):
-        members = {_join_surrogate_pairs(k if isinstance(k, str) else str(k)): v for k, v in value.items()}
+        keys = tuple(value)
+        if all(type(key) is str for key in keys):
+            layout = _members(keys)  # rows of a certificate share a few key sets: laid out once each
+        else:
+            layout = _layout(keys)
         out.append("{")
-        for i, key in enumerate(sorted(members, key=_utf16)):
-            if i:
-                out.append(",")
-            out.append(_string(key))
-            out.append(":")
-            _write(members[key], out)
+        for i, (text, key) in enumerate(layout):
+            out.append("," + text if i else text)
+            _write(value[key], out)
         out.append("}")
     elif isinstance(value, (list, tuple)):
         out.append("[")
@@ -99,6 +101,18 @@ def _write(value: Any, out: list[str]) -> None:
         out.append("]")
     else:
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _layout(keys: tuple[Any, ...]) -> tuple[tuple[str, Any], ...]:
+    """An object's members in canonical order: for each, its written name and colon, and its key in the
+    dict. A key that is not a string is named ``str(key)``; of keys with the same name (a surrogate pair
+    and the character it encodes), the last one wins, as in a dict built from them."""
+    members = {_join_surrogate_pairs(k if isinstance(k, str) else str(k)): k for k in keys}
+    return tuple((_string(name) + ":", members[name]) for name in sorted(members, key=_utf16))
+
+
+_members = functools.lru_cache(maxsize=1024)(_layout)
+""":func:`_layout` of string keys, remembered (a tuple of ``str`` compares as its names do)."""
 
 
 def _utf16(key: str) -> bytes:
@@ -120,6 +134,8 @@ def _escape(match: re.Match[str]) -> str:
 
 def _string(text: str) -> str:
     """A JSON string as ECMAScript 2019's ``JSON.stringify`` writes it (RFC 8785 3.2.2.2, lone surrogates escaped)."""
+    if _ESCAPE.search(text) is None:  # nothing to escape, no surrogate: most text
+        return '"' + text + '"'
     return '"' + _ESCAPE.sub(_escape, _join_surrogate_pairs(text)) + '"'
 
 

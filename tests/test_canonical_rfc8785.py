@@ -132,6 +132,16 @@ def test_tuples_are_arrays_and_keys_are_text():
     assert canonical_json({"t": (1, 2), 2: "two", None: 0}) == '{"2":"two","None":0,"t":[1,2]}'
 
 
+def test_objects_with_the_same_keys_are_each_written_with_their_own_values():
+    # objects' layouts are remembered by their keys: rows with the same keys, in any order, and keys
+    # that name the same member (a surrogate pair and its character: the last one wins, as in a dict)
+    rows = [{"b": i, "a": [i], "\ud83d\ude00": "pair", "\U0001f600": "char"} for i in range(3)]
+    rows.append({"\U0001f600": "char", "a": [3], "b": 3, "\ud83d\ude00": "pair"})
+    assert canonical_json(rows) == ('[{"a":[0],"b":0,"\U0001f600":"char"},{"a":[1],"b":1,"\U0001f600":"char"},'
+                                    '{"a":[2],"b":2,"\U0001f600":"char"},{"a":[3],"b":3,"\U0001f600":"pair"}]')
+    assert canonical_json([{1: "int"}, {"1": "text"}, {True: "bool"}]) == '[{"1":"int"},{"1":"text"},{"True":"bool"}]'
+
+
 _SAFE = 2 ** 53 - 1
 _scalars = (st.none() | st.booleans() | st.integers(-_SAFE, _SAFE)
             | st.floats(allow_nan=False, allow_infinity=False) | st.text())
