@@ -256,7 +256,7 @@ class Evaluator:
                 for start in range(0, len(self.samples), self.batch_size)]
 
     def _start(self, composition: Composition, rows: range) -> "_Chunk":
-        """``rows`` handed to the preparing threads, in ``prepare_threads`` shares."""
+        """``rows`` handed to the preparing threads, in ``prepare_threads`` shares of about equal work."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=self.prepare_threads, thread_name_prefix="medrobust-noise")
             weakref.finalize(self, self._pool.shutdown, False)  # its idle threads end with the evaluator
